@@ -1,0 +1,127 @@
+/**
+ * The admin listener: a small REST surface over the gateway's state, behind a bearer token.
+ * Routes are registered by whoever owns the state (the composition root), so this file
+ * knows nothing about operators or stakes.
+ */
+import uWS from 'uWebSockets.js';
+import { type Exchange, readBody, writeReply } from '../router/http-reply.js';
+import { UwsListener } from '../router/uws-listener.js';
+import { bearerMatches, isLoopback } from './bearer-auth.js';
+
+export interface AdminServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Unset: the API is open, which is only allowed on a loopback address. */
+  readonly token: string | undefined;
+  readonly maxBodyBytes?: number;
+}
+
+export interface AdminRequest {
+  readonly params: readonly string[];
+  readonly query: URLSearchParams;
+  /** Parsed JSON body for POST; undefined otherwise. */
+  readonly body: unknown;
+}
+
+export interface AdminResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export class AdminError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export type AdminHandler = (req: AdminRequest) => AdminResponse | Promise<AdminResponse>;
+
+const JSON_HEADERS = [['content-type', 'application/json']] as const;
+
+export class AdminServer {
+  private readonly app = uWS.App();
+  private readonly listener = new UwsListener(this.app);
+
+  constructor(private readonly options: AdminServerOptions) {
+    if (options.token === undefined && !isLoopback(options.host)) {
+      throw new Error(`admin listener on non-loopback address ${options.host} requires an admin token (DIN_ADMIN_TOKEN)`);
+    }
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  /** A route that needs the bearer token. `paramCount` names how many `:params` the pattern has. */
+  route(method: 'get' | 'post', pattern: string, paramCount: number, handler: AdminHandler): this {
+    this.app[method](pattern, (res, req) => {
+      const exchange: Exchange = { aborted: false };
+      res.onAborted(() => {
+        exchange.aborted = true;
+      });
+      const params: string[] = [];
+      for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+      const query = new URLSearchParams(req.getQuery() ?? '');
+      if (this.options.token !== undefined && !bearerMatches(req.getHeader('authorization'), this.options.token)) {
+        this.send(res, exchange, { status: 401, body: { error: { code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' } } });
+        return;
+      }
+      const run = (body: unknown) => {
+        Promise.resolve()
+          .then(() => handler({ params, query, body }))
+          .catch((err: unknown) =>
+            err instanceof AdminError
+              ? { status: err.status, body: { error: { code: err.code, message: err.message } } }
+              : { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } },
+          )
+          .then((reply) => this.send(res, exchange, reply));
+      };
+      if (method === 'get') {
+        run(undefined);
+        return;
+      }
+      readBody(
+        res,
+        exchange,
+        this.options.maxBodyBytes ?? 64 * 1024,
+        (raw) => {
+          let body: unknown;
+          try {
+            body = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
+          } catch {
+            this.send(res, exchange, { status: 400, body: { error: { code: 'INVALID_JSON', message: 'body is not valid JSON' } } });
+            return;
+          }
+          run(body);
+        },
+        () => {
+          writeReply(res, exchange, 413, JSON_HEADERS, JSON.stringify({ error: { code: 'BODY_TOO_LARGE', message: 'body too large' } }), true);
+          exchange.aborted = true;
+        },
+      );
+    });
+    return this;
+  }
+
+  /** A route outside the token check (e.g. /metrics, which has its own optional token). */
+  publicRoute(pattern: string, handler: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void): this {
+    this.app.get(pattern, handler);
+    return this;
+  }
+
+  listen(): Promise<number> {
+    this.app.any('/*', (res) =>
+      this.send(res, { aborted: false }, { status: 404, body: { error: { code: 'NOT_FOUND', message: 'no such route' } } }),
+    );
+    return this.listener.listen(this.options.host, this.options.port);
+  }
+
+  close(): void {
+    this.listener.close();
+  }
+
+  private send(res: uWS.HttpResponse, exchange: Exchange, reply: AdminResponse): void {
+    if (exchange.aborted) return;
+    writeReply(res, exchange, reply.status, JSON_HEADERS, JSON.stringify(reply.body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+  }
+}

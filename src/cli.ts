@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * `din-gateway start [--config FILE]` and `din-gateway demo`. Argument parsing and process
+ * lifetime only: exit 2 for a bad configuration, 1 for a failure to start.
+ */
+import { Command } from 'commander';
+import { ConfigError, loadConfig } from './config.js';
+import { demoBanner, startDemo } from './demo.js';
+import { Gateway } from './gateway.js';
+
+function stopOnSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`${signal} again: exiting at once\n`);
+      process.exit(130);
+    }
+    stopping = true;
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function fail(err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`din-gateway: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`din-gateway: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}
+
+const program = new Command()
+  .name('din-gateway')
+  .description('JSON-RPC routing gateway over staked node operators')
+  .showHelpAfterError();
+
+program
+  .command('start')
+  .description('run the gateway from a config file (or DIN_CONFIG) and DIN_* environment overrides')
+  .option('-c, --config <file>', 'JSON config file')
+  .action(async (opts: { config?: string }) => {
+    try {
+      const gateway = await Gateway.start(loadConfig(opts.config));
+      stopOnSignals(() => gateway.stop());
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('demo')
+  .description('run the gateway in front of four simulated operators (fast, slow, flaky, bad-data)')
+  .action(async () => {
+    try {
+      const demo = await startDemo();
+      process.stdout.write(`${demoBanner(demo)}\n`);
+      stopOnSignals(() => demo.stop());
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program.parseAsync(process.argv).catch(fail);

@@ -1,0 +1,180 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. A file (JSON) plus the DIN_* environment overrides are
+ * validated once at start and frozen; the hot path reads plain fields, never the schema.
+ */
+
+const weiString = z
+  .string()
+  .regex(/^(0|[1-9][0-9]*)$/, 'must be a decimal string of wei (no sign, no fraction, no leading zeros)');
+
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+const chainName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lowercase letters, digits and dashes');
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
+export const OperatorConfigSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of letters, digits, ".", "_" or "-"'),
+  url: httpUrl,
+  chain: chainName.optional(),
+  walletAddress: z.string().optional(),
+  /** Until the staking ledger owns it, the configured stake and score give the routing weight. */
+  stake: weiString.default('1000000000000000000'),
+  score: z.number().min(0).max(100).default(100),
+});
+
+export const ConfigSchema = z.strictObject({
+  rpc: z
+    .strictObject({ host: host.default('127.0.0.1'), port: port.default(8545) })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      host: host.default('127.0.0.1'),
+      port: port.default(9545),
+      token: z.string().min(16, 'must be at least 16 characters').optional(),
+    })
+    .prefault({}),
+  redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  windowSeconds: z.number().int().min(1).max(3600).default(10),
+  defaultChain: chainName.default('ethereum'),
+  limits: z
+    .strictObject({
+      maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(5 * 1024 * 1024),
+      maxBatchSize: z.number().int().min(1).max(10_000).default(100),
+      maxResponseBytes: z.number().int().min(1024).default(128 * 1024 * 1024),
+    })
+    .prefault({}),
+  upstream: z
+    .strictObject({
+      connections: z.number().int().min(1).max(4096).default(64),
+      pipelining: z.number().int().min(1).max(128).default(1),
+      keepAliveTimeoutMs: z.number().int().min(100).default(30_000),
+      /** One attempt against one operator. */
+      attemptTimeoutMs: z.number().int().min(10).default(5_000),
+      /** The whole client request, all attempts included. */
+      requestDeadlineMs: z.number().int().min(10).default(15_000),
+      maxAttempts: z.number().int().min(1).max(10).default(3),
+    })
+    .prefault({}),
+  routing: z
+    .strictObject({
+      /** Share of picks spread uniformly over eligible operators, so low-weight ones can earn traffic back. */
+      explorationShare: z.number().min(0).max(0.5).default(0.05),
+    })
+    .prefault({}),
+  cors: z.strictObject({ allowOrigin: z.string().min(1).default('*') }).prefault({}),
+  shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
+  operators: z.array(OperatorConfigSchema).default([]),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type OperatorConfig = z.infer<typeof OperatorConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** DIN_* variables and the config fields they override. */
+const ENV_OVERRIDES: ReadonlyArray<[name: string, path: readonly string[], kind: 'int' | 'string']> = [
+  ['DIN_RPC_PORT', ['rpc', 'port'], 'int'],
+  ['DIN_RPC_HOST', ['rpc', 'host'], 'string'],
+  ['DIN_ADMIN_PORT', ['admin', 'port'], 'int'],
+  ['DIN_ADMIN_HOST', ['admin', 'host'], 'string'],
+  ['DIN_ADMIN_TOKEN', ['admin', 'token'], 'string'],
+  ['DIN_REDIS_URL', ['redisUrl'], 'string'],
+  ['DIN_LOG_LEVEL', ['logLevel'], 'string'],
+  ['DIN_WINDOW_SECONDS', ['windowSeconds'], 'int'],
+];
+
+function applyEnv(input: Record<string, unknown>, env: Env, problems: string[]): void {
+  for (const [name, path, kind] of ENV_OVERRIDES) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    let value: unknown = raw;
+    if (kind === 'int') {
+      if (!/^-?\d+$/.test(raw)) {
+        problems.push(`${name}: must be an integer, got "${raw}"`);
+        continue;
+      }
+      value = Number(raw);
+    }
+    let node = input;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (next === undefined) node[key] = {};
+      else if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+        problems.push(`${path.slice(0, -1).join('.')}: must be an object to take ${name}`);
+        node = {};
+        continue;
+      }
+      node = node[key] as Record<string, unknown>;
+    }
+    node[path[path.length - 1]!] = value;
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** Validates a config object (file contents) with env overrides applied; throws ConfigError naming each bad field. */
+export function parseConfig(input: unknown, env: Env = {}): Config {
+  const problems: string[] = [];
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigError(['(root): must be a JSON object']);
+  }
+  const merged = structuredClone(input) as Record<string, unknown>;
+  applyEnv(merged, env, problems);
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      problems.push(`${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const config = result.data!;
+  const seen = new Set<string>();
+  for (const [i, op] of config.operators.entries()) {
+    if (seen.has(op.id)) problems.push(`operators.${i}.id: duplicate operator id "${op.id}"`);
+    seen.add(op.id);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+/** Reads `file` (or DIN_CONFIG, or nothing: all defaults) and applies the environment. */
+export function loadConfig(file: string | undefined, env: Env = process.env): Config {
+  const path = file ?? env['DIN_CONFIG'];
+  if (!path) return parseConfig({}, env);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${path}: cannot read config file (${(err as NodeJS.ErrnoException).code ?? String(err)})`]);
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([`${path}: not valid JSON (${(err as Error).message})`]);
+  }
+  return parseConfig(input, env);
+}
+
+/** The chain an operator serves when its config names none. */
+export function operatorChain(config: Config, op: OperatorConfig): string {
+  return op.chain ?? config.defaultChain;
+}

@@ -1,0 +1,101 @@
+/**
+ * Writing one HTTP answer through uWS: corked, and with backpressure respected for large
+ * bodies (tryEnd, then resume in onWritable), as uWS's Backpressure example does.
+ */
+import type { HttpResponse } from 'uWebSockets.js';
+
+const STATUS_LINES: Readonly<Record<number, string>> = {
+  200: '200 OK',
+  204: '204 No Content',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  409: '409 Conflict',
+  413: '413 Payload Too Large',
+  500: '500 Internal Server Error',
+  502: '502 Bad Gateway',
+  503: '503 Service Unavailable',
+  504: '504 Gateway Timeout',
+};
+
+export function statusLine(status: number): string {
+  return STATUS_LINES[status] ?? `${status} Status`;
+}
+
+/** Per-exchange state shared by the abort handler and the writer. */
+export interface Exchange {
+  aborted: boolean;
+}
+
+export type Headers = ReadonlyArray<readonly [string, string]>;
+
+/**
+ * Sends status, headers and body. Must be called while `res` is valid (not aborted).
+ * `closeConnection` ends keep-alive, for answers sent before the request body was read.
+ */
+export function writeReply(
+  res: HttpResponse,
+  exchange: Exchange,
+  status: number,
+  headers: Headers,
+  body: string | Buffer | null,
+  closeConnection = false,
+): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(status));
+    for (const [name, value] of headers) res.writeHeader(name, value);
+    if (body === null) {
+      res.endWithoutBody(0, closeConnection);
+      return;
+    }
+    if (closeConnection) {
+      res.end(body, true);
+      return;
+    }
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const startOffset = res.getWriteOffset();
+    const [ok, done] = res.tryEnd(bytes, bytes.length);
+    if (ok || done) return;
+    res.onWritable((offset) => {
+      if (exchange.aborted) return true;
+      const [retryOk, retryDone] = res.tryEnd(bytes.subarray(offset - startOffset), bytes.length);
+      return retryOk || retryDone;
+    });
+  });
+}
+
+/**
+ * Reads the request body, copying each chunk once (uWS neuters it on return) and joining
+ * once at the end. Calls `onTooLarge` as soon as the running total passes `maxBytes`.
+ */
+export function readBody(
+  res: HttpResponse,
+  exchange: Exchange,
+  maxBytes: number,
+  onBody: (body: Buffer) => void,
+  onTooLarge: () => void,
+): void {
+  let chunks: Buffer[] | undefined;
+  let size = 0;
+  let rejected = false;
+  res.onData((chunk, isLast) => {
+    if (rejected || exchange.aborted) return;
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      rejected = true;
+      onTooLarge();
+      return;
+    }
+    const copy = Buffer.copyBytesFrom(new Uint8Array(chunk));
+    if (!isLast) {
+      (chunks ??= []).push(copy);
+      return;
+    }
+    if (chunks === undefined) onBody(copy);
+    else {
+      chunks.push(copy);
+      onBody(Buffer.concat(chunks, size));
+    }
+  });
+}

@@ -1,0 +1,179 @@
+/**
+ * The public RPC listener (uWebSockets.js): JSON-RPC over HTTP POST and WebSocket on `/`
+ * and `/rpc/:chain`, CORS, `/health` and `/ready`. It reads bodies and writes answers; all
+ * JSON-RPC decisions belong to the Forwarder.
+ */
+import uWS from 'uWebSockets.js';
+import { ERRORS } from '../errors.js';
+import type { Forwarder } from './forward.js';
+import { type Exchange, type Headers, readBody, writeReply } from './http-reply.js';
+import { gatewayErrorResponse } from './jsonrpc.js';
+import type { RoutingState } from './routing-table.js';
+import { UwsListener } from './uws-listener.js';
+
+export interface RpcServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxBodyBytes: number;
+  readonly allowOrigin: string;
+  readonly defaultChain: string;
+  /** Answers not yet sent on one WebSocket before further messages are refused. */
+  readonly maxInflightPerSocket?: number;
+}
+
+interface SocketData {
+  readonly chain: string;
+  open: boolean;
+  inflight: number;
+}
+
+/** A socket whose unsent data passes this is closed: a reader too slow to keep up. */
+const WS_MAX_BACKPRESSURE = 64 * 1024 * 1024;
+
+export class RpcServer {
+  private readonly app: uWS.TemplatedApp;
+  private readonly listener: UwsListener;
+  private readonly jsonHeaders: Headers;
+  private readonly textHeaders: Headers;
+
+  constructor(
+    private readonly forwarder: Forwarder,
+    private readonly routing: RoutingState,
+    private readonly options: RpcServerOptions,
+  ) {
+    this.jsonHeaders = [
+      ['content-type', 'application/json'],
+      ['access-control-allow-origin', options.allowOrigin],
+    ];
+    this.textHeaders = [['access-control-allow-origin', options.allowOrigin]];
+    this.app = uWS.App();
+    const defaultChain = options.defaultChain;
+    this.app
+      .get('/health', (res) => this.sendStatic(res, 200, '{"status":"ok"}'))
+      .get('/ready', (res) => this.ready(res))
+      .options('/*', (res, req) => this.preflight(res, req))
+      .post('/', (res, req) => this.rpc(res, req, defaultChain))
+      .post('/rpc/:chain', (res, req) => this.rpc(res, req, req.getParameter(0)))
+      .ws<SocketData>('/', this.socketBehavior(() => defaultChain))
+      .ws<SocketData>('/rpc/:chain', this.socketBehavior((req) => req.getParameter(0)))
+      .any('/*', (res, req) => this.notFound(res, req));
+    this.listener = new UwsListener(this.app);
+  }
+
+  get port(): number {
+    return this.listener.port;
+  }
+
+  listen(): Promise<number> {
+    return this.listener.listen(this.options.host, this.options.port);
+  }
+
+  /** Stops accepting connections; open ones keep being served. */
+  stopAccepting(): void {
+    this.listener.stopAccepting();
+  }
+
+  /** Closes every connection, HTTP and WebSocket. */
+  close(): void {
+    this.listener.close();
+  }
+
+  private rpc(res: uWS.HttpResponse, req: uWS.HttpRequest, chain: string): void {
+    const exchange: Exchange = { aborted: false };
+    res.onAborted(() => {
+      exchange.aborted = true;
+    });
+    const declared = req.getHeader('content-length');
+    if (declared !== '' && Number(declared) > this.options.maxBodyBytes) {
+      this.tooLarge(res, exchange);
+      return;
+    }
+    readBody(
+      res,
+      exchange,
+      this.options.maxBodyBytes,
+      (body) => {
+        this.forwarder.handle(chain, body).then((reply) => {
+          if (!exchange.aborted) writeReply(res, exchange, reply.status, reply.body === null ? this.textHeaders : this.jsonHeaders, reply.body);
+        });
+      },
+      () => this.tooLarge(res, exchange),
+    );
+  }
+
+  private tooLarge(res: uWS.HttpResponse, exchange: Exchange): void {
+    const body = gatewayErrorResponse(null, 'BODY_TOO_LARGE', `at most ${this.options.maxBodyBytes} bytes`);
+    // The rest of the body is never read, so the connection cannot be reused.
+    writeReply(res, exchange, ERRORS.BODY_TOO_LARGE.httpStatus, this.jsonHeaders, body, true);
+    exchange.aborted = true;
+  }
+
+  private socketBehavior(chainOf: (req: uWS.HttpRequest) => string): uWS.WebSocketBehavior<SocketData> {
+    const maxInflight = this.options.maxInflightPerSocket ?? 1024;
+    return {
+      maxPayloadLength: this.options.maxBodyBytes,
+      maxBackpressure: WS_MAX_BACKPRESSURE,
+      closeOnBackpressureLimit: 1,
+      idleTimeout: 120,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0 };
+        res.upgrade(
+          data,
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      message: (ws, message) => {
+        const data = ws.getUserData();
+        if (data.inflight >= maxInflight) {
+          ws.send(gatewayErrorResponse(null, 'INVALID_REQUEST', `more than ${maxInflight} requests in flight on this socket`));
+          return;
+        }
+        data.inflight++;
+        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message))).then((reply) => {
+          data.inflight--;
+          if (data.open && reply.body !== null) {
+            const body = reply.body;
+            ws.cork(() => ws.send(body, false));
+          }
+        });
+      },
+      close: (ws) => {
+        ws.getUserData().open = false;
+      },
+    };
+  }
+
+  private ready(res: uWS.HttpResponse): void {
+    const table = this.routing.current;
+    const chains: Record<string, number> = {};
+    for (const route of table.routes) chains[route.chain] = route.operators.length;
+    const ready = table.ready;
+    this.sendStatic(res, ready ? 200 : 503, JSON.stringify({ status: ready ? 'ready' : 'not_ready', chains }));
+  }
+
+  private preflight(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    const requested = req.getHeader('access-control-request-headers');
+    writeReply(res, { aborted: false }, 204, [
+      ['access-control-allow-origin', this.options.allowOrigin],
+      ['access-control-allow-methods', 'POST, GET, OPTIONS'],
+      ['access-control-allow-headers', requested === '' ? 'content-type' : requested],
+      ['access-control-max-age', '86400'],
+    ], null);
+  }
+
+  private notFound(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    const url = req.getUrl();
+    const isRpcPath = url === '/' || url.startsWith('/rpc/');
+    const status = isRpcPath ? 405 : 404;
+    const message = isRpcPath ? 'JSON-RPC is served by POST (or a WebSocket upgrade) on this path' : 'no such route';
+    this.sendStatic(res, status, JSON.stringify({ error: { code: isRpcPath ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', message } }));
+  }
+
+  private sendStatic(res: uWS.HttpResponse, status: number, body: string): void {
+    writeReply(res, { aborted: false }, status, this.jsonHeaders, body);
+  }
+}
