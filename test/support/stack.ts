@@ -1,0 +1,74 @@
+/**
+ * A gateway in front of simulated operators, all on real loopback sockets.
+ */
+import { type ConfigInput, parseConfig } from '../../src/config.js';
+import { Gateway } from '../../src/gateway.js';
+import type { OutcomeCounters } from '../../src/metrics/attempt-recorder.js';
+import { PROFILES, SimulatedOperator, type SimProfile } from '../../src/sim/index.js';
+
+/** A sim that answers at once and never misbehaves, unless told otherwise. */
+export const INSTANT: SimProfile = { ...PROFILES.fast, latencyMs: { median: 0, p99: 0 } };
+
+export interface StackOptions {
+  /** One entry per operator: its profile and stake (ETH, default 1). */
+  readonly operators: ReadonlyArray<{ profile?: Partial<SimProfile>; stakeEth?: number }>;
+  readonly config?: ConfigInput;
+  readonly random?: () => number;
+}
+
+export interface Stack {
+  readonly gateway: Gateway;
+  readonly sims: SimulatedOperator[];
+  readonly url: string;
+  readonly recorder: OutcomeCounters;
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const sims = options.operators.map((o, i) => new SimulatedOperator({ name: `op${i}`, profile: { ...INSTANT, ...o.profile } }));
+  await Promise.all(sims.map((s) => s.start()));
+  const config = parseConfig({
+    logLevel: 'silent',
+    ...options.config,
+    rpc: { port: 0, ...options.config?.rpc },
+    admin: { port: 0, ...options.config?.admin },
+    operators: sims.map((s, i) => ({
+      id: `op${i}`,
+      url: s.url,
+      stake: (BigInt(Math.round((options.operators[i]!.stakeEth ?? 1) * 1e6)) * 10n ** 12n).toString(),
+    })),
+  });
+  const gateway = await Gateway.start(config, options.random ? { random: options.random } : {});
+  return {
+    gateway,
+    sims,
+    url: gateway.rpcUrl,
+    recorder: gateway.recorder as OutcomeCounters,
+    async stop() {
+      await gateway.stop();
+      await Promise.all(sims.map((s) => s.stop()));
+    },
+  };
+}
+
+export interface Posted {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  /** Parsed body, or undefined when the body is empty. */
+  readonly json: any;
+}
+
+export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Posted> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: text === '' ? undefined : JSON.parse(text) };
+}
+
+export function rpc(method: string, id: string | number | null = 1, params?: unknown[]): Record<string, unknown> {
+  return params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params };
+}
