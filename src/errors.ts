@@ -9,7 +9,6 @@ export type GatewayErrorCode =
   | 'BATCH_TOO_LARGE'
   | 'BODY_TOO_LARGE'
   | 'UNKNOWN_CHAIN'
-  | 'METHOD_NOT_SUPPORTED'
   | 'NO_OPERATOR'
   | 'DEADLINE_EXCEEDED'
   | 'SHUTTING_DOWN'
@@ -43,7 +42,6 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorSpec>> = Object.free
   BATCH_TOO_LARGE: { jsonRpcCode: -32600, httpStatus: 400, retryable: false, operatorFault: false, message: 'Batch too large' },
   BODY_TOO_LARGE: { jsonRpcCode: -32600, httpStatus: 413, retryable: false, operatorFault: false, message: 'Request body too large' },
   UNKNOWN_CHAIN: { jsonRpcCode: -32602, httpStatus: 404, retryable: false, operatorFault: false, message: 'Unknown chain' },
-  METHOD_NOT_SUPPORTED: { jsonRpcCode: -32601, httpStatus: 200, retryable: false, operatorFault: false, message: 'Method not supported by the gateway' },
   NO_OPERATOR: { jsonRpcCode: -32050, httpStatus: 503, retryable: false, operatorFault: false, message: 'No operator available' },
   DEADLINE_EXCEEDED: { jsonRpcCode: -32051, httpStatus: 504, retryable: false, operatorFault: false, message: 'Deadline exceeded before an operator answered' },
   SHUTTING_DOWN: { jsonRpcCode: -32052, httpStatus: 503, retryable: false, operatorFault: false, message: 'Gateway is shutting down' },

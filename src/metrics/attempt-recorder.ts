@@ -20,11 +20,6 @@ export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = [
   'success', 'rpc_error', 'timeout', 'connect', 'http_5xx', 'http_429', 'http_other', 'invalid_envelope',
 ];
 
-/** Outcomes that count against the operator. 429 is the operator protecting itself, not a fault. */
-export function isOperatorFailure(outcome: AttemptOutcome): boolean {
-  return outcome !== 'success' && outcome !== 'rpc_error' && outcome !== 'http_429';
-}
-
 /** Requests the gateway answered itself because the client sent something invalid. */
 export type ClientFault = 'parse_error' | 'invalid_request' | 'batch_too_large' | 'body_too_large' | 'unknown_chain';
 
