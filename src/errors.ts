@@ -58,11 +58,14 @@ export class GatewayError extends Error {
   override readonly name = 'GatewayError';
   readonly code: GatewayErrorCode;
   readonly spec: ErrorSpec;
+  /** What this occurrence adds to the code's fixed message. */
+  readonly detail: string | undefined;
 
   constructor(code: GatewayErrorCode, detail?: string, options?: { cause?: unknown }) {
     const spec = ERRORS[code];
     super(detail ? `${spec.message}: ${detail}` : spec.message, options);
     this.code = code;
     this.spec = spec;
+    this.detail = detail;
   }
 }

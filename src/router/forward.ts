@@ -153,25 +153,34 @@ export class Forwarder {
     return this.routing.current.route(chain)?.pick(this.random, tried);
   }
 
-  /** A valid single request: forwarded byte for byte, the answer returned byte for byte. */
+  /**
+   * A valid single request. The common case (a string or safe-integer id) is forwarded byte
+   * for byte and the answer returned byte for byte. Ids an operator may not read back
+   * faithfully (fractions, huge numbers, odd spellings such as 1e3) go out re-serialized
+   * with the gateway's own id, and the answer gets the client's id back.
+   */
   private async single(chain: string, call: RpcCall, raw: Buffer): Promise<RpcReply> {
     const deadline = performance.now() + this.options.requestDeadlineMs;
     const write = NON_IDEMPOTENT_METHODS.has(call.method);
+    let rewritten = !passesThrough(call.id);
+    let body: Buffer | string = rewritten ? JSON.stringify(upstreamRequest(call, 1)) : raw;
     let tried: OperatorRef[] | undefined;
     let lastError: GatewayError | undefined;
+    let again: OperatorRef | undefined;
     for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
       const remaining = deadline - performance.now();
       if (remaining <= 0) {
         lastError = new GatewayError('DEADLINE_EXCEEDED');
         break;
       }
-      const operator = this.pick(chain, tried);
+      const operator = again ?? this.pick(chain, tried);
+      again = undefined;
       if (operator === undefined) break;
       const started = performance.now();
       let reply: UpstreamReply | undefined;
       let failure: GatewayError | undefined;
       try {
-        reply = await operator.upstream.send(raw, Math.min(this.options.attemptTimeoutMs, remaining), !write);
+        reply = await operator.upstream.send(body, Math.min(this.options.attemptTimeoutMs, remaining), !write);
       } catch (err) {
         failure = err as UpstreamError;
       }
@@ -183,22 +192,33 @@ export class Forwarder {
           if (call.notification) answer = NO_CONTENT;
           else {
             const response = parseJson(reply.body);
-            if (isResponseObject(response) && response.id === call.id) {
+            if (isResponseObject(response)) {
               if ('error' in response) outcome = 'rpc_error';
-              answer = { status: 200, body: reply.body };
-            } else failure = invalidEnvelope(reply.status, 'not a JSON-RPC response for this id');
+              if (response.id === (rewritten ? 1 : call.id)) {
+                answer = { status: 200, body: rewritten ? JSON.stringify({ ...response, id: call.id }) : reply.body };
+              } else if (!rewritten && !write) {
+                // The operator may have read the client's id spelling differently: ask it once
+                // more in canonical form before holding the mismatch against it.
+                outcome = 'rpc_error';
+                rewritten = true;
+                body = JSON.stringify(upstreamRequest(call, 1));
+                again = operator;
+                attempt--;
+              } else failure = invalidEnvelope(reply.status, 'answer carries the wrong id');
+            } else failure = invalidEnvelope(reply.status, 'not a JSON-RPC response');
           }
         }
       }
       if (failure !== undefined) outcome = OUTCOME_OF[failure.code] ?? 'invalid_envelope';
       this.recorder.recordAttempt(operator.index, outcome, micros(started));
       if (answer !== undefined) return answer;
+      if (again !== undefined) continue;
       lastError = failure;
       if (!mayRetry(failure!, write)) break;
       (tried ??= []).push(operator);
     }
     if (call.notification) return NO_CONTENT;
-    return this.wholeError(lastError?.code ?? 'NO_OPERATOR', call.id, lastError === undefined ? undefined : lastError.message);
+    return this.wholeError(lastError?.code ?? 'NO_OPERATOR', call.id, lastError?.detail);
   }
 
   /**
@@ -248,7 +268,7 @@ export class Forwarder {
       pending = stillPending.filter((i) => {
         const call = entries[i]!.call!;
         if (mayRetry(failure!, NON_IDEMPOTENT_METHODS.has(call.method))) return true;
-        answers[i] = call.notification ? undefined : gatewayErrorResponse(call.id, failure!.code, failure!.message);
+        answers[i] = call.notification ? undefined : gatewayErrorResponse(call.id, failure!.code, failure!.detail);
         return false;
       });
       if (!failure.spec.retryable) break;
@@ -257,7 +277,7 @@ export class Forwarder {
     const finalError = lastError?.code ?? 'NO_OPERATOR';
     for (const i of pending) {
       const call = entries[i]!.call!;
-      if (!call.notification) answers[i] = gatewayErrorResponse(call.id, finalError, lastError?.message);
+      if (!call.notification) answers[i] = gatewayErrorResponse(call.id, finalError, lastError?.detail);
     }
     const parts: string[] = [];
     for (let i = 0; i < entries.length; i++) {
@@ -307,6 +327,11 @@ export class Forwarder {
     }
     return missing === 0 ? undefined : invalidEnvelope(reply.status, `${missing} of the batch's answers missing or malformed`);
   }
+}
+
+/** Ids every JSON-RPC server reads back as sent. */
+function passesThrough(id: JsonRpcId): boolean {
+  return typeof id === 'string' || id === null || Number.isSafeInteger(id);
 }
 
 function upstreamRequest(call: RpcCall, index: number): Record<string, unknown> {

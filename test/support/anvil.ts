@@ -56,13 +56,23 @@ export interface AnvilNode {
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
+function killAllNow(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   // 'exit' handlers must be synchronous: kill() is.
-  process.on('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
+  process.on('exit', killAllNow);
+  // A fatal signal skips 'exit' handlers: kill the nodes, then let the signal do what it
+  // would have done (terminate) unless someone else handles it.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAllNow();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  }
 }
 
 function hasExited(child: ChildProcess): boolean {
