@@ -128,7 +128,7 @@ describe('JSON-RPC 2.0 over HTTP', () => {
   });
 
   it('reads a body that arrives in many chunks', async () => {
-    const body = JSON.stringify(rpc('eth_getBalance', 3, ['0x742d35cc6634c0532925a3b844bc9e7595f0beb0', 'latest' + ' '.repeat(0)])) + ' '.repeat(40 * 1024);
+    const body = JSON.stringify(rpc('eth_getBalance', 3, ['0x742d35cc6634c0532925a3b844bc9e7595f0beb0', 'latest'])) + ' '.repeat(40 * 1024);
     const bytes = new TextEncoder().encode(body);
     const stream = new ReadableStream({
       start(controller) {
@@ -138,7 +138,7 @@ describe('JSON-RPC 2.0 over HTTP', () => {
     });
     const res = await fetch(stack.url, { method: 'POST', body: stream, duplex: 'half', headers: { 'content-type': 'application/json' } } as RequestInit);
     expect(res.status).toBe(200);
-    expect((await res.json()).id).toBe(3);
+    expect(((await res.json()) as { id: unknown }).id).toBe(3);
   });
 });
 
