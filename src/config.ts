@@ -34,6 +34,8 @@ export const ConfigSchema = z.strictObject({
       host: host.default('127.0.0.1'),
       port: port.default(9545),
       token: z.string().min(16, 'must be at least 16 characters').optional(),
+      /** When set, GET /metrics wants `Authorization: Bearer <metricsToken>`; unset, it is open like any scrape target. */
+      metricsToken: z.string().min(16, 'must be at least 16 characters').optional(),
     })
     .prefault({}),
   redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
@@ -57,6 +59,12 @@ export const ConfigSchema = z.strictObject({
       /** The whole client request, all attempts included. */
       requestDeadlineMs: z.number().int().min(10).default(15_000),
       maxAttempts: z.number().int().min(1).max(10).default(3),
+    })
+    .prefault({}),
+  probes: z
+    .strictObject({
+      intervalMs: z.number().int().min(100).default(5_000),
+      timeoutMs: z.number().int().min(10).default(2_000),
     })
     .prefault({}),
   routing: z

@@ -7,7 +7,10 @@ import type { Config } from './config.js';
 import { operatorChain } from './config.js';
 import { AdminError, AdminServer } from './admin/admin-server.js';
 import { createLogger, type Logger } from './log.js';
-import { type AttemptRecorder, OutcomeCounters } from './metrics/attempt-recorder.js';
+import { HealthProber } from './metrics/health-prober.js';
+import { initLatencyHistograms } from './metrics/latency-histogram.js';
+import { Measurement } from './metrics/measurement.js';
+import { createMetricsRegistry, type OperatorStatus } from './metrics/prometheus.js';
 import { Forwarder } from './router/forward.js';
 import { ChainRoute, type OperatorRef, type RandomSource, RoutingState, type WeightedOperator } from './router/routing-table.js';
 import { RpcServer } from './router/rpc-server.js';
@@ -29,12 +32,16 @@ interface RegisteredOperator extends OperatorRegistration {
 export interface GatewayOptions {
   readonly logger?: Logger;
   readonly random?: RandomSource;
-  readonly recorder?: AttemptRecorder;
+  /** The measurement clock (ms); tests inject one to close windows by hand. */
+  readonly now?: () => number;
+  /** Start the window timer and the health probes (default true); tests drive them by hand. */
+  readonly autoMeasure?: boolean;
 }
 
 export class Gateway {
   readonly routing = new RoutingState();
-  readonly recorder: AttemptRecorder;
+  readonly measurement: Measurement;
+  readonly prober: HealthProber;
   readonly logger: Logger;
   private readonly forwarder: Forwarder;
   private readonly rpcServer: RpcServer;
@@ -45,10 +52,11 @@ export class Gateway {
 
   private constructor(readonly config: Config, options: GatewayOptions) {
     this.logger = options.logger ?? createLogger(config.logLevel);
-    this.recorder = options.recorder ?? new OutcomeCounters();
+    this.measurement = new Measurement({ windowSeconds: config.windowSeconds, ...(options.now ? { now: options.now } : {}) });
+    this.prober = new HealthProber(() => Array.from(this.operators.values(), (op) => op.ref), this.measurement, config.probes);
     this.forwarder = new Forwarder(
       this.routing,
-      this.recorder,
+      this.measurement,
       {
         maxAttempts: config.upstream.maxAttempts,
         attemptTimeoutMs: config.upstream.attemptTimeoutMs,
@@ -67,6 +75,7 @@ export class Gateway {
     });
     this.adminServer = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token });
     this.registerAdminRoutes();
+    this.registerMetricsRoute();
     for (const op of config.operators) {
       this.addOperator({ id: op.id, url: op.url, chain: operatorChain(config, op), stakeWei: BigInt(op.stake), score: op.score });
     }
@@ -74,6 +83,7 @@ export class Gateway {
 
   /** Builds the gateway and opens both listeners. */
   static async start(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+    await initLatencyHistograms();
     const gateway = new Gateway(config, options);
     try {
       await gateway.rpcServer.listen();
@@ -82,7 +92,12 @@ export class Gateway {
       gateway.rpcServer.close();
       gateway.adminServer.close();
       await Promise.all([...gateway.operators.values()].map((op) => op.ref.upstream.close()));
+      gateway.measurement.destroy();
       throw err;
+    }
+    if (options.autoMeasure !== false) {
+      gateway.measurement.start();
+      gateway.prober.start();
     }
     gateway.logger.info(
       { rpc: gateway.rpcUrl, admin: gateway.adminUrl, operators: gateway.operators.size, ready: gateway.routing.current.ready },
@@ -110,6 +125,7 @@ export class Gateway {
       maxResponseBytes: this.config.limits.maxResponseBytes,
     });
     const ref: OperatorRef = Object.freeze({ id: registration.id, index: this.nextIndex++, chain: registration.chain, upstream });
+    this.measurement.addOperator(ref.index, ref.id, ref.chain);
     this.operators.set(registration.id, { ...registration, ref });
     this.publishRoutes();
     return ref;
@@ -138,6 +154,35 @@ export class Gateway {
     }
     const routes = [...byChain].map(([chain, list]) => new ChainRoute(chain, list, this.config.routing.explorationShare));
     this.routing.publish(routes);
+  }
+
+  /** What the per-operator gauges show; the staking ledger replaces the config's stake and score. */
+  private *operatorStatuses(): IterableIterator<OperatorStatus> {
+    for (const op of this.operators.values()) {
+      const weight = routingWeight(op.stakeWei, op.score);
+      yield {
+        id: op.id,
+        chain: op.chain,
+        score: op.score,
+        stakeEth: Number(op.stakeWei / 1_000_000_000n) / 1e9,
+        weight,
+        eligible: weight > 0,
+        jailed: false,
+        violations: [],
+        slashedEth: [],
+      };
+    }
+  }
+
+  private registerMetricsRoute(): void {
+    const registry = createMetricsRegistry(this.measurement, {
+      operatorStatuses: () => this.operatorStatuses(),
+      inflightRequests: () => this.forwarder.inflightRequests,
+    });
+    this.adminServer.scrapeRoute('/metrics', this.config.admin.metricsToken, async () => ({
+      contentType: registry.contentType,
+      body: await registry.metrics(),
+    }));
   }
 
   private registerAdminRoutes(): void {
@@ -174,9 +219,12 @@ export class Gateway {
     this.stopping ??= (async () => {
       this.rpcServer.stopAccepting();
       await this.forwarder.drain(this.config.shutdownGraceMs);
+      this.measurement.stop();
+      await this.prober.stop();
       this.rpcServer.close();
       this.adminServer.close();
       await Promise.all([...this.operators.values()].map((op) => op.ref.upstream.close()));
+      this.measurement.destroy();
       this.logger.info('gateway stopped');
       this.logger.flush();
     })();

@@ -103,9 +103,27 @@ export class AdminServer {
     return this;
   }
 
-  /** A route outside the token check (e.g. /metrics, which has its own optional token). */
-  publicRoute(pattern: string, handler: (res: uWS.HttpResponse, req: uWS.HttpRequest) => void): this {
-    this.app.get(pattern, handler);
+  /**
+   * A GET route for scrapers: its own optional token (Prometheus holds a different secret
+   * than an operator admin), a text body with its own content type.
+   */
+  scrapeRoute(pattern: string, token: string | undefined, produce: () => Promise<{ contentType: string; body: string }>): this {
+    this.app.get(pattern, (res, req) => {
+      const exchange: Exchange = { aborted: false };
+      res.onAborted(() => {
+        exchange.aborted = true;
+      });
+      if (token !== undefined && !bearerMatches(req.getHeader('authorization'), token)) {
+        this.send(res, exchange, { status: 401, body: { error: { code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' } } });
+        return;
+      }
+      produce().then(
+        ({ contentType, body }) => {
+          if (!exchange.aborted) writeReply(res, exchange, 200, [['content-type', contentType]], body);
+        },
+        () => this.send(res, exchange, { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } }),
+      );
+    });
     return this;
   }
 

@@ -4,7 +4,8 @@
  * deadline. Every attempt is reported to the recorder, attributed to the operator that made it.
  */
 import { ERRORS, GatewayError, type GatewayErrorCode } from '../errors.js';
-import type { AttemptOutcome, AttemptRecorder } from '../metrics/attempt-recorder.js';
+import type { AttemptOutcome, AttemptRecorder, ClientFault } from '../metrics/attempt-recorder.js';
+import { BATCH_METHOD, methodIndex } from '../metrics/method-labels.js';
 import {
   NON_IDEMPOTENT_METHODS,
   gatewayErrorResponse,
@@ -96,6 +97,11 @@ export class Forwarder {
     private readonly onInternalError: (err: unknown) => void = (err) => console.error(err),
   ) {}
 
+  /** For faults the HTTP front detects before a body reaches `handle` (an oversized body). */
+  recordClientFault(fault: ClientFault): void {
+    this.recorder.recordClientFault(fault);
+  }
+
   get inflightRequests(): number {
     return this.inflight;
   }
@@ -162,6 +168,7 @@ export class Forwarder {
   private async single(chain: string, call: RpcCall, raw: Buffer): Promise<RpcReply> {
     const deadline = performance.now() + this.options.requestDeadlineMs;
     const write = NON_IDEMPOTENT_METHODS.has(call.method);
+    const method = methodIndex(call.method);
     let rewritten = !passesThrough(call.id);
     let body: Buffer | string = rewritten ? JSON.stringify(upstreamRequest(call, 1)) : raw;
     let tried: OperatorRef[] | undefined;
@@ -210,7 +217,7 @@ export class Forwarder {
         }
       }
       if (failure !== undefined) outcome = OUTCOME_OF[failure.code] ?? 'invalid_envelope';
-      this.recorder.recordAttempt(operator.index, outcome, micros(started));
+      this.recorder.recordAttempt(operator.index, method, outcome, micros(started));
       if (answer !== undefined) return answer;
       if (again !== undefined) continue;
       lastError = failure;
@@ -256,6 +263,7 @@ export class Forwarder {
       }
       this.recorder.recordAttempt(
         operator.index,
+        BATCH_METHOD,
         failure === undefined ? 'success' : OUTCOME_OF[failure.code] ?? 'invalid_envelope',
         micros(started),
       );

@@ -102,6 +102,7 @@ export class RpcServer {
   }
 
   private tooLarge(res: uWS.HttpResponse, exchange: Exchange): void {
+    this.forwarder.recordClientFault('body_too_large');
     const body = gatewayErrorResponse(null, 'BODY_TOO_LARGE', `at most ${this.options.maxBodyBytes} bytes`);
     // The rest of the body is never read, so the connection cannot be reused.
     writeReply(res, exchange, ERRORS.BODY_TOO_LARGE.httpStatus, this.jsonHeaders, body, true);

@@ -24,7 +24,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { foundry } from 'viem/chains';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
-import { OutcomeCounters } from '../../src/metrics/attempt-recorder.js';
+import type { Measurement } from '../../src/metrics/measurement.js';
 import {
   ANVIL_CHAIN_ID,
   type AnvilNode,
@@ -51,7 +51,7 @@ const CHAIN_ID_HEX = `0x${ANVIL_CHAIN_ID.toString(16)}`;
 
 let anvils: AnvilNode[] = [];
 let gateway: Gateway;
-let counters: OutcomeCounters;
+let counters: Measurement;
 let wsUrl: string;
 let genesisHash: Hash;
 
@@ -112,14 +112,14 @@ beforeAll(async () => {
   expect(new Set(hashes).size).toBe(1);
   genesisHash = hashes[0]!;
 
-  counters = new OutcomeCounters();
   const config = parseConfig({
     rpc: { port: 0 },
     admin: { port: 0 },
     logLevel: 'silent',
     operators: anvils.map((a, i) => ({ id: `anvil-${i}`, url: a.url })),
   });
-  gateway = await Gateway.start(config, { recorder: counters });
+  gateway = await Gateway.start(config);
+  counters = gateway.measurement;
   wsUrl = gateway.rpcUrl.replace(/^http/, 'ws');
 });
 

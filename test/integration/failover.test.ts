@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CLIENT_FAULTS } from '../../src/metrics/attempt-recorder.js';
 import { seededRandom } from '../../src/sim/index.js';
 import { type Stack, post, rpc, startStack } from '../support/stack.js';
 
@@ -170,8 +171,8 @@ describe('measurement attribution', () => {
       expect(stack.recorder.count(0, outcome)).toBe(0);
     }
     expect(stack.recorder.count(0, 'rpc_error')).toBe(1);
-    expect(stack.recorder.clientFaults.get('parse_error')).toBe(1);
-    expect(stack.recorder.clientFaults.get('invalid_request')).toBe(1);
+    expect(stack.recorder.clientFaults[CLIENT_FAULTS.indexOf('parse_error')]).toBe(1);
+    expect(stack.recorder.clientFaults[CLIENT_FAULTS.indexOf('invalid_request')]).toBe(1);
   });
 });
 

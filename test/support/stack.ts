@@ -3,7 +3,7 @@
  */
 import { type ConfigInput, parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
-import type { OutcomeCounters } from '../../src/metrics/attempt-recorder.js';
+import type { Measurement } from '../../src/metrics/measurement.js';
 import { PROFILES, SimulatedOperator, type SimProfile } from '../../src/sim/index.js';
 
 /** A sim that answers at once and never misbehaves, unless told otherwise. */
@@ -14,13 +14,16 @@ export interface StackOptions {
   readonly operators: ReadonlyArray<{ profile?: Partial<SimProfile>; stakeEth?: number }>;
   readonly config?: ConfigInput;
   readonly random?: () => number;
+  /** Run the window timer and health probes (default off: tests count sim traffic exactly). */
+  readonly autoMeasure?: boolean;
+  readonly now?: () => number;
 }
 
 export interface Stack {
   readonly gateway: Gateway;
   readonly sims: SimulatedOperator[];
   readonly url: string;
-  readonly recorder: OutcomeCounters;
+  readonly recorder: Measurement;
   stop(): Promise<void>;
 }
 
@@ -38,12 +41,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       stake: (BigInt(Math.round((options.operators[i]!.stakeEth ?? 1) * 1e6)) * 10n ** 12n).toString(),
     })),
   });
-  const gateway = await Gateway.start(config, options.random ? { random: options.random } : {});
+  const gateway = await Gateway.start(config, {
+    autoMeasure: options.autoMeasure ?? false,
+    ...(options.random ? { random: options.random } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  });
   return {
     gateway,
     sims,
     url: gateway.rpcUrl,
-    recorder: gateway.recorder as OutcomeCounters,
+    recorder: gateway.measurement,
     async stop() {
       await gateway.stop();
       await Promise.all(sims.map((s) => s.stop()));

@@ -1,0 +1,78 @@
+/**
+ * Active health probes: every interval, each operator gets `eth_chainId` and
+ * `eth_blockNumber` (one after the other, never batched, since not every node takes
+ * batches). Results feed uptime, head lag and chain identity, apart from client traffic.
+ */
+import type { Upstream } from '../router/upstream.js';
+
+export interface ProbeTarget {
+  readonly index: number;
+  readonly upstream: Upstream;
+}
+
+export interface ProbeSink {
+  recordProbe(operatorIndex: number, ok: boolean, head: number | null, chainId: string | null): void;
+}
+
+const CHAIN_ID = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}');
+const BLOCK_NUMBER = Buffer.from('{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}');
+const HEX_QUANTITY = /^0x[0-9a-fA-F]{1,16}$/;
+
+/** The `result` of a JSON-RPC answer when it is a hex quantity, else null. */
+function hexResult(body: Buffer, id: number): string | null {
+  try {
+    const answer = JSON.parse(body.toString('utf8')) as { id?: unknown; result?: unknown };
+    return answer.id === id && typeof answer.result === 'string' && HEX_QUANTITY.test(answer.result) ? answer.result.toLowerCase() : null;
+  } catch {
+    return null;
+  }
+}
+
+export class HealthProber {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly targets: () => Iterable<ProbeTarget>,
+    private readonly sink: ProbeSink,
+    private readonly options: { intervalMs: number; timeoutMs: number },
+  ) {}
+
+  /** Probes one operator: ok only when both calls answer with a well-formed quantity. */
+  async probe(target: ProbeTarget): Promise<void> {
+    let chainId: string | null = null;
+    let head: number | null = null;
+    try {
+      const idReply = await target.upstream.send(CHAIN_ID, this.options.timeoutMs, true);
+      if (idReply.status === 200) chainId = hexResult(idReply.body, 1);
+      const headReply = await target.upstream.send(BLOCK_NUMBER, this.options.timeoutMs, true);
+      const hex = headReply.status === 200 ? hexResult(headReply.body, 2) : null;
+      if (hex !== null) head = Number.parseInt(hex, 16);
+    } catch {
+      // An unreachable or timed-out operator is exactly what the probe records.
+    }
+    this.sink.recordProbe(target.index, chainId !== null && head !== null, head, chainId);
+  }
+
+  /** One round over every operator, concurrently. */
+  async probeAll(): Promise<void> {
+    await Promise.all(Array.from(this.targets(), (t) => this.probe(t)));
+  }
+
+  start(): void {
+    if (this.timer !== undefined) return;
+    const tick = () => {
+      // A round that outlives the interval is not doubled up.
+      this.running ??= this.probeAll().finally(() => (this.running = undefined));
+      this.timer = setTimeout(tick, this.options.intervalMs);
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}

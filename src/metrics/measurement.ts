@@ -1,0 +1,141 @@
+/**
+ * The measurement layer: per-operator meters fed in-line by the router, tumbling windows
+ * closed on a timer (or by hand, with an injected clock, in tests), merged views over the
+ * last windows, and the listeners (scoring, dashboards) that consume each closed window.
+ */
+import { type AttemptOutcome, type AttemptRecorder, CLIENT_FAULTS, type ClientFault } from './attempt-recorder.js';
+import { encodeHistogram, type Histogram, newLatencyHistogram } from './latency-histogram.js';
+import { OperatorMeter } from './operator-meter.js';
+import type { WindowMetrics } from './window-metrics.js';
+
+export interface MeasurementOptions {
+  readonly windowSeconds: number;
+  /** Closed windows kept per operator for merged views; 5 minutes' worth by default. */
+  readonly historyWindows?: number;
+  readonly now?: () => number;
+}
+
+export type WindowListener = (windows: readonly WindowMetrics[], closedAt: number) => void;
+
+const CLIENT_FAULT_INDEX = new Map<ClientFault, number>(CLIENT_FAULTS.map((f, i) => [f, i]));
+
+export class Measurement implements AttemptRecorder {
+  private readonly meters: (OperatorMeter | undefined)[] = [];
+  readonly clientFaults = new Float64Array(CLIENT_FAULTS.length);
+  readonly windowMs: number;
+  readonly historyWindows: number;
+  private readonly now: () => number;
+  private windowStart: number;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: WindowListener[] = [];
+  private scratch: Histogram | undefined;
+  /** How long the last window close took, in ms: scrape it to watch the control loop's cost. */
+  lastCloseMs = 0;
+  windowsClosed = 0;
+
+  constructor(options: MeasurementOptions) {
+    this.windowMs = options.windowSeconds * 1000;
+    this.historyWindows = Math.max(1, options.historyWindows ?? Math.ceil(300 / options.windowSeconds));
+    this.now = options.now ?? Date.now;
+    this.windowStart = this.now();
+  }
+
+  addOperator(index: number, operatorId: string, chain: string): OperatorMeter {
+    if (this.meters[index] !== undefined) throw new Error(`operator index ${index} is already metered`);
+    const meter = new OperatorMeter(operatorId, chain, index, this.historyWindows);
+    this.meters[index] = meter;
+    return meter;
+  }
+
+  removeOperator(index: number): void {
+    this.meters[index]?.destroy();
+    this.meters[index] = undefined;
+  }
+
+  meter(index: number): OperatorMeter | undefined {
+    return this.meters[index];
+  }
+
+  *allMeters(): IterableIterator<OperatorMeter> {
+    for (const m of this.meters) if (m !== undefined) yield m;
+  }
+
+  recordAttempt(operatorIndex: number, methodIndex: number, outcome: AttemptOutcome, latencyMicros: number): void {
+    this.meters[operatorIndex]?.record(methodIndex, outcome, latencyMicros);
+  }
+
+  recordClientFault(fault: ClientFault): void {
+    this.clientFaults[CLIENT_FAULT_INDEX.get(fault)!]!++;
+  }
+
+  recordProbe(operatorIndex: number, ok: boolean, head: number | null, chainId: string | null): void {
+    this.meters[operatorIndex]?.recordProbe(ok, head, chainId);
+  }
+
+  /** Cumulative attempts of one outcome for one operator since start. */
+  count(operatorIndex: number, outcome: AttemptOutcome): number {
+    return this.meters[operatorIndex]?.count(outcome) ?? 0;
+  }
+
+  onWindow(listener: WindowListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Closes the current window for every operator and hands the snapshots to the listeners. */
+  closeWindow(end: number = this.now()): WindowMetrics[] {
+    const started = performance.now();
+    const start = this.windowStart;
+    this.windowStart = end;
+    const bestHead = new Map<string, number>();
+    for (const m of this.allMeters()) {
+      if (m.head !== null && m.head > (bestHead.get(m.chain) ?? -1)) bestHead.set(m.chain, m.head);
+    }
+    const windows: WindowMetrics[] = [];
+    for (const m of this.allMeters()) windows.push(m.close(start, end, bestHead.get(m.chain) ?? null));
+    this.windowsClosed++;
+    this.lastCloseMs = performance.now() - started;
+    for (const listener of this.listeners) listener(windows, end);
+    return windows;
+  }
+
+  /** The last `windows` closed windows of one operator merged: e.g. 6 for one minute at 10 s windows. */
+  view(operatorIndex: number, windows: number): WindowMetrics | undefined {
+    this.scratch ??= newLatencyHistogram();
+    return this.meters[operatorIndex]?.merged(windows, this.scratch);
+  }
+
+  latest(operatorIndex: number): WindowMetrics | undefined {
+    return this.meters[operatorIndex]?.latest;
+  }
+
+  /** The last closed window's latency histogram in HDR's compressed form, to share between gateways. */
+  encodeLatest(operatorIndex: number): string | undefined {
+    const h = this.meters[operatorIndex]?.latestHistogram();
+    return h === undefined ? undefined : encodeHistogram(h);
+  }
+
+  /** Closes a window every `windowSeconds`, aligned to the clock. */
+  start(): void {
+    if (this.timer !== undefined) return;
+    const tick = () => {
+      this.closeWindow();
+      this.timer = setTimeout(tick, this.windowMs - (this.now() % this.windowMs));
+      this.timer.unref();
+    };
+    this.timer = setTimeout(tick, this.windowMs - (this.now() % this.windowMs));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  destroy(): void {
+    this.stop();
+    for (const m of this.meters) m?.destroy();
+    this.meters.length = 0;
+    this.scratch?.destroy();
+    this.scratch = undefined;
+  }
+}

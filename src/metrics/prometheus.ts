@@ -1,0 +1,173 @@
+/**
+ * The Prometheus exposition. A private registry; every din_ family is read from the
+ * measurement layer's typed arrays at scrape time, so the request path never touches
+ * prom-client (no label hashing per request) and a scrape costs the same whatever the
+ * traffic. Label values are bounded: methods by METHOD_LABELS, operators by the registry.
+ */
+import { collectDefaultMetrics, type MetricValue, Registry } from 'prom-client';
+import { ATTEMPT_OUTCOMES, CLIENT_FAULTS } from './attempt-recorder.js';
+import type { Measurement } from './measurement.js';
+import { METHOD_LABELS } from './method-labels.js';
+import type { WindowMetrics } from './window-metrics.js';
+import { LATENCY_BUCKETS_MICROS, type OperatorMeter } from './operator-meter.js';
+
+/** What the staking side knows about an operator, for the per-operator gauges. */
+export interface OperatorStatus {
+  readonly id: string;
+  readonly chain: string;
+  readonly score: number;
+  readonly stakeEth: number;
+  readonly weight: number;
+  readonly eligible: boolean;
+  readonly jailed: boolean;
+  readonly violations: Iterable<{ readonly type: string; readonly severity: string; readonly count: number }>;
+  readonly slashedEth: Iterable<{ readonly type: string; readonly eth: number }>;
+}
+
+export interface StatusSource {
+  operatorStatuses(): Iterable<OperatorStatus>;
+  inflightRequests(): number;
+}
+
+type Labels = Record<string, string | number>;
+type Sample = MetricValue<string> & { metricName?: string };
+
+interface Family {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  aggregator: 'sum';
+  get(): Promise<{ name: string; help: string; type: string; aggregator: 'sum'; values: Sample[] }>;
+  reset(): void;
+}
+
+function family(name: string, help: string, type: Family['type'], collect: () => Sample[]): Family {
+  return {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: collect() }),
+    reset: () => {},
+  };
+}
+
+const sample = (labels: Labels, value: number, metricName?: string): Sample =>
+  metricName === undefined ? { labels, value } : { labels, value, metricName };
+
+/** The din_ metric families, by name; the dashboard test checks its queries against this list. */
+export const METRIC_FAMILIES = [
+  'din_upstream_requests_total',
+  'din_upstream_request_duration_seconds',
+  'din_probes_total',
+  'din_client_faults_total',
+  'din_inflight_requests',
+  'din_operator_window_latency_seconds',
+  'din_operator_window_success_ratio',
+  'din_operator_window_uptime_ratio',
+  'din_operator_window_requests_per_second',
+  'din_operator_head_lag_blocks',
+  'din_operator_head_block',
+  'din_operator_performance_score',
+  'din_operator_stake_eth',
+  'din_operator_routing_weight',
+  'din_operator_eligible',
+  'din_operator_jailed',
+  'din_operator_violations_total',
+  'din_operator_slashed_eth_total',
+  'din_window_close_duration_seconds',
+  'din_windows_closed_total',
+] as const;
+
+export function createMetricsRegistry(measurement: Measurement, status: StatusSource): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'din_process_' });
+  const OUTCOMES = ATTEMPT_OUTCOMES.length;
+
+  const perMeter = (collect: (m: OperatorMeter, out: Sample[]) => void) => () => {
+    const out: Sample[] = [];
+    for (const m of measurement.allMeters()) collect(m, out);
+    return out;
+  };
+  const latestGauge = (pick: (w: WindowMetrics) => number | null) =>
+    perMeter((m, out) => {
+      const w = m.latest;
+      const value = w === undefined ? null : pick(w);
+      if (value !== null) out.push(sample({ chain: m.chain, operator: m.operatorId }, value));
+    });
+
+  const families: Family[] = [
+    family('din_upstream_requests_total', 'Attempts sent to operators for clients, by method and outcome.', 'counter', perMeter((m, out) => {
+      const counts = m.attemptsByMethodOutcome;
+      for (let method = 0; method < METHOD_LABELS.length; method++) {
+        for (let o = 0; o < OUTCOMES; o++) {
+          const n = counts[method * OUTCOMES + o]!;
+          if (n > 0) out.push(sample({ chain: m.chain, operator: m.operatorId, method: METHOD_LABELS[method]!, outcome: ATTEMPT_OUTCOMES[o]! }, n));
+        }
+      }
+    })),
+    family('din_upstream_request_duration_seconds', 'Latency of attempts that reached an operator (connection refusals excluded).', 'histogram', perMeter((m, out) => {
+      const labels = { chain: m.chain, operator: m.operatorId };
+      let cumulative = 0;
+      for (let b = 0; b < LATENCY_BUCKETS_MICROS.length; b++) {
+        cumulative += m.latencyBuckets[b]!;
+        out.push(sample({ ...labels, le: LATENCY_BUCKETS_MICROS[b]! / 1e6 }, cumulative, 'din_upstream_request_duration_seconds_bucket'));
+      }
+      out.push(sample({ ...labels, le: '+Inf' }, m.latencyCount, 'din_upstream_request_duration_seconds_bucket'));
+      out.push(sample(labels, m.latencySumSeconds, 'din_upstream_request_duration_seconds_sum'));
+      out.push(sample(labels, m.latencyCount, 'din_upstream_request_duration_seconds_count'));
+    })),
+    family('din_probes_total', 'Health probes (eth_chainId + eth_blockNumber) by result.', 'counter', perMeter((m, out) => {
+      out.push(sample({ chain: m.chain, operator: m.operatorId, result: 'ok' }, m.probeTotals.ok));
+      out.push(sample({ chain: m.chain, operator: m.operatorId, result: 'failed' }, m.probeTotals.failed));
+    })),
+    family('din_client_faults_total', 'Requests the gateway answered itself because the client sent something invalid.', 'counter', () =>
+      CLIENT_FAULTS.map((reason, i) => sample({ reason }, measurement.clientFaults[i]!))),
+    family('din_inflight_requests', 'Client requests being answered right now.', 'gauge', () => [sample({}, status.inflightRequests())]),
+    family('din_operator_window_latency_seconds', 'Latency percentiles of the last closed window, from its HDR histogram.', 'gauge', perMeter((m, out) => {
+      const w = m.latest;
+      if (w === undefined || w.requests === 0) return;
+      for (const [quantile, ms] of [['0.5', w.p50Latency], ['0.95', w.p95Latency], ['0.99', w.p99Latency]] as const) {
+        out.push(sample({ chain: m.chain, operator: m.operatorId, quantile }, ms / 1000));
+      }
+    })),
+    family('din_operator_window_success_ratio', 'Share of valid answers in the last closed window (0-1).', 'gauge', latestGauge((w) => w.successRate / 100)),
+    family('din_operator_window_uptime_ratio', 'Uptime in the last closed window from probes (0-1).', 'gauge', latestGauge((w) => w.uptime / 100)),
+    family('din_operator_window_requests_per_second', 'Client attempts per second in the last closed window.', 'gauge', latestGauge((w) => w.requestsPerSecond)),
+    family('din_operator_head_lag_blocks', 'Blocks behind the best head seen among the chain\'s operators.', 'gauge', latestGauge((w) => w.headLag)),
+    family('din_operator_head_block', 'Latest block number the operator reported to a probe.', 'gauge', perMeter((m, out) => {
+      if (m.head !== null) out.push(sample({ chain: m.chain, operator: m.operatorId }, m.head));
+    })),
+    ...statusFamilies(status),
+    family('din_window_close_duration_seconds', 'Time the last window close took for all operators.', 'gauge', () => [sample({}, measurement.lastCloseMs / 1000)]),
+    family('din_windows_closed_total', 'Measurement windows closed since start.', 'counter', () => [sample({}, measurement.windowsClosed)]),
+  ];
+  for (const f of families) registry.registerMetric(f as never);
+  return registry;
+}
+
+function statusFamilies(status: StatusSource): Family[] {
+  const gauge = (name: string, help: string, pick: (s: OperatorStatus) => number) =>
+    family(name, help, 'gauge', () => Array.from(status.operatorStatuses(), (s) => sample({ chain: s.chain, operator: s.id }, pick(s))));
+  return [
+    gauge('din_operator_performance_score', 'Performance score, 0-100.', (s) => s.score),
+    gauge('din_operator_stake_eth', 'Active stake in ETH (the ledger keeps exact wei).', (s) => s.stakeEth),
+    gauge('din_operator_routing_weight', 'Weight in the routing table (stake x score factor).', (s) => s.weight),
+    gauge('din_operator_eligible', '1 when the operator receives weighted traffic.', (s) => (s.eligible ? 1 : 0)),
+    gauge('din_operator_jailed', '1 while the operator is jailed.', (s) => (s.jailed ? 1 : 0)),
+    family('din_operator_violations_total', 'Violations detected, by type and severity.', 'counter', () => {
+      const out: Sample[] = [];
+      for (const s of status.operatorStatuses()) {
+        for (const v of s.violations) out.push(sample({ chain: s.chain, operator: s.id, type: v.type, severity: v.severity }, v.count));
+      }
+      return out;
+    }),
+    family('din_operator_slashed_eth_total', 'Stake slashed, in ETH, by violation type.', 'counter', () => {
+      const out: Sample[] = [];
+      for (const s of status.operatorStatuses()) {
+        for (const v of s.slashedEth) out.push(sample({ chain: s.chain, operator: s.id, type: v.type }, v.eth));
+      }
+      return out;
+    }),
+  ];
+}

@@ -1,0 +1,97 @@
+/**
+ * One operator's measurements over one window (or several merged), in the seed's
+ * PerformanceMetrics shape plus the detail scoring and dashboards need.
+ */
+import type { PerformanceMetrics } from '../types.js';
+import { ATTEMPT_OUTCOMES, type AttemptOutcome, OUTCOME_INDEX } from './attempt-recorder.js';
+import type { Histogram } from './latency-histogram.js';
+
+/** Outcomes that count against the operator. 429 is the operator shedding load: neither success nor failure. */
+export const FAILURE_CAUSES = ['timeout', 'connect', 'http_5xx', 'http_other', 'invalid_envelope', 'wrong_result'] as const satisfies readonly AttemptOutcome[];
+export type FailureCause = (typeof FAILURE_CAUSES)[number];
+
+export const SECONDS_PER_MONTH = 30 * 24 * 3600;
+
+export interface WindowMetrics extends PerformanceMetrics {
+  readonly operatorId: string;
+  readonly chain: string;
+  readonly windowStart: number;
+  readonly windowEnd: number;
+  /** Every attempt sent to the operator for clients. */
+  readonly requests: number;
+  /** Valid answers, JSON-RPC errors included (they are the client's answer). */
+  readonly successes: number;
+  readonly rateLimited: number;
+  readonly failures: Readonly<Record<FailureCause, number>>;
+  readonly p50Latency: number;
+  readonly maxLatency: number;
+  readonly requestsPerSecond: number;
+  readonly probesSent: number;
+  readonly probesOk: number;
+  /** Latest block the operator reported, its lag behind the chain's best, the chain id it reported. */
+  readonly head: number | null;
+  readonly headLag: number | null;
+  readonly chainId: string | null;
+}
+
+export interface WindowCounts {
+  readonly outcomes: Float64Array;
+  readonly probesSent: number;
+  readonly probesOk: number;
+}
+
+const microsToMs = (micros: number) => micros / 1000;
+
+/** Builds the metrics of a window from its histogram and counts. Percentiles come from the histogram, never averaged. */
+export function summarizeWindow(
+  identity: { operatorId: string; chain: string },
+  start: number,
+  end: number,
+  histogram: Histogram,
+  counts: WindowCounts,
+  probe: { head: number | null; headLag: number | null; chainId: string | null },
+): WindowMetrics {
+  const o = counts.outcomes;
+  let requests = 0;
+  for (let i = 0; i < ATTEMPT_OUTCOMES.length; i++) requests += o[i]!;
+  const successes = o[OUTCOME_INDEX.success]! + o[OUTCOME_INDEX.rpc_error]!;
+  const failures = {} as Record<FailureCause, number>;
+  let failed = 0;
+  for (const cause of FAILURE_CAUSES) {
+    failures[cause] = o[OUTCOME_INDEX[cause]]!;
+    failed += failures[cause];
+  }
+  const judged = successes + failed;
+  const seconds = Math.max((end - start) / 1000, 1e-3);
+  const downs = failures.connect + failures.timeout;
+  const uptime = counts.probesSent > 0
+    ? (100 * counts.probesOk) / counts.probesSent
+    : requests > 0 ? 100 * (1 - downs / requests) : 100;
+  const hasLatency = histogram.totalCount > 0;
+  const rps = requests / seconds;
+  return {
+    serviceId: `rpc/${identity.chain}`,
+    operatorId: identity.operatorId,
+    chain: identity.chain,
+    windowStart: start,
+    windowEnd: end,
+    timestamp: end,
+    requests,
+    successes,
+    rateLimited: o[OUTCOME_INDEX.http_429]!,
+    failures,
+    successRate: judged > 0 ? (100 * successes) / judged : 100,
+    p50Latency: hasLatency ? microsToMs(histogram.getValueAtPercentile(50)) : 0,
+    p95Latency: hasLatency ? microsToMs(histogram.getValueAtPercentile(95)) : 0,
+    p99Latency: hasLatency ? microsToMs(histogram.getValueAtPercentile(99)) : 0,
+    maxLatency: hasLatency ? microsToMs(histogram.maxValue) : 0,
+    requestsPerSecond: rps,
+    throughput: rps * SECONDS_PER_MONTH,
+    uptime,
+    probesSent: counts.probesSent,
+    probesOk: counts.probesOk,
+    head: probe.head,
+    headLag: probe.headLag,
+    chainId: probe.chainId,
+  };
+}
