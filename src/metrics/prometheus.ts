@@ -81,7 +81,12 @@ export const METRIC_FAMILIES = [
 
 export function createMetricsRegistry(measurement: Measurement, status: StatusSource): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'din_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'din_' });
+  // prom-client names these gauges with a `_total` suffix, which Prometheus reserves for
+  // counters (promtool rejects them); the same values stay exposed without the suffix.
+  for (const misnamed of ['din_nodejs_active_handles_total', 'din_nodejs_active_requests_total', 'din_nodejs_active_resources_total']) {
+    registry.removeSingleMetric(misnamed);
+  }
   const OUTCOMES = ATTEMPT_OUTCOMES.length;
 
   const perMeter = (collect: (m: OperatorMeter, out: Sample[]) => void) => () => {
@@ -127,8 +132,9 @@ export function createMetricsRegistry(measurement: Measurement, status: StatusSo
     family('din_operator_window_latency_seconds', 'Latency percentiles of the last closed window, from its HDR histogram.', 'gauge', perMeter((m, out) => {
       const w = m.latest;
       if (w === undefined || w.requests === 0) return;
-      for (const [quantile, ms] of [['0.5', w.p50Latency], ['0.95', w.p95Latency], ['0.99', w.p99Latency]] as const) {
-        out.push(sample({ chain: m.chain, operator: m.operatorId, quantile }, ms / 1000));
+      // `percentile`, not `quantile`: Prometheus keeps that label for summaries.
+      for (const [percentile, ms] of [['50', w.p50Latency], ['95', w.p95Latency], ['99', w.p99Latency]] as const) {
+        out.push(sample({ chain: m.chain, operator: m.operatorId, percentile }, ms / 1000));
       }
     })),
     family('din_operator_window_success_ratio', 'Share of valid answers in the last closed window (0-1).', 'gauge', latestGauge((w) => w.successRate / 100)),
