@@ -1,0 +1,74 @@
+/**
+ * What the staking side stores. Amounts are bigint wei in memory and decimal strings at
+ * rest and on the wire. An operator's balances always equal the replay of its events.
+ */
+import type { Severity, Violation, ViolationType } from '../types.js';
+
+export interface UnbondingEntry {
+  readonly amount: bigint;
+  /** When it becomes withdrawable (ms since epoch). Until then it is still slashable. */
+  readonly releaseAt: number;
+}
+
+export interface ViolationRecord extends Violation {
+  /** Deterministic id: the same violation seen by two gateways has the same id. */
+  readonly id: string;
+  /** What the detection was based on: window metrics, disagreeing answers. */
+  readonly evidence?: unknown;
+}
+
+export interface OperatorState {
+  readonly id: string;
+  readonly walletAddress: string;
+  readonly url: string;
+  readonly chain: string;
+  readonly registeredAt: number;
+  /** Earns routing weight; slashable. */
+  readonly active: bigint;
+  /** Unstaked, waiting out the unbonding period: no weight, still slashable. */
+  readonly unbonding: readonly UnbondingEntry[];
+  /** Released from unbonding: out of reach of slashing. */
+  readonly withdrawable: bigint;
+  readonly slashed: bigint;
+  readonly performanceScore: number;
+  readonly lastPerformanceCheck: number;
+  /** The most recent violations, newest last (capped). */
+  readonly violations: readonly ViolationRecord[];
+  /** 0 when not jailed. A jailed operator gets no client traffic. */
+  readonly jailedUntil: number;
+  readonly jailCount: number;
+  /** Demoted: exploration traffic only, until a clean window. Fast and reversible. */
+  readonly probation: boolean;
+  /** Consecutive windows below the performance thresholds. */
+  readonly badWindows: number;
+  /** Start of the current run of down windows, or null. */
+  readonly downSince: number | null;
+  /** Bumped by every write: the compare-and-set token across gateway instances. */
+  readonly version: number;
+}
+
+export type LedgerEventType = 'stake' | 'unstake' | 'release' | 'slash';
+
+/**
+ * A stake change. The seed's StakingEvent with more types (`release`: unbonding became
+ * withdrawable) and the split of a slash between active and unbonding stake.
+ */
+export interface LedgerEvent {
+  readonly id: string;
+  readonly operatorId: string;
+  readonly type: LedgerEventType;
+  readonly amount: bigint;
+  readonly timestamp: number;
+  readonly reason?: string;
+  readonly fromActive?: bigint;
+  readonly fromUnbonding?: bigint;
+  readonly violationType?: ViolationType;
+  readonly severity?: Severity;
+  readonly evidence?: unknown;
+}
+
+export function unbondingTotal(state: Pick<OperatorState, 'unbonding'>): bigint {
+  let sum = 0n;
+  for (const u of state.unbonding) sum += u.amount;
+  return sum;
+}
