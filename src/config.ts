@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isValidAddress } from './staking/address.js';
 import { z } from 'zod';
 
 /**
@@ -19,11 +20,17 @@ export const OperatorConfigSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of letters, digits, ".", "_" or "-"'),
   url: httpUrl,
   chain: chainName.optional(),
-  walletAddress: z.string().optional(),
-  /** Until the staking ledger owns it, the configured stake and score give the routing weight. */
+  /** The operator's wallet; config operators without one are registered to the zero address. */
+  walletAddress: z
+    .string()
+    .refine(isValidAddress, 'must be 0x + 40 hex digits, with a valid EIP-55 checksum when mixed case')
+    .default('0x0000000000000000000000000000000000000000'),
+  /** Initial stake when the operator is first registered in the store (later changes go through the admin API). */
   stake: weiString.default('1000000000000000000'),
-  score: z.number().min(0).max(100).default(100),
 });
+
+const bps = z.number().int().min(0).max(10_000);
+const severityTable = z.strictObject({ low: bps, medium: bps, high: bps, critical: bps });
 
 export const ConfigSchema = z.strictObject({
   rpc: z
@@ -65,6 +72,53 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       intervalMs: z.number().int().min(100).default(5_000),
       timeoutMs: z.number().int().min(10).default(2_000),
+    })
+    .prefault({}),
+  /** Expected chain ids; without one, the majority of a chain's operators decides. */
+  chains: z.record(chainName, z.strictObject({ chainId: z.number().int().positive() })).default({}),
+  staking: z
+    .strictObject({
+      /** Active stake an operator needs to receive traffic. */
+      minStake: weiString.default('1000000000000000000'),
+      /** How long unstaked wei stays slashable before it is withdrawable (0 allowed). */
+      unbondingSeconds: z.number().int().min(0).default(7 * 24 * 3600),
+      /** Registrations must carry an EIP-191 signature by the operator's wallet. */
+      requireOperatorSignature: z.boolean().default(false),
+      /** Redis key prefix, so several deployments can share one Redis. */
+      redisKeyPrefix: z.string().min(1).max(64).default('din:'),
+      metricsHistory: z.number().int().min(1).max(100_000).default(1000),
+      scoring: z.strictObject({ alpha: z.number().gt(0).max(1).default(0.3), minRequests: z.number().int().min(1).default(10) }).prefault({}),
+      thresholds: z
+        .strictObject({
+          successRate: z.number().min(0).max(100).default(99),
+          p95LatencyMs: z.number().positive().default(250),
+          minScore: z.number().min(0).max(100).default(90),
+          consecutiveWindows: z.number().int().min(1).default(3),
+          downtimeMinSeconds: z.number().int().min(0).default(60),
+          misbehaviorMin: z.number().int().min(1).default(3),
+        })
+        .prefault({}),
+      slashing: z
+        .strictObject({
+          table: z
+            .strictObject({ downtime: severityTable, bad_data: severityTable, misbehavior: severityTable, performance_threshold: severityTable })
+            .optional(),
+          repeatMultiplier: z.number().min(1).max(100).default(5),
+          repeatWindowSeconds: z.number().int().min(0).default(24 * 3600),
+          maxBps: bps.default(5_000),
+          periodSeconds: z.number().int().min(1).default(3600),
+          jailSeconds: z.number().int().min(0).default(600),
+          jailEscalation: z.number().min(1).default(2),
+        })
+        .prefault({}),
+      crossCheck: z
+        .strictObject({
+          /** Share of deterministic requests also sent to two other operators for a 2-of-3 vote. */
+          sampleRate: z.number().min(0).max(1).default(0.02),
+          /** A block this many below the chain's head counts as settled. */
+          settledDepth: z.number().int().min(0).default(64),
+        })
+        .prefault({}),
     })
     .prefault({}),
   routing: z

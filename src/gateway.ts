@@ -1,59 +1,69 @@
 /**
- * The composition root: builds the router, the admin listener and the operator registry
- * from a validated Config, wires them, and owns start and stop. The router never imports
- * the staking side; this file turns stakes and scores into the weights table it reads.
+ * The composition root: builds the store, the staking core, the measurement layer, the
+ * router and both listeners from a validated Config, wires them, and owns start and stop.
+ * The router never imports the staking side: this file turns the ledger's stakes and
+ * scores into the weights table the router reads.
  */
 import type { Config } from './config.js';
 import { operatorChain } from './config.js';
-import { AdminError, AdminServer } from './admin/admin-server.js';
+import { AdminServer } from './admin/admin-server.js';
+import { registerStakingRoutes } from './admin/staking-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { HealthProber } from './metrics/health-prober.js';
 import { initLatencyHistograms } from './metrics/latency-histogram.js';
 import { Measurement } from './metrics/measurement.js';
 import { createMetricsRegistry, type OperatorStatus } from './metrics/prometheus.js';
+import { CrossChecker } from './router/cross-check.js';
 import { Forwarder } from './router/forward.js';
 import { ChainRoute, type OperatorRef, type RandomSource, RoutingState, type WeightedOperator } from './router/routing-table.js';
 import { RpcServer } from './router/rpc-server.js';
 import { Upstream } from './router/upstream.js';
+import { ControlLoop } from './staking/control-loop.js';
+import { CoreError, DINInfrastructureCore } from './staking/core.js';
+import { MemoryStore } from './staking/memory-store.js';
+import type { OperatorState } from './staking/records.js';
+import { RedisStore } from './staking/redis-store.js';
+import { DEFAULT_SLASH_TABLE } from './staking/slashing-policy.js';
+import type { Store } from './staking/store.js';
 import { routingWeight } from './staking/weights.js';
-
-export interface OperatorRegistration {
-  readonly id: string;
-  readonly url: string;
-  readonly chain: string;
-  readonly stakeWei: bigint;
-  readonly score: number;
-}
-
-interface RegisteredOperator extends OperatorRegistration {
-  readonly ref: OperatorRef;
-}
 
 export interface GatewayOptions {
   readonly logger?: Logger;
   readonly random?: RandomSource;
-  /** The measurement clock (ms); tests inject one to close windows by hand. */
+  /** The clock (ms) of the measurement windows and the ledger; tests inject one. */
   readonly now?: () => number;
   /** Start the window timer and the health probes (default true); tests drive them by hand. */
   readonly autoMeasure?: boolean;
+  /** A store to use instead of the one the config names. */
+  readonly store?: Store;
 }
+
+const WEI_PER_GWEI = 1_000_000_000n;
 
 export class Gateway {
   readonly routing = new RoutingState();
   readonly measurement: Measurement;
   readonly prober: HealthProber;
+  readonly controlLoop: ControlLoop;
   readonly logger: Logger;
   private readonly forwarder: Forwarder;
   private readonly rpcServer: RpcServer;
   private readonly adminServer: AdminServer;
-  private readonly operators = new Map<string, RegisteredOperator>();
+  /** Router-side handles of the operators the core knows, by id. */
+  private readonly refs = new Map<string, OperatorRef>();
   private nextIndex = 0;
+  private rebuildScheduled = false;
   private stopping: Promise<void> | undefined;
 
-  private constructor(readonly config: Config, options: GatewayOptions) {
-    this.logger = options.logger ?? createLogger(config.logLevel);
+  private constructor(readonly config: Config, readonly core: DINInfrastructureCore, options: GatewayOptions, logger: Logger) {
+    this.logger = logger;
     this.measurement = new Measurement({ windowSeconds: config.windowSeconds, ...(options.now ? { now: options.now } : {}) });
-    this.prober = new HealthProber(() => Array.from(this.operators.values(), (op) => op.ref), this.measurement, config.probes);
+    this.prober = new HealthProber(() => this.refs.values(), this.measurement, config.probes);
+    this.controlLoop = new ControlLoop(
+      core,
+      Object.fromEntries(Object.entries(config.chains).map(([chain, c]) => [chain, `0x${c.chainId.toString(16)}`])),
+      logger,
+    );
     this.forwarder = new Forwarder(
       this.routing,
       this.measurement,
@@ -66,6 +76,16 @@ export class Gateway {
       options.random,
       (err) => this.logger.error({ err }, 'internal error while answering a request'),
     );
+    this.forwarder.useCrossChecker(
+      new CrossChecker(
+        this.routing,
+        this.measurement,
+        { onOutvoted: (operator, evidence) => this.controlLoop.reportBadData(operator.id, evidence) },
+        (chain) => this.measurement.chainHeads().get(chain) ?? null,
+        { ...config.staking.crossCheck, timeoutMs: config.upstream.attemptTimeoutMs },
+        options.random,
+      ),
+    );
     this.rpcServer = new RpcServer(this.forwarder, this.routing, {
       host: config.rpc.host,
       port: config.rpc.port,
@@ -74,36 +94,73 @@ export class Gateway {
       defaultChain: config.defaultChain,
     });
     this.adminServer = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token });
-    this.registerAdminRoutes();
+    registerStakingRoutes(this.adminServer, core);
     this.registerMetricsRoute();
-    for (const op of config.operators) {
-      this.addOperator({ id: op.id, url: op.url, chain: operatorChain(config, op), stakeWei: BigInt(op.stake), score: op.score });
-    }
+    this.measurement.onWindow((windows) => {
+      void this.controlLoop.onWindow(windows).finally(() => this.rebuildRoutes());
+    });
+    core.onChange(() => this.scheduleRebuild());
   }
 
-  /** Builds the gateway and opens both listeners. */
+  /** Opens the store and the core, registers the config's operators, and opens both listeners. */
   static async start(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+    const logger = options.logger ?? createLogger(config.logLevel);
     await initLatencyHistograms();
-    const gateway = new Gateway(config, options);
+    const store = options.store ?? (config.redisUrl === undefined
+      ? new MemoryStore()
+      : await RedisStore.connect(config.redisUrl, { keyPrefix: config.staking.redisKeyPrefix }));
+    const s = config.staking;
+    const core = await DINInfrastructureCore.open({
+      store,
+      ...(options.now ? { now: options.now } : {}),
+      minStakeWei: BigInt(s.minStake),
+      unbondingMs: s.unbondingSeconds * 1000,
+      requireOperatorSignature: s.requireOperatorSignature,
+      defaultChain: config.defaultChain,
+      metricsHistory: s.metricsHistory,
+      scoring: s.scoring,
+      detection: {
+        minRequests: s.scoring.minRequests,
+        downtimeMinMs: s.thresholds.downtimeMinSeconds * 1000,
+        successRateTarget: s.thresholds.successRate,
+        p95LatencyTargetMs: s.thresholds.p95LatencyMs,
+        minScore: s.thresholds.minScore,
+        consecutiveWindows: s.thresholds.consecutiveWindows,
+        misbehaviorMin: s.thresholds.misbehaviorMin,
+      },
+      slashing: {
+        table: s.slashing.table ?? DEFAULT_SLASH_TABLE,
+        repeatMultiplier: s.slashing.repeatMultiplier,
+        repeatWindowMs: s.slashing.repeatWindowSeconds * 1000,
+        maxBps: s.slashing.maxBps,
+        periodMs: s.slashing.periodSeconds * 1000,
+        jailMs: s.slashing.jailSeconds * 1000,
+        jailEscalation: s.slashing.jailEscalation,
+        maxJailMs: 7 * 24 * 3600_000,
+      },
+    }).catch(async (err: unknown) => {
+      await store.close();
+      throw err;
+    });
+    const gateway = new Gateway(config, core, options, logger);
     try {
+      await gateway.registerConfiguredOperators();
+      gateway.rebuildRoutes();
       await gateway.rpcServer.listen();
       await gateway.adminServer.listen();
     } catch (err) {
-      gateway.rpcServer.close();
-      gateway.adminServer.close();
-      await Promise.all([...gateway.operators.values()].map((op) => op.ref.upstream.close()));
-      gateway.measurement.destroy();
+      await gateway.release();
       throw err;
     }
     if (options.autoMeasure !== false) {
       gateway.measurement.start();
       gateway.prober.start();
     }
-    gateway.logger.info(
-      { rpc: gateway.rpcUrl, admin: gateway.adminUrl, operators: gateway.operators.size, ready: gateway.routing.current.ready },
+    logger.info(
+      { rpc: gateway.rpcUrl, admin: gateway.adminUrl, store: config.redisUrl === undefined ? 'memory' : 'redis', operators: gateway.refs.size, ready: gateway.routing.current.ready },
       'gateway listening',
     );
-    if (config.admin.token === undefined) gateway.logger.warn('no admin token configured: the admin API on loopback is open to local users');
+    if (config.admin.token === undefined) logger.warn('no admin token configured: the admin API on loopback is open to local users');
     return gateway;
   }
 
@@ -115,63 +172,95 @@ export class Gateway {
     return `http://${this.config.admin.host}:${this.adminServer.port}/`;
   }
 
-  /** Adds an operator and its pool, then republishes the routing table. */
-  addOperator(registration: OperatorRegistration): OperatorRef {
-    if (this.operators.has(registration.id)) throw new Error(`operator ${registration.id} is already registered`);
-    const upstream = new Upstream(registration.url, {
-      connections: this.config.upstream.connections,
-      pipelining: this.config.upstream.pipelining,
-      keepAliveTimeoutMs: this.config.upstream.keepAliveTimeoutMs,
-      maxResponseBytes: this.config.limits.maxResponseBytes,
-    });
-    const ref: OperatorRef = Object.freeze({ id: registration.id, index: this.nextIndex++, chain: registration.chain, upstream });
-    this.measurement.addOperator(ref.index, ref.id, ref.chain);
-    this.operators.set(registration.id, { ...registration, ref });
-    this.publishRoutes();
-    return ref;
+  /** The router's handle of an operator, once the core knows it. */
+  operatorRef(id: string): OperatorRef | undefined {
+    return this.refs.get(id);
   }
 
-  /** The staking side's hook: new stake and score for an operator take effect in one swap. */
-  updateOperator(id: string, change: { stakeWei?: bigint; score?: number }): void {
-    const current = this.operators.get(id);
-    if (current === undefined) throw new Error(`unknown operator ${id}`);
-    this.operators.set(id, { ...current, ...change });
-    this.publishRoutes();
-  }
-
-  operator(id: string): OperatorRegistration | undefined {
-    return this.operators.get(id);
-  }
-
-  /** Rebuilds every chain's weighted table from the registry and swaps it in. */
-  private publishRoutes(): void {
-    const byChain = new Map<string, WeightedOperator[]>();
-    for (const op of this.operators.values()) {
-      let list = byChain.get(op.chain);
-      if (list === undefined) byChain.set(op.chain, (list = []));
-      const weight = routingWeight(op.stakeWei, op.score);
-      if (weight > 0) list.push({ operator: op.ref, weight });
+  /** Config operators are registered once; afterwards the store is the truth (stakes change over the admin API). */
+  private async registerConfiguredOperators(): Promise<void> {
+    for (const op of this.config.operators) {
+      if (this.core.getOperator(op.id) !== undefined) continue;
+      try {
+        await this.core.registerOperator(op.id, op.walletAddress, BigInt(op.stake), { url: op.url, chain: operatorChain(this.config, op) });
+      } catch (err) {
+        // Another gateway on the same store registered it first.
+        if (!(err instanceof CoreError && err.code === 'OPERATOR_EXISTS')) throw err;
+      }
     }
-    const routes = [...byChain].map(([chain, list]) => new ChainRoute(chain, list, this.config.routing.explorationShare));
-    this.routing.publish(routes);
   }
 
-  /** What the per-operator gauges show; the staking ledger replaces the config's stake and score. */
+  private scheduleRebuild(): void {
+    if (this.rebuildScheduled) return;
+    this.rebuildScheduled = true;
+    setImmediate(() => {
+      this.rebuildScheduled = false;
+      this.rebuildRoutes();
+    });
+  }
+
+  /** The weight the router gives an operator: 0 for probation (exploration only), absent when not eligible. */
+  private weightOf(s: OperatorState): number | undefined {
+    if (!this.core.isEligible(s) || this.controlLoop.isOnWrongChain(s.id)) return undefined;
+    return s.probation ? 0 : routingWeight(s.active, s.performanceScore);
+  }
+
+  /** Creates pools and meters for operators new to the core, then swaps in a fresh routing table. */
+  rebuildRoutes(): void {
+    if (this.stopping !== undefined) return;
+    const byChain = new Map<string, WeightedOperator[]>();
+    for (const s of this.core.states()) {
+      let ref = this.refs.get(s.id);
+      if (ref === undefined && s.url !== '') {
+        const upstream = new Upstream(s.url, {
+          connections: this.config.upstream.connections,
+          pipelining: this.config.upstream.pipelining,
+          keepAliveTimeoutMs: this.config.upstream.keepAliveTimeoutMs,
+          maxResponseBytes: this.config.limits.maxResponseBytes,
+        });
+        ref = Object.freeze({ id: s.id, index: this.nextIndex++, chain: s.chain, upstream });
+        this.refs.set(s.id, ref);
+        this.measurement.addOperator(ref.index, ref.id, ref.chain);
+      }
+      if (ref === undefined) continue;
+      let list = byChain.get(s.chain);
+      if (list === undefined) byChain.set(s.chain, (list = []));
+      const weight = this.weightOf(s);
+      if (weight !== undefined) list.push({ operator: ref, weight });
+    }
+    this.routing.publish([...byChain].map(([chain, list]) => new ChainRoute(chain, list, this.config.routing.explorationShare)));
+  }
+
+  /** What the per-operator gauges show. */
   private *operatorStatuses(): IterableIterator<OperatorStatus> {
-    for (const op of this.operators.values()) {
-      const weight = routingWeight(op.stakeWei, op.score);
+    for (const s of this.core.states()) {
+      const weight = this.weightOf(s);
+      const violations = new Map<string, { type: string; severity: string; count: number }>();
+      for (const v of s.violations) {
+        const key = `${v.type}/${v.severity}`;
+        const entry = violations.get(key) ?? { type: v.type, severity: v.severity, count: 0 };
+        entry.count++;
+        violations.set(key, entry);
+      }
       yield {
-        id: op.id,
-        chain: op.chain,
-        score: op.score,
-        stakeEth: Number(op.stakeWei / 1_000_000_000n) / 1e9,
-        weight,
-        eligible: weight > 0,
-        jailed: false,
-        violations: [],
-        slashedEth: [],
+        id: s.id,
+        chain: s.chain,
+        score: s.performanceScore,
+        stakeEth: Number(s.active / WEI_PER_GWEI) / 1e9,
+        weight: weight ?? 0,
+        eligible: weight !== undefined,
+        jailed: s.jailedUntil > this.core.now(),
+        violations: violations.values(),
+        slashedEth: this.slashedByType(s),
       };
     }
+  }
+
+  /** Slashed ETH by violation type, from the violations kept on the operator's record (the last 100). */
+  private slashedByType(s: OperatorState): { type: string; eth: number }[] {
+    const byType = new Map<string, bigint>();
+    for (const v of s.violations) byType.set(v.type, (byType.get(v.type) ?? 0n) + BigInt(v.slashedWei ?? '0'));
+    return Array.from(byType, ([type, wei]) => ({ type, eth: Number(wei / WEI_PER_GWEI) / 1e9 }));
   }
 
   private registerMetricsRoute(): void {
@@ -185,35 +274,18 @@ export class Gateway {
     }));
   }
 
-  private registerAdminRoutes(): void {
-    const view = (op: RegisteredOperator) => ({
-      id: op.id,
-      url: op.url,
-      chain: op.chain,
-      stake: op.stakeWei.toString(),
-      score: op.score,
-      weight: routingWeight(op.stakeWei, op.score),
-    });
-    this.adminServer
-      .route('get', '/v1/status', 0, () => {
-        const chains: Record<string, number> = {};
-        for (const route of this.routing.current.routes) chains[route.chain] = route.operators.length;
-        return {
-          status: 200,
-          body: { ready: this.routing.current.ready, totalOperators: this.operators.size, eligibleByChain: chains, inflightRequests: this.forwarder.inflightRequests },
-        };
-      })
-      .route('get', '/v1/operators', 0, () => ({ status: 200, body: { operators: [...this.operators.values()].map(view) } }))
-      .route('get', '/v1/operators/:id', 1, ({ params }) => {
-        const op = this.operators.get(params[0]!);
-        if (op === undefined) throw new AdminError(404, 'OPERATOR_NOT_FOUND', `no operator "${params[0]}"`);
-        return { status: 200, body: view(op) };
-      });
+  private async release(): Promise<void> {
+    this.rpcServer.close();
+    this.adminServer.close();
+    await Promise.all([...this.refs.values()].map((ref) => ref.upstream.close()));
+    this.measurement.destroy();
+    await this.core.store.close();
   }
 
   /**
    * Graceful stop: refuse new connections, let in-flight requests finish (bounded by
-   * shutdownGraceMs), then close every socket and pool. Safe to call twice.
+   * shutdownGraceMs), let the control loop finish its window, then close every socket,
+   * pool and the store. Safe to call twice.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
@@ -221,10 +293,8 @@ export class Gateway {
       await this.forwarder.drain(this.config.shutdownGraceMs);
       this.measurement.stop();
       await this.prober.stop();
-      this.rpcServer.close();
-      this.adminServer.close();
-      await Promise.all([...this.operators.values()].map((op) => op.ref.upstream.close()));
-      this.measurement.destroy();
+      await this.controlLoop.idle();
+      await this.release();
       this.logger.info('gateway stopped');
       this.logger.flush();
     })();

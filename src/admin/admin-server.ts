@@ -60,10 +60,21 @@ export class AdminServer {
         exchange.aborted = true;
       });
       const params: string[] = [];
-      for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+      let malformed = false;
+      for (let i = 0; i < paramCount; i++) {
+        try {
+          params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+        } catch {
+          malformed = true;
+        }
+      }
       const query = new URLSearchParams(req.getQuery() ?? '');
       if (this.options.token !== undefined && !bearerMatches(req.getHeader('authorization'), this.options.token)) {
         this.send(res, exchange, { status: 401, body: { error: { code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' } } });
+        return;
+      }
+      if (malformed) {
+        this.send(res, exchange, { status: 400, body: { error: { code: 'INVALID_INPUT', message: 'malformed percent-encoding in the path' } } });
         return;
       }
       const run = (body: unknown) => {

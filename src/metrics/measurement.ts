@@ -86,16 +86,34 @@ export class Measurement implements AttemptRecorder {
     const started = performance.now();
     const start = this.windowStart;
     this.windowStart = end;
-    const bestHead = new Map<string, number>();
-    for (const m of this.allMeters()) {
-      if (m.head !== null && m.head > (bestHead.get(m.chain) ?? -1)) bestHead.set(m.chain, m.head);
-    }
+    const heads = this.chainHeads();
     const windows: WindowMetrics[] = [];
-    for (const m of this.allMeters()) windows.push(m.close(start, end, bestHead.get(m.chain) ?? null));
+    for (const m of this.allMeters()) windows.push(m.close(start, end, heads.get(m.chain) ?? null));
     this.windowsClosed++;
     this.lastCloseMs = performance.now() - started;
     for (const listener of this.listeners) listener(windows, end);
     return windows;
+  }
+
+  /**
+   * Each chain's agreed head: the highest block at least two operators have reached (the
+   * only one's, when a chain has one), so a single operator inventing a far-future block
+   * cannot make every honest one look behind.
+   */
+  chainHeads(): Map<string, number> {
+    const byChain = new Map<string, number[]>();
+    for (const m of this.allMeters()) {
+      if (m.head === null) continue;
+      let heads = byChain.get(m.chain);
+      if (heads === undefined) byChain.set(m.chain, (heads = []));
+      heads.push(m.head);
+    }
+    const agreed = new Map<string, number>();
+    for (const [chain, heads] of byChain) {
+      heads.sort((a, b) => b - a);
+      agreed.set(chain, heads.length >= 2 ? heads[1]! : heads[0]!);
+    }
+    return agreed;
   }
 
   /** The last `windows` closed windows of one operator merged: e.g. 6 for one minute at 10 s windows. */

@@ -15,6 +15,7 @@ export const LATENCY_BUCKETS_MICROS = [
 
 const OUTCOMES = ATTEMPT_OUTCOMES.length;
 const CONNECT = OUTCOME_INDEX.connect;
+const WRONG_RESULT = OUTCOME_INDEX.wrong_result;
 
 interface ClosedWindow {
   histogram: Histogram;
@@ -58,7 +59,8 @@ export class OperatorMeter {
     this.outcomes[o]!++;
     this.attemptsByMethodOutcome[methodIndex * OUTCOMES + o]!++;
     // A refused connection answers in microseconds: its "latency" would flatter the operator.
-    if (o === CONNECT) return;
+    // A wrong result re-labels an answer already timed when it was served.
+    if (o === CONNECT || o === WRONG_RESULT) return;
     recordLatency(this.histogram, micros);
     let b = 0;
     while (b < LATENCY_BUCKETS_MICROS.length && micros > LATENCY_BUCKETS_MICROS[b]!) b++;

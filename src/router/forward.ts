@@ -16,6 +16,7 @@ import {
   type RpcCall,
 } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
+import type { CrossChecker } from './cross-check.js';
 import { UpstreamError, type UpstreamReply } from './upstream.js';
 
 export interface ForwarderOptions {
@@ -86,6 +87,7 @@ function mayRetry(err: GatewayError, write: boolean): boolean {
 
 export class Forwarder {
   private inflight = 0;
+  private crossChecker: CrossChecker | undefined;
   private draining = false;
   private drained: (() => void) | undefined;
 
@@ -96,6 +98,11 @@ export class Forwarder {
     private readonly random: RandomSource = Math.random,
     private readonly onInternalError: (err: unknown) => void = (err) => console.error(err),
   ) {}
+
+  /** Samples successful deterministic answers for a 2-of-3 check against other operators. */
+  useCrossChecker(checker: CrossChecker): void {
+    this.crossChecker = checker;
+  }
 
   /** For faults the HTTP front detects before a body reaches `handle` (an oversized body). */
   recordClientFault(fault: ClientFault): void {
@@ -203,6 +210,7 @@ export class Forwarder {
               if ('error' in response) outcome = 'rpc_error';
               if (response.id === (rewritten ? 1 : call.id)) {
                 answer = { status: 200, body: rewritten ? JSON.stringify({ ...response, id: call.id }) : reply.body };
+                if (outcome === 'success') this.crossChecker?.consider(chain, call, operator, reply.body);
               } else if (!rewritten && !write) {
                 // The operator may have read the client's id spelling differently: ask it once
                 // more in canonical form before holding the mismatch against it.

@@ -15,6 +15,8 @@ export interface ViolationRecord extends Violation {
   readonly id: string;
   /** What the detection was based on: window metrics, disagreeing answers. */
   readonly evidence?: unknown;
+  /** Wei slashed for it, as a decimal string (set when the slash is applied). */
+  readonly slashedWei?: string;
 }
 
 export interface OperatorState {

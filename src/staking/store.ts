@@ -17,7 +17,11 @@ export type CommitResult =
   /** No operator with this id. */
   | 'missing';
 
-/** The store cannot be reached; nothing was written. Admin writes answer 503. */
+/**
+ * The store cannot be reached. Nothing is ever half-written (every write is atomic), but a
+ * write whose connection broke mid-call may or may not have landed: reload before retrying.
+ * Admin writes answer 503.
+ */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }

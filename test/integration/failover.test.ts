@@ -143,7 +143,8 @@ describe('batches', () => {
     try {
       stack = await startStack({ operators: [{ stakeEth: 1 }], ...FIRST_ON_OP0 });
       const partialPort = (partial.address() as { port: number }).port;
-      stack.gateway.addOperator({ id: 'partial', url: `http://127.0.0.1:${partialPort}/`, chain: 'ethereum', stakeWei: 10n ** 24n, score: 100 });
+      await stack.gateway.core.registerOperator('partial', '0x0000000000000000000000000000000000000000', 10n ** 24n, { url: `http://127.0.0.1:${partialPort}/`, chain: 'ethereum' });
+      stack.gateway.rebuildRoutes();
       const res = await post(stack.url, Array.from({ length: 10 }, (_, i) => rpc('eth_chainId', `q${i}`)));
       expect(res.json).toEqual(Array.from({ length: 10 }, (_, i) => ({ jsonrpc: '2.0', id: `q${i}`, result: '0x1' })));
       expect(stack.sims[0]!.stats.rpcCalls).toBe(5);

@@ -35,6 +35,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ...options.config,
     rpc: { port: 0, ...options.config?.rpc },
     admin: { port: 0, ...options.config?.admin },
+    // Tests count the requests each sim sees: no cross-check traffic unless a test asks for it.
+    staking: { ...options.config?.staking, crossCheck: { sampleRate: 0, ...options.config?.staking?.crossCheck } },
     operators: sims.map((s, i) => ({
       id: `op${i}`,
       url: s.url,

@@ -120,16 +120,24 @@ describe('windows', () => {
 
   it('derives uptime from probes and head lag against the chain\'s best operator', () => {
     const { m, advance } = setup();
+    m.addOperator(2, 'c', 'ethereum');
+    m.addOperator(3, 'liar', 'ethereum');
     for (let i = 0; i < 9; i++) m.recordProbe(0, true, 100 + i, '0x1');
     m.recordProbe(0, false, null, null);
     m.recordProbe(1, true, 95, '0x1');
+    m.recordProbe(2, true, 108, '0x1');
+    // One operator claiming a far-future head must not make the honest ones look behind.
+    m.recordProbe(3, true, 1_000_000_000, '0x1');
     advance(10);
-    const [a, b] = m.closeWindow();
+    const [a, b, c, liar] = m.closeWindow();
     expect(a!.uptime).toBe(90);
     expect(a!.head).toBe(108);
     expect(a!.headLag).toBe(0);
     expect(b!.headLag).toBe(13);
+    expect(c!.headLag).toBe(0);
+    expect(liar!.headLag).toBe(0);
     expect(b!.chainId).toBe('0x1');
+    expect(m.chainHeads().get('ethereum')).toBe(108);
     // No probes and no traffic: nothing says the operator was down.
     advance(10);
     expect(m.closeWindow()[0]!.uptime).toBe(100);

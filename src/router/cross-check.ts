@@ -1,0 +1,149 @@
+/**
+ * The sampled cross-check that catches bad data: a small share of deterministic requests
+ * (same answer from every honest node: chain id, a settled block, a balance at a fixed
+ * block) is sent again to two other operators after the client has its answer. When two
+ * of the three agree, the third is outvoted: its attempt is re-recorded as `wrong_result`
+ * and the evidence goes to the sink (the staking side). Off the client's path; nothing
+ * is awaited by the request that triggered it.
+ */
+import type { AttemptRecorder } from '../metrics/attempt-recorder.js';
+import { methodIndex } from '../metrics/method-labels.js';
+import type { RpcCall } from './jsonrpc.js';
+import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
+
+export interface CrossCheckEvidence {
+  readonly method: string;
+  readonly params: unknown;
+  readonly answer: string;
+  readonly majority: string;
+  readonly agreeingOperators: readonly string[];
+}
+
+export interface CrossCheckSink {
+  onOutvoted(operator: OperatorRef, evidence: CrossCheckEvidence): void;
+}
+
+export interface CrossCheckOptions {
+  readonly sampleRate: number;
+  readonly settledDepth: number;
+  readonly timeoutMs: number;
+  /** Checks in flight at once; beyond it samples are dropped, so a burst cannot pile up work. */
+  readonly maxInflight?: number;
+}
+
+/** Methods whose answer is fixed once their block is settled, and where the block number sits in params. */
+const BLOCK_PARAM: Readonly<Record<string, number | null>> = {
+  eth_chainId: null,
+  net_version: null,
+  eth_getBlockByNumber: 0,
+  eth_getBalance: 1,
+  eth_getCode: 1,
+  eth_getTransactionCount: 1,
+  eth_getStorageAt: 2,
+  eth_call: 1,
+};
+
+const HEX_BLOCK = /^0x[0-9a-fA-F]{1,16}$/;
+
+/** Key-sorted JSON, so two honest nodes that order object fields differently still agree. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const obj = value as Record<string, unknown>;
+    return `{${Object.keys(obj).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+type Send = (operator: OperatorRef, body: string, timeoutMs: number) => Promise<unknown>;
+
+export class CrossChecker {
+  private inflight = 0;
+
+  constructor(
+    private readonly routing: RoutingState,
+    private readonly recorder: AttemptRecorder,
+    private readonly sink: CrossCheckSink,
+    /** The chain's agreed head block, or null when unknown. */
+    private readonly headOf: (chain: string) => number | null,
+    private readonly options: CrossCheckOptions,
+    private readonly random: RandomSource = Math.random,
+  ) {}
+
+  /** Called after a successful single answer; costs one random() when not sampled. */
+  consider(chain: string, call: RpcCall, operator: OperatorRef, answer: Buffer): void {
+    if (this.random() >= this.options.sampleRate) return;
+    if (this.inflight >= (this.options.maxInflight ?? 16)) return;
+    if (!this.isDeterministic(chain, call)) return;
+    this.inflight++;
+    this.check(chain, call, operator, answer).finally(() => this.inflight--);
+  }
+
+  isDeterministic(chain: string, call: RpcCall): boolean {
+    const index = BLOCK_PARAM[call.method];
+    if (index === undefined) return false;
+    if (index === null) return true;
+    const params = call.request['params'];
+    if (!Array.isArray(params)) return false;
+    const block = params[index];
+    if (typeof block !== 'string' || !HEX_BLOCK.test(block)) return false;
+    const head = this.headOf(chain);
+    return head !== null && Number.parseInt(block, 16) <= head - this.options.settledDepth;
+  }
+
+  /** Sends the call to up to two other operators and votes; resolves when the verdict is filed. */
+  async check(chain: string, call: RpcCall, answered: OperatorRef, answer: Buffer): Promise<void> {
+    const first = resultOf(parse(answer.toString('utf8')));
+    if (first === undefined) return;
+    const route = this.routing.current.route(chain);
+    const others: OperatorRef[] = [];
+    while (route !== undefined && others.length < 2) {
+      const pick = route.pick(this.random, [answered, ...others]);
+      if (pick === undefined) break;
+      others.push(pick);
+    }
+    if (others.length < 2) return;
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: call.method, params: call.request['params'] ?? [] });
+    const answers = await Promise.all(others.map((op) => this.ask(op, body)));
+    const votes = [{ operator: answered, result: first }, ...others.map((operator, i) => ({ operator, result: answers[i] }))];
+    if (votes.some((v) => v.result === undefined)) return;
+    const [a, b, c] = votes as { operator: OperatorRef; result: string }[];
+    let outvoted: { operator: OperatorRef; result: string } | undefined;
+    let majority: { operator: OperatorRef; result: string }[] = [];
+    if (a!.result === b!.result && b!.result !== c!.result) [outvoted, majority] = [c, [a!, b!]];
+    else if (a!.result === c!.result && c!.result !== b!.result) [outvoted, majority] = [b, [a!, c!]];
+    else if (b!.result === c!.result && a!.result !== b!.result) [outvoted, majority] = [a, [b!, c!]];
+    if (outvoted === undefined) return;
+    this.recorder.recordAttempt(outvoted.operator.index, methodIndex(call.method), 'wrong_result', 0);
+    this.sink.onOutvoted(outvoted.operator, {
+      method: call.method,
+      params: call.request['params'] ?? [],
+      answer: outvoted.result,
+      majority: majority[0]!.result,
+      agreeingOperators: majority.map((m) => m.operator.id),
+    });
+  }
+
+  private async ask(operator: OperatorRef, body: string): Promise<string | undefined> {
+    try {
+      const reply = await operator.upstream.send(body, this.options.timeoutMs, true);
+      return reply.status === 200 ? resultOf(parse(reply.body.toString('utf8'))) : undefined;
+    } catch {
+      return undefined; // an operator that cannot answer casts no vote
+    }
+  }
+}
+
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The canonical `result` of a JSON-RPC answer; errors and garbage cast no vote. */
+function resultOf(response: unknown): string | undefined {
+  if (typeof response !== 'object' || response === null || !('result' in response)) return undefined;
+  return canonicalJson((response as { result: unknown }).result);
+}

@@ -1,0 +1,100 @@
+/**
+ * The control loop: at every closed measurement window, each operator's window goes
+ * through the core (score, violations, slashing, persisted), then routing is rebuilt.
+ * It runs off the request path. When the store is away it skips the window and keeps
+ * the last weights; the next window after the store returns reloads and carries on.
+ */
+import type { Logger } from 'pino';
+import type { WindowMetrics } from '../metrics/window-metrics.js';
+import type { CrossCheckEvidence } from '../router/cross-check.js';
+import { CoreError, type DINInfrastructureCore } from './core.js';
+
+export class ControlLoop {
+  private readonly badData = new Map<string, CrossCheckEvidence[]>();
+  private readonly wrongChain = new Set<string>();
+  private running: Promise<void> | undefined;
+  private storeDown = false;
+  windowsSkipped = 0;
+
+  constructor(
+    private readonly core: DINInfrastructureCore,
+    private readonly configuredChainIds: Readonly<Record<string, string>>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Evidence from the cross-check, kept until the operator's next window. Bounded per operator. */
+  reportBadData(operatorId: string, evidence: CrossCheckEvidence): void {
+    let list = this.badData.get(operatorId);
+    if (list === undefined) this.badData.set(operatorId, (list = []));
+    if (list.length < 20) list.push(evidence);
+  }
+
+  /** Operators whose reported chain id is not their chain's: never routed to. */
+  isOnWrongChain(operatorId: string): boolean {
+    return this.wrongChain.has(operatorId);
+  }
+
+  /** Handles one closed window; a window that arrives while the last is still processed is skipped. */
+  onWindow(windows: readonly WindowMetrics[]): Promise<void> {
+    if (this.running !== undefined) {
+      this.windowsSkipped++;
+      this.logger.warn({ skipped: this.windowsSkipped }, 'control loop still busy with the previous window: skipping one');
+      return this.running;
+    }
+    this.running = this.process(windows).finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Waits for the window in progress, if any. */
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private async process(windows: readonly WindowMetrics[]): Promise<void> {
+    try {
+      // Other gateways may have registered operators or changed stakes: start from the store's truth.
+      await this.core.refresh();
+      if (this.storeDown) {
+        this.storeDown = false;
+        this.logger.info('state store is back: control loop resumed');
+      }
+      const expected = this.expectedChainIds(windows);
+      for (const w of windows) {
+        if (this.core.state(w.operatorId) === undefined) continue;
+        const want = expected.get(w.chain);
+        const wrong = want !== undefined && w.chainId !== null && w.chainId !== want ? { expected: want, reported: w.chainId } : null;
+        if (wrong !== null) this.wrongChain.add(w.operatorId);
+        else if (w.chainId !== null) this.wrongChain.delete(w.operatorId);
+        const badData = this.badData.get(w.operatorId) ?? [];
+        this.badData.delete(w.operatorId);
+        await this.core.recordMetrics(w.operatorId, w, { badData, wrongChain: wrong });
+      }
+    } catch (err) {
+      if (err instanceof CoreError && err.code === 'STORE_UNAVAILABLE') {
+        if (!this.storeDown) this.logger.error('state store unavailable: scoring paused, routing keeps the last weights');
+        this.storeDown = true;
+        return;
+      }
+      this.logger.error({ err }, 'control loop failed on a window');
+    }
+  }
+
+  /** Configured chain ids win; otherwise the id most operators of the chain report. */
+  private expectedChainIds(windows: readonly WindowMetrics[]): Map<string, string> {
+    const votes = new Map<string, Map<string, number>>();
+    for (const w of windows) {
+      if (w.chainId === null) continue;
+      let chain = votes.get(w.chain);
+      if (chain === undefined) votes.set(w.chain, (chain = new Map()));
+      chain.set(w.chainId, (chain.get(w.chainId) ?? 0) + 1);
+    }
+    const expected = new Map<string, string>();
+    for (const [chain, counts] of votes) {
+      const ranked = [...counts].sort((a, b) => b[1] - a[1]);
+      // A tie has no majority: nobody is flagged on a split vote.
+      if (ranked.length === 1 || ranked[0]![1] > ranked[1]![1]) expected.set(chain, ranked[0]![0]);
+    }
+    for (const [chain, id] of Object.entries(this.configuredChainIds)) expected.set(chain, id);
+    return expected;
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * Turns one window of measurements into violations, and the fast, reversible demotion
+ * (probation) that goes with them. Slashing is separate and slower: it needs the evidence
+ * these records carry. Client faults never reach here: the window counts only what the
+ * operator did (timeouts, refused connections, 5xx, invalid envelopes, wrong answers).
+ */
+import type { WindowMetrics } from '../metrics/window-metrics.js';
+import type { CrossCheckEvidence } from '../router/cross-check.js';
+import type { Severity, ViolationType } from '../types.js';
+import type { OperatorState, ViolationRecord } from './records.js';
+import { type SlashingPolicy, violationId } from './slashing-policy.js';
+
+export interface DetectionPolicy {
+  /** Requests a window needs before its rates are judged. */
+  readonly minRequests: number;
+  /** An outage must last this long before it is a downtime violation (demotion is immediate). */
+  readonly downtimeMinMs: number;
+  readonly successRateTarget: number;
+  readonly p95LatencyTargetMs: number;
+  readonly minScore: number;
+  /** Consecutive windows below target before a performance_threshold violation. */
+  readonly consecutiveWindows: number;
+  /** Invalid envelopes in one window before it is misbehavior. */
+  readonly misbehaviorMin: number;
+}
+
+export const DEFAULT_DETECTION: DetectionPolicy = {
+  minRequests: 10,
+  downtimeMinMs: 60_000,
+  successRateTarget: 99,
+  p95LatencyTargetMs: 250,
+  minScore: 90,
+  consecutiveWindows: 3,
+  misbehaviorMin: 3,
+};
+
+/** Answers that lost a 2-of-3 vote against the other operators (the cross-check). */
+export type BadDataEvidence = CrossCheckEvidence;
+
+export interface DetectionInput {
+  readonly state: OperatorState;
+  readonly window: WindowMetrics;
+  readonly score: number;
+  readonly badData: readonly BadDataEvidence[];
+  /** Set when the operator reported a chain id other than the chain's. */
+  readonly wrongChain: { readonly expected: string; readonly reported: string } | null;
+}
+
+export interface Detection {
+  readonly violations: ViolationRecord[];
+  readonly downSince: number | null;
+  readonly badWindows: number;
+  readonly probation: boolean;
+}
+
+function evidenceOf(w: WindowMetrics) {
+  return {
+    windowStart: w.windowStart,
+    windowEnd: w.windowEnd,
+    requests: w.requests,
+    successes: w.successes,
+    failures: w.failures,
+    successRate: w.successRate,
+    p95Latency: w.p95Latency,
+    uptime: w.uptime,
+    probesSent: w.probesSent,
+    probesOk: w.probesOk,
+  };
+}
+
+const pct = (x: number) => `${x.toFixed(2)} %`;
+
+export function detectViolations(input: DetectionInput, policy: DetectionPolicy, slashing: SlashingPolicy): Detection {
+  const { state, window: w, score } = input;
+  const now = w.windowEnd;
+  const violations: ViolationRecord[] = [];
+  const add = (type: ViolationType, severity: Severity, description: string, extra: { durationMinutes?: number; evidence?: unknown } = {}) => {
+    violations.push({
+      id: violationId(state.id, type, severity, now, slashing),
+      type,
+      severity,
+      timestamp: now,
+      description,
+      ...(extra.durationMinutes === undefined ? {} : { durationMinutes: extra.durationMinutes }),
+      evidence: extra.evidence ?? evidenceOf(w),
+    });
+  };
+
+  // Downtime: every probe failed, or nearly every request could not reach the operator.
+  const unreachable = w.failures.connect + w.failures.timeout;
+  const downByProbes = w.probesSent > 0 && w.probesOk === 0;
+  const downByTraffic = w.requests >= 3 && unreachable >= 0.9 * w.requests;
+  const down = downByProbes || downByTraffic;
+  const downSince = down ? (state.downSince ?? w.windowStart) : null;
+  if (downSince !== null) {
+    const downMs = w.windowEnd - downSince;
+    if (downMs >= policy.downtimeMinMs) {
+      const minutes = downMs / 60_000;
+      const severity: Severity = minutes < 10 ? 'low' : minutes < 60 ? 'medium' : minutes < 360 ? 'high' : 'critical';
+      add('downtime', severity, `unreachable for ${minutes.toFixed(1)} min: ${w.probesSent - w.probesOk} of ${w.probesSent} probes failed, ${unreachable} of ${w.requests} requests timed out or were refused in the last window`, {
+        durationMinutes: Math.round(minutes * 100) / 100,
+      });
+    }
+  }
+
+  // Misbehavior: answers that are not JSON-RPC, carry the wrong id, or are garbage.
+  const invalid = w.failures.invalid_envelope;
+  const invalidShare = w.requests > 0 ? invalid / w.requests : 0;
+  const misbehaving = invalid >= policy.misbehaviorMin && invalidShare >= 0.01;
+  if (misbehaving) {
+    const severity: Severity = invalidShare < 0.05 ? 'low' : invalidShare < 0.2 ? 'medium' : invalidShare < 0.5 ? 'high' : 'critical';
+    add('misbehavior', severity, `${invalid} of ${w.requests} answers (${pct(100 * invalidShare)}) were not valid JSON-RPC for the request`);
+  }
+
+  // Bad data: the wrong chain outright, or answers outvoted 2-of-3 by the other operators.
+  if (input.wrongChain !== null) {
+    add('bad_data', 'critical', `reports chain id ${input.wrongChain.reported}, the chain is ${input.wrongChain.expected}`, { evidence: input.wrongChain });
+  } else if (input.badData.length > 0) {
+    const severity: Severity = input.badData.length >= 3 ? 'high' : 'medium';
+    const first = input.badData[0]!;
+    add('bad_data', severity, `${input.badData.length} answer(s) disagreed with the other operators, e.g. ${first.method}: got ${first.answer.slice(0, 80)}, majority ${first.majority.slice(0, 80)}`, {
+      evidence: input.badData.slice(0, 5),
+    });
+  }
+
+  // Performance below the seed's targets for K consecutive judged windows.
+  let badWindows = state.badWindows;
+  let belowTarget = false;
+  if (w.requests >= policy.minRequests) {
+    belowTarget = score < policy.minScore || w.successRate < policy.successRateTarget || w.p95Latency > policy.p95LatencyTargetMs;
+    badWindows = belowTarget ? badWindows + 1 : 0;
+  }
+  const k = policy.consecutiveWindows;
+  if (badWindows >= k) {
+    const severity: Severity = badWindows >= 16 * k ? 'high' : badWindows >= 4 * k ? 'medium' : 'low';
+    const misses = [
+      score < policy.minScore ? `score ${score.toFixed(1)} < ${policy.minScore}` : '',
+      w.successRate < policy.successRateTarget ? `success ${pct(w.successRate)} < ${policy.successRateTarget} %` : '',
+      w.p95Latency > policy.p95LatencyTargetMs ? `p95 ${w.p95Latency.toFixed(1)} ms > ${policy.p95LatencyTargetMs} ms` : '',
+    ].filter(Boolean);
+    add('performance_threshold', severity, `below target for ${badWindows} consecutive windows: ${misses.join(', ')}`);
+  }
+
+  // Demotion is immediate: a window this bad takes the operator off weighted routing.
+  const clean = !down && !misbehaving && input.badData.length === 0 && input.wrongChain === null
+    && (w.requests >= policy.minRequests ? w.successRate >= 90 : w.probesOk > 0);
+  const judged = w.requests >= policy.minRequests || w.probesSent > 0;
+  const probation = !judged ? state.probation : !clean;
+  return { violations, downSince, badWindows, probation };
+}
