@@ -10,8 +10,11 @@ export interface ProbeTarget {
   readonly upstream: Upstream;
 }
 
+/** `unreachable`: refused or timed out (down). `invalid`: it answered, but not with a well-formed quantity. */
+export type ProbeResult = 'ok' | 'invalid' | 'unreachable';
+
 export interface ProbeSink {
-  recordProbe(operatorIndex: number, ok: boolean, head: number | null, chainId: string | null): void;
+  recordProbe(operatorIndex: number, result: ProbeResult, head: number | null, chainId: string | null): void;
 }
 
 const CHAIN_ID = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}');
@@ -42,6 +45,7 @@ export class HealthProber {
   async probe(target: ProbeTarget): Promise<void> {
     let chainId: string | null = null;
     let head: number | null = null;
+    let reached = true;
     try {
       const idReply = await target.upstream.send(CHAIN_ID, this.options.timeoutMs, true);
       if (idReply.status === 200) chainId = hexResult(idReply.body, 1);
@@ -50,8 +54,9 @@ export class HealthProber {
       if (hex !== null) head = Number.parseInt(hex, 16);
     } catch {
       // An unreachable or timed-out operator is exactly what the probe records.
+      reached = false;
     }
-    this.sink.recordProbe(target.index, chainId !== null && head !== null, head, chainId);
+    this.sink.recordProbe(target.index, chainId !== null && head !== null ? 'ok' : reached ? 'invalid' : 'unreachable', head, chainId);
   }
 
   /** One round over every operator, concurrently. */

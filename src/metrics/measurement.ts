@@ -4,6 +4,7 @@
  * last windows, and the listeners (scoring, dashboards) that consume each closed window.
  */
 import { type AttemptOutcome, type AttemptRecorder, CLIENT_FAULTS, type ClientFault } from './attempt-recorder.js';
+import type { ProbeResult } from './health-prober.js';
 import { encodeHistogram, type Histogram, newLatencyHistogram } from './latency-histogram.js';
 import { OperatorMeter } from './operator-meter.js';
 import type { WindowMetrics } from './window-metrics.js';
@@ -68,8 +69,8 @@ export class Measurement implements AttemptRecorder {
     this.clientFaults[CLIENT_FAULT_INDEX.get(fault)!]!++;
   }
 
-  recordProbe(operatorIndex: number, ok: boolean, head: number | null, chainId: string | null): void {
-    this.meters[operatorIndex]?.recordProbe(ok, head, chainId);
+  recordProbe(operatorIndex: number, result: ProbeResult, head: number | null, chainId: string | null): void {
+    this.meters[operatorIndex]?.recordProbe(result, head, chainId);
   }
 
   /** Cumulative attempts of one outcome for one operator since start. */

@@ -4,6 +4,7 @@
  * Prometheus. Recording is O(1), synchronous and allocation-free.
  */
 import { ATTEMPT_OUTCOMES, OUTCOME_INDEX, type AttemptOutcome } from './attempt-recorder.js';
+import type { ProbeResult } from './health-prober.js';
 import { type Histogram, newLatencyHistogram, recordLatency } from './latency-histogram.js';
 import { METHOD_LABELS } from './method-labels.js';
 import { summarizeWindow, type WindowMetrics } from './window-metrics.js';
@@ -22,6 +23,7 @@ interface ClosedWindow {
   outcomes: Float64Array;
   probesSent: number;
   probesOk: number;
+  probesUnreachable: number;
   metrics: WindowMetrics | undefined;
 }
 
@@ -31,6 +33,7 @@ export class OperatorMeter {
   private outcomes: Float64Array = new Float64Array(OUTCOMES);
   private probesSent = 0;
   private probesOk = 0;
+  private probesUnreachable = 0;
   /** Closed windows, oldest overwritten first; `ringNext` is the slot the next close fills. */
   private readonly ring: ClosedWindow[] = [];
   private ringNext = 0;
@@ -69,9 +72,10 @@ export class OperatorMeter {
     this.latencyCount++;
   }
 
-  recordProbe(ok: boolean, head: number | null, chainId: string | null): void {
+  recordProbe(result: ProbeResult, head: number | null, chainId: string | null): void {
     this.probesSent++;
-    if (ok) {
+    if (result === 'unreachable') this.probesUnreachable++;
+    if (result === 'ok') {
       this.probesOk++;
       this.probeTotals.ok++;
       if (head !== null) this.head = head;
@@ -90,13 +94,14 @@ export class OperatorMeter {
     recycled.reset();
     recycledCounts.fill(0);
     if (slot === undefined) {
-      slot = { histogram: this.histogram, outcomes: this.outcomes, probesSent: 0, probesOk: 0, metrics: undefined };
+      slot = { histogram: this.histogram, outcomes: this.outcomes, probesSent: 0, probesOk: 0, probesUnreachable: 0, metrics: undefined };
       this.ring.push(slot);
     }
     slot.histogram = this.histogram;
     slot.outcomes = this.outcomes;
     slot.probesSent = this.probesSent;
     slot.probesOk = this.probesOk;
+    slot.probesUnreachable = this.probesUnreachable;
     slot.metrics = summarizeWindow(this, start, end, slot.histogram, slot, {
       head: this.head,
       headLag: bestHead !== null && this.head !== null ? Math.max(0, bestHead - this.head) : null,
@@ -106,6 +111,7 @@ export class OperatorMeter {
     this.outcomes = recycledCounts;
     this.probesSent = 0;
     this.probesOk = 0;
+    this.probesUnreachable = 0;
     this.ringNext = (this.ringNext + 1) % this.historyWindows;
     this.closedCount++;
     return slot.metrics;
@@ -125,6 +131,7 @@ export class OperatorMeter {
     const outcomes = new Float64Array(OUTCOMES);
     let probesSent = 0;
     let probesOk = 0;
+    let probesUnreachable = 0;
     let start = Infinity;
     let end = -Infinity;
     for (let k = 1; k <= n; k++) {
@@ -133,11 +140,12 @@ export class OperatorMeter {
       for (let i = 0; i < OUTCOMES; i++) outcomes[i]! += w.outcomes[i]!;
       probesSent += w.probesSent;
       probesOk += w.probesOk;
+      probesUnreachable += w.probesUnreachable;
       start = Math.min(start, w.metrics!.windowStart);
       end = Math.max(end, w.metrics!.windowEnd);
     }
     const last = this.latest!;
-    return summarizeWindow(this, start, end, scratch, { outcomes, probesSent, probesOk }, { head: last.head, headLag: last.headLag, chainId: last.chainId });
+    return summarizeWindow(this, start, end, scratch, { outcomes, probesSent, probesOk, probesUnreachable }, { head: last.head, headLag: last.headLag, chainId: last.chainId });
   }
 
   /** The last closed window's histogram, for encoding. */

@@ -28,6 +28,8 @@ export interface WindowMetrics extends PerformanceMetrics {
   readonly requestsPerSecond: number;
   readonly probesSent: number;
   readonly probesOk: number;
+  /** Probes refused or timed out (as opposed to answered wrongly). */
+  readonly probesUnreachable: number;
   /** Latest block the operator reported, its lag behind the chain's best, the chain id it reported. */
   readonly head: number | null;
   readonly headLag: number | null;
@@ -38,6 +40,7 @@ export interface WindowCounts {
   readonly outcomes: Float64Array;
   readonly probesSent: number;
   readonly probesOk: number;
+  readonly probesUnreachable: number;
 }
 
 const microsToMs = (micros: number) => micros / 1000;
@@ -90,6 +93,7 @@ export function summarizeWindow(
     uptime,
     probesSent: counts.probesSent,
     probesOk: counts.probesOk,
+    probesUnreachable: counts.probesUnreachable,
     head: probe.head,
     headLag: probe.headLag,
     chainId: probe.chainId,

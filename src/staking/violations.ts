@@ -65,6 +65,7 @@ function evidenceOf(w: WindowMetrics) {
     uptime: w.uptime,
     probesSent: w.probesSent,
     probesOk: w.probesOk,
+    probesUnreachable: w.probesUnreachable,
   };
 }
 
@@ -86,9 +87,10 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
     });
   };
 
-  // Downtime: every probe failed, or nearly every request could not reach the operator.
+  // Downtime: no probe could reach the operator, or nearly every request could not.
+  // (Wrong answers are bad data or misbehavior, not downtime.)
   const unreachable = w.failures.connect + w.failures.timeout;
-  const downByProbes = w.probesSent > 0 && w.probesOk === 0;
+  const downByProbes = w.probesSent > 0 && w.probesUnreachable === w.probesSent;
   const downByTraffic = w.requests >= 3 && unreachable >= 0.9 * w.requests;
   const down = downByProbes || downByTraffic;
   const downSince = down ? (state.downSince ?? w.windowStart) : null;
@@ -97,7 +99,7 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
     if (downMs >= policy.downtimeMinMs) {
       const minutes = downMs / 60_000;
       const severity: Severity = minutes < 10 ? 'low' : minutes < 60 ? 'medium' : minutes < 360 ? 'high' : 'critical';
-      add('downtime', severity, `unreachable for ${minutes.toFixed(1)} min: ${w.probesSent - w.probesOk} of ${w.probesSent} probes failed, ${unreachable} of ${w.requests} requests timed out or were refused in the last window`, {
+      add('downtime', severity, `unreachable for ${minutes.toFixed(1)} min: ${w.probesUnreachable} of ${w.probesSent} probes unreachable, ${unreachable} of ${w.requests} requests timed out or were refused in the last window`, {
         durationMinutes: Math.round(minutes * 100) / 100,
       });
     }

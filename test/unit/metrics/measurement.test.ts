@@ -122,12 +122,12 @@ describe('windows', () => {
     const { m, advance } = setup();
     m.addOperator(2, 'c', 'ethereum');
     m.addOperator(3, 'liar', 'ethereum');
-    for (let i = 0; i < 9; i++) m.recordProbe(0, true, 100 + i, '0x1');
-    m.recordProbe(0, false, null, null);
-    m.recordProbe(1, true, 95, '0x1');
-    m.recordProbe(2, true, 108, '0x1');
+    for (let i = 0; i < 9; i++) m.recordProbe(0, 'ok', 100 + i, '0x1');
+    m.recordProbe(0, 'unreachable', null, null);
+    m.recordProbe(1, 'ok', 95, '0x1');
+    m.recordProbe(2, 'ok', 108, '0x1');
     // One operator claiming a far-future head must not make the honest ones look behind.
-    m.recordProbe(3, true, 1_000_000_000, '0x1');
+    m.recordProbe(3, 'ok', 1_000_000_000, '0x1');
     advance(10);
     const [a, b, c, liar] = m.closeWindow();
     expect(a!.uptime).toBe(90);
