@@ -58,9 +58,15 @@ program
 program
   .command('demo')
   .description('run the gateway in front of four simulated operators (fast, slow, flaky, bad-data)')
-  .action(async () => {
+  .option('--traffic <perSecond>', 'requests per second from a simulated client (0: none)', '20')
+  .action(async (opts: { traffic: string }) => {
     try {
-      const demo = await startDemo();
+      const trafficPerSecond = Number(opts.traffic);
+      if (!Number.isFinite(trafficPerSecond) || trafficPerSecond < 0 || trafficPerSecond > 1000) {
+        process.stderr.write('din-gateway: --traffic must be a number from 0 to 1000\n');
+        process.exit(2);
+      }
+      const demo = await startDemo(process.env, { trafficPerSecond });
       process.stdout.write(`${demoBanner(demo)}\n`);
       stopOnSignals(() => demo.stop());
     } catch (err) {

@@ -92,3 +92,23 @@ describe('graceful stop', () => {
     await first.stop();
   });
 });
+
+describe('the demo (npm start)', () => {
+  it('starts four simulated operators behind a ready gateway and stops cleanly', async () => {
+    const { startDemo, demoBanner } = await import('../../src/demo.js');
+    const demo = await startDemo({ DIN_RPC_PORT: '0', DIN_ADMIN_PORT: '0', DIN_LOG_LEVEL: 'silent' }, { trafficPerSecond: 0, autoMeasure: false });
+    try {
+      expect(demo.operators.map((o) => o.name)).toEqual(['fast', 'slow', 'flaky', 'bad-data']);
+      expect((await fetch(`${demo.gateway.rpcUrl}ready`)).status).toBe(200);
+      const res = await post(demo.gateway.rpcUrl, rpc('eth_chainId', 1));
+      expect(res.json.result).toBe('0x1');
+      const banner = demoBanner(demo);
+      expect(banner).toContain(demo.gateway.rpcUrl);
+      expect(banner).toContain(`Bearer ${demo.adminToken}`);
+      const admin = await fetch(`${demo.gateway.adminUrl}v1/operators`, { headers: { authorization: `Bearer ${demo.adminToken}` } });
+      expect(((await admin.json()) as { operators: unknown[] }).operators).toHaveLength(4);
+    } finally {
+      await demo.stop();
+    }
+  });
+});
