@@ -9,6 +9,7 @@ import { operatorChain } from './config.js';
 import { AdminServer } from './admin/admin-server.js';
 import { registerStakingRoutes } from './admin/staking-routes.js';
 import { createLogger, type Logger } from './log.js';
+import { DISCARD_RECORDER } from './metrics/attempt-recorder.js';
 import { HealthProber } from './metrics/health-prober.js';
 import { initLatencyHistograms } from './metrics/latency-histogram.js';
 import { Measurement } from './metrics/measurement.js';
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   readonly autoMeasure?: boolean;
   /** A store to use instead of the one the config names. */
   readonly store?: Store;
+  /** false: the router records nothing (only to measure what measurement costs, in bench/). */
+  readonly recordAttempts?: boolean;
 }
 
 const WEI_PER_GWEI = 1_000_000_000n;
@@ -66,7 +69,7 @@ export class Gateway {
     );
     this.forwarder = new Forwarder(
       this.routing,
-      this.measurement,
+      options.recordAttempts === false ? DISCARD_RECORDER : this.measurement,
       {
         maxAttempts: config.upstream.maxAttempts,
         attemptTimeoutMs: config.upstream.attemptTimeoutMs,

@@ -35,3 +35,9 @@ export interface AttemptRecorder {
   recordAttempt(operatorIndex: number, methodIndex: number, outcome: AttemptOutcome, latencyMicros: number): void;
   recordClientFault(fault: ClientFault): void;
 }
+
+/** Records nothing: the baseline for measuring what measurement costs (bench/). */
+export const DISCARD_RECORDER: AttemptRecorder = Object.freeze({
+  recordAttempt() {},
+  recordClientFault() {},
+});
