@@ -247,7 +247,8 @@ export class DINInfrastructureCore {
 
   getMetrics(operatorId: string, limit?: number): PerformanceMetrics[] {
     const history = this.recentMetrics.get(operatorId) ?? [];
-    return limit === undefined ? [...history] : history.slice(-limit);
+    if (limit === undefined) return [...history];
+    return limit <= 0 ? [] : history.slice(-limit);
   }
 
   status(): DINInfrastructureStatus {

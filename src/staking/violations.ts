@@ -133,7 +133,8 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
     badWindows = belowTarget ? badWindows + 1 : 0;
   }
   const k = policy.consecutiveWindows;
-  if (badWindows >= k) {
+  // Raised only by a judged window below target: a quiet window neither counts nor repeats it.
+  if (belowTarget && badWindows >= k) {
     const severity: Severity = badWindows >= 16 * k ? 'high' : badWindows >= 4 * k ? 'medium' : 'low';
     const misses = [
       score < policy.minScore ? `score ${score.toFixed(1)} < ${policy.minScore}` : '',
