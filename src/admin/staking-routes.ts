@@ -194,11 +194,11 @@ export function registerStakingRoutes(admin: AdminServer, core: DINInfrastructur
       'get',
       '/v1/operators/:id/metrics',
       1,
-      handle(({ params, query }) => {
+      handle(async ({ params, query }) => {
         const id = params[0]!;
         const limit = limitOf(query);
         existing(core, id);
-        return { status: 200, body: { metrics: core.getMetrics(id, limit) } };
+        return { status: 200, body: { metrics: await core.loadMetrics(id, limit) } };
       }),
     )
     .route(

@@ -150,11 +150,16 @@ export class DINInfrastructureCore {
   /** Reloads the cache from the store: other gateways' writes, or a catch-up after an outage. */
   async refresh(): Promise<void> {
     const all = await this.guard(() => this.store.listOperators());
-    for (const state of all) this.cache.set(state.id, state);
-    for (const id of this.cache.keys()) if (!all.some((s) => s.id === id)) this.cache.delete(id);
-    await Promise.all(
-      all.map(async (s) => this.recentMetrics.set(s.id, await this.guard(() => this.store.getMetrics(s.id, this.metricsHistory)))),
-    );
+    const ids = new Set<string>();
+    for (const state of all) {
+      this.cache.set(state.id, state);
+      ids.add(state.id);
+    }
+    for (const id of this.cache.keys()) if (!ids.has(id)) this.cache.delete(id);
+    // Histories are loaded once per operator; afterwards this gateway appends its own.
+    // `loadMetrics` reads the store for the history every gateway wrote.
+    const unseen = all.filter((s) => !this.recentMetrics.has(s.id));
+    await Promise.all(unseen.map(async (s) => this.recentMetrics.set(s.id, await this.guard(() => this.store.getMetrics(s.id, this.metricsHistory)))));
     this.changed();
   }
 
@@ -249,6 +254,12 @@ export class DINInfrastructureCore {
     const history = this.recentMetrics.get(operatorId) ?? [];
     if (limit === undefined) return [...history];
     return limit <= 0 ? [] : history.slice(-limit);
+  }
+
+  /** The operator's metrics history as the store has it (what every gateway recorded), oldest first. */
+  async loadMetrics(operatorId: string, limit: number): Promise<PerformanceMetrics[]> {
+    if (!this.cache.has(operatorId)) throw new CoreError('OPERATOR_NOT_FOUND', `no operator "${operatorId}"`);
+    return this.guard(() => this.store.getMetrics(operatorId, limit));
   }
 
   status(): DINInfrastructureStatus {
