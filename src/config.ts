@@ -96,6 +96,8 @@ export const ConfigSchema = z.strictObject({
           consecutiveWindows: z.number().int().min(1).default(3),
           downtimeMinSeconds: z.number().int().min(0).default(60),
           misbehaviorMin: z.number().int().min(1).default(3),
+          /** Quiet windows (too few requests to judge, but reachable) after which probation lifts. */
+          probationQuietWindows: z.number().int().min(1).default(6),
         })
         .prefault({}),
       slashing: z

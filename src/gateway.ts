@@ -61,12 +61,15 @@ export class Gateway {
   private constructor(readonly config: Config, readonly core: DINInfrastructureCore, options: GatewayOptions, logger: Logger) {
     this.logger = logger;
     this.measurement = new Measurement({ windowSeconds: config.windowSeconds, ...(options.now ? { now: options.now } : {}) });
-    this.prober = new HealthProber(() => this.refs.values(), this.measurement, config.probes);
     this.controlLoop = new ControlLoop(
       core,
       Object.fromEntries(Object.entries(config.chains).map(([chain, c]) => [chain, `0x${c.chainId.toString(16)}`])),
       logger,
     );
+    this.prober = new HealthProber(() => this.refs.values(), this.measurement, config.probes, () => {
+      const reports = Array.from(this.measurement.allMeters(), (m) => ({ operatorId: m.operatorId, chain: m.chain, chainId: m.chainId }));
+      if (this.controlLoop.updateChainIdentity(reports).changed) this.scheduleRebuild();
+    });
     this.forwarder = new Forwarder(
       this.routing,
       options.recordAttempts === false ? DISCARD_RECORDER : this.measurement,
@@ -130,6 +133,7 @@ export class Gateway {
         minScore: s.thresholds.minScore,
         consecutiveWindows: s.thresholds.consecutiveWindows,
         misbehaviorMin: s.thresholds.misbehaviorMin,
+        probationQuietWindows: s.thresholds.probationQuietWindows,
       },
       slashing: {
         table: s.slashing.table ?? DEFAULT_SLASH_TABLE,
@@ -187,8 +191,9 @@ export class Gateway {
       try {
         await this.core.registerOperator(op.id, op.walletAddress, BigInt(op.stake), { url: op.url, chain: operatorChain(this.config, op) });
       } catch (err) {
-        // Another gateway on the same store registered it first.
+        // Another gateway on the same store registered it first: load what it wrote.
         if (!(err instanceof CoreError && err.code === 'OPERATOR_EXISTS')) throw err;
+        await this.core.refresh();
       }
     }
   }

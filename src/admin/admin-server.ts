@@ -21,6 +21,8 @@ export interface AdminRequest {
   readonly query: URLSearchParams;
   /** Parsed JSON body for POST; undefined otherwise. */
   readonly body: unknown;
+  /** The `Idempotency-Key` header, when sent: a retried write with the same key applies once. */
+  readonly idempotencyKey: string | undefined;
 }
 
 export interface AdminResponse {
@@ -69,8 +71,13 @@ export class AdminServer {
         }
       }
       const query = new URLSearchParams(req.getQuery() ?? '');
+      const idempotencyKey = req.getHeader('idempotency-key') || undefined;
       if (this.options.token !== undefined && !bearerMatches(req.getHeader('authorization'), this.options.token)) {
         this.send(res, exchange, { status: 401, body: { error: { code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' } } });
+        return;
+      }
+      if (idempotencyKey !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(idempotencyKey)) {
+        this.send(res, exchange, { status: 400, body: { error: { code: 'INVALID_INPUT', message: 'Idempotency-Key: 1-128 characters of letters, digits, ".", "_", ":" or "-"' } } });
         return;
       }
       if (malformed) {
@@ -79,7 +86,7 @@ export class AdminServer {
       }
       const run = (body: unknown) => {
         Promise.resolve()
-          .then(() => handler({ params, query, body }))
+          .then(() => handler({ params, query, body, idempotencyKey }))
           .catch((err: unknown) =>
             err instanceof AdminError
               ? { status: err.status, body: { error: { code: err.code, message: err.message } } }

@@ -172,10 +172,10 @@ export function registerStakingRoutes(admin: AdminServer, core: DINInfrastructur
       'post',
       '/v1/operators/:id/stake',
       1,
-      handle(async ({ params, body }) => {
+      handle(async ({ params, body, idempotencyKey }) => {
         const id = params[0]!;
         const { amount } = parse(AmountBody, body);
-        await core.stake(id, amount);
+        await core.stake(id, amount, idempotencyKey);
         return { status: 200, body: existing(core, id) };
       }),
     )
@@ -183,10 +183,10 @@ export function registerStakingRoutes(admin: AdminServer, core: DINInfrastructur
       'post',
       '/v1/operators/:id/unstake',
       1,
-      handle(async ({ params, body }) => {
+      handle(async ({ params, body, idempotencyKey }) => {
         const id = params[0]!;
         const { amount } = parse(AmountBody, body);
-        await core.unstake(id, amount);
+        await core.unstake(id, amount, idempotencyKey);
         return { status: 200, body: existing(core, id) };
       }),
     )

@@ -39,6 +39,8 @@ export class HealthProber {
     private readonly targets: () => Iterable<ProbeTarget>,
     private readonly sink: ProbeSink,
     private readonly options: { intervalMs: number; timeoutMs: number },
+    /** Called after every round, e.g. to act on a chain id at once rather than at the window. */
+    private readonly onRound: () => void = () => {},
   ) {}
 
   /** Probes one operator: ok only when both calls answer with a well-formed quantity. */
@@ -62,6 +64,7 @@ export class HealthProber {
   /** One round over every operator, concurrently. */
   async probeAll(): Promise<void> {
     await Promise.all(Array.from(this.targets(), (t) => this.probe(t)));
+    this.onRound();
   }
 
   start(): void {

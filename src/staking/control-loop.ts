@@ -9,6 +9,13 @@ import type { WindowMetrics } from '../metrics/window-metrics.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
 import { CoreError, type DINInfrastructureCore } from './core.js';
 
+/** The chain id an operator last reported for its chain (null before any probe answered). */
+export interface ChainReport {
+  readonly operatorId: string;
+  readonly chain: string;
+  readonly chainId: string | null;
+}
+
 export class ControlLoop {
   private readonly badData = new Map<string, CrossCheckEvidence[]>();
   private readonly wrongChain = new Set<string>();
@@ -58,13 +65,11 @@ export class ControlLoop {
         this.storeDown = false;
         this.logger.info('state store is back: control loop resumed');
       }
-      const expected = this.expectedChainIds(windows);
+      const expected = this.updateChainIdentity(windows).expected;
       for (const w of windows) {
         if (this.core.state(w.operatorId) === undefined) continue;
         const want = expected.get(w.chain);
         const wrong = want !== undefined && w.chainId !== null && w.chainId !== want ? { expected: want, reported: w.chainId } : null;
-        if (wrong !== null) this.wrongChain.add(w.operatorId);
-        else if (w.chainId !== null) this.wrongChain.delete(w.operatorId);
         const badData = this.badData.get(w.operatorId) ?? [];
         this.badData.delete(w.operatorId);
         await this.core.recordMetrics(w.operatorId, w, { badData, wrongChain: wrong });
@@ -79,10 +84,32 @@ export class ControlLoop {
     }
   }
 
+  /**
+   * Marks operators whose last reported chain id is not their chain's, so routing drops
+   * them at once (the gateway calls this after every probe round, not only per window).
+   * Returns the expected ids and whether the set of wrong-chain operators changed.
+   */
+  updateChainIdentity(reports: Iterable<ChainReport>): { expected: Map<string, string>; changed: boolean } {
+    const list = [...reports];
+    const expected = this.expectedChainIds(list);
+    let changed = false;
+    for (const r of list) {
+      if (r.chainId === null) continue;
+      const want = expected.get(r.chain);
+      const wrong = want !== undefined && r.chainId !== want;
+      if (wrong !== this.wrongChain.has(r.operatorId)) {
+        changed = true;
+        if (wrong) this.wrongChain.add(r.operatorId);
+        else this.wrongChain.delete(r.operatorId);
+      }
+    }
+    return { expected, changed };
+  }
+
   /** Configured chain ids win; otherwise the id most operators of the chain report. */
-  private expectedChainIds(windows: readonly WindowMetrics[]): Map<string, string> {
+  private expectedChainIds(reports: readonly ChainReport[]): Map<string, string> {
     const votes = new Map<string, Map<string, number>>();
-    for (const w of windows) {
+    for (const w of reports) {
       if (w.chainId === null) continue;
       let chain = votes.get(w.chain);
       if (chain === undefined) votes.set(w.chain, (chain = new Map()));

@@ -101,7 +101,8 @@ export function registrationMessage(operatorId: string, url: string, chain: stri
 }
 
 const MAX_SIGNATURE_VALIDITY_MS = 24 * 3600_000;
-const MAX_COMMIT_RETRIES = 20;
+/** Writers in this process queue per operator; these retries are for other gateways' writes. */
+const MAX_COMMIT_RETRIES = 50;
 
 function isWindow(m: PerformanceMetrics): m is WindowMetrics {
   return typeof (m as Partial<WindowMetrics>).requests === 'number' && typeof (m as Partial<WindowMetrics>).failures === 'object';
@@ -111,6 +112,8 @@ export class DINInfrastructureCore {
   private readonly cache = new Map<string, OperatorState>();
   private readonly recentMetrics = new Map<string, PerformanceMetrics[]>();
   private readonly listeners: (() => void)[] = [];
+  /** The tail of each operator's write queue: this process never races itself. */
+  private readonly writeQueues = new Map<string, Promise<unknown>>();
   private lastCheck: number | null = null;
   readonly now: () => number;
   readonly minStakeWei: bigint;
@@ -192,18 +195,22 @@ export class DINInfrastructureCore {
     this.changed();
   }
 
-  async stake(operatorId: string, amount: bigint): Promise<void> {
+  /**
+   * `requestId` makes a retry safe: the stake event takes it as its id, so a second call
+   * with the same id (after a 503 whose outcome was unknown) is recognized, not applied again.
+   */
+  async stake(operatorId: string, amount: bigint, requestId?: string): Promise<void> {
     await this.mutate(operatorId, (s) => this.ledgerCall(() => {
       const released = ledger.release(s, this.now());
-      const change = ledger.stake(released.state, amount, this.now());
+      const change = ledger.stake(released.state, amount, this.now(), 'stake', requestEventId(operatorId, 'stake', requestId));
       return { state: change.state, events: [...released.events, ...change.events] };
     }));
   }
 
-  async unstake(operatorId: string, amount: bigint): Promise<void> {
+  async unstake(operatorId: string, amount: bigint, requestId?: string): Promise<void> {
     await this.mutate(operatorId, (s) => this.ledgerCall(() => {
       const released = ledger.release(s, this.now());
-      const change = ledger.unstake(released.state, amount, this.now(), this.unbondingMs);
+      const change = ledger.unstake(released.state, amount, this.now(), this.unbondingMs, 'unstake', requestEventId(operatorId, 'unstake', requestId));
       return { state: change.state, events: [...released.events, ...change.events] };
     }));
   }
@@ -232,6 +239,19 @@ export class DINInfrastructureCore {
 
     let violations: ViolationRecord[] = [];
     await this.mutate(operatorId, (s) => {
+      // A window at or before the last one recorded (the same window again, or another
+      // gateway's report of a period already scored) changes no score or streak; only its
+      // evidence of bad data still counts, and that is slashed once per violation id.
+      if (metrics.timestamp <= s.lastPerformanceCheck) {
+        if (isWindow(metrics) && findings !== undefined) {
+          violations = detectViolations(
+            { state: s, window: metrics, score: s.performanceScore, badData: findings.badData, wrongChain: findings.wrongChain },
+            this.detection,
+            this.slashing,
+          ).violations.filter((v) => v.type === 'bad_data');
+        }
+        return null;
+      }
       const score = nextScore(s.performanceScore, metrics, this.scoring);
       let next: OperatorState = { ...s, performanceScore: score, lastPerformanceCheck: metrics.timestamp, version: s.version + 1 };
       if (isWindow(metrics)) {
@@ -241,7 +261,7 @@ export class DINInfrastructureCore {
           this.slashing,
         );
         violations = found.violations;
-        next = { ...next, downSince: found.downSince, badWindows: found.badWindows, probation: found.probation };
+        next = { ...next, downSince: found.downSince, badWindows: found.badWindows, probation: found.probation, quietProbationWindows: found.quietProbationWindows };
       }
       const released = ledger.release(next, this.now());
       return { state: { ...released.state, version: s.version + 1 }, events: released.events };
@@ -360,8 +380,21 @@ export class DINInfrastructureCore {
    * `update` returning null means nothing to do. A 'duplicate' (the same slash event
    * already recorded by another gateway) is success: reload so the cache has it.
    */
-  private async mutate(operatorId: string, update: (s: OperatorState) => ledger.Change | null): Promise<void> {
+  private mutate(operatorId: string, update: (s: OperatorState) => ledger.Change | null): Promise<void> {
+    const previous = this.writeQueues.get(operatorId) ?? Promise.resolve();
+    const run = previous.then(() => this.commitLoop(operatorId, update), () => this.commitLoop(operatorId, update));
+    const tail = run.catch(() => {});
+    this.writeQueues.set(operatorId, tail);
+    void tail.then(() => {
+      if (this.writeQueues.get(operatorId) === tail) this.writeQueues.delete(operatorId);
+    });
+    return run;
+  }
+
+  private async commitLoop(operatorId: string, update: (s: OperatorState) => ledger.Change | null): Promise<void> {
     for (let attempt = 0; attempt < MAX_COMMIT_RETRIES; attempt++) {
+      // Another gateway won the race: back off a little, with jitter, so we do not collide again.
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt, 50)));
       const current = await this.guard(() => this.store.getOperator(operatorId));
       if (current === undefined) throw new CoreError('OPERATOR_NOT_FOUND', `no operator "${operatorId}"`);
       const change = update(current);
@@ -417,7 +450,13 @@ export class DINInfrastructureCore {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof StoreUnavailableError) throw new CoreError('STORE_UNAVAILABLE', 'the state store is unavailable; nothing was written', { cause: err });
+      if (err instanceof StoreUnavailableError) {
+        throw new CoreError(
+          'STORE_UNAVAILABLE',
+          'the state store is unavailable; nothing is half-written, but a write cut off mid-call may have landed: retry with the same Idempotency-Key to apply it at most once',
+          { cause: err },
+        );
+      }
       throw err;
     }
   }
@@ -425,6 +464,11 @@ export class DINInfrastructureCore {
   private changed(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+/** The event id of a client-identified request, so a retried request is recognized. */
+function requestEventId(operatorId: string, type: 'stake' | 'unstake', requestId: string | undefined): string | undefined {
+  return requestId === undefined ? undefined : `request:${operatorId}:${type}:${requestId}`;
 }
 
 /** EIP-55: all-lowercase and all-uppercase addresses are accepted; mixed case must carry a valid checksum. */

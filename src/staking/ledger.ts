@@ -24,19 +24,19 @@ function positive(amount: bigint, what: string): void {
   if (typeof amount !== 'bigint' || amount <= 0n) throw new LedgerError('INVALID_AMOUNT', `${what} must be a positive whole number of wei`);
 }
 
-export function stake(state: OperatorState, amount: bigint, now: number, reason = 'stake'): Change {
+export function stake(state: OperatorState, amount: bigint, now: number, reason = 'stake', eventId: string = randomUUID()): Change {
   positive(amount, 'stake amount');
-  const event: LedgerEvent = { id: randomUUID(), operatorId: state.id, type: 'stake', amount, timestamp: now, reason };
+  const event: LedgerEvent = { id: eventId, operatorId: state.id, type: 'stake', amount, timestamp: now, reason };
   return { state: { ...state, active: state.active + amount, version: state.version + 1 }, events: [event] };
 }
 
 /** Moves `amount` from active stake into unbonding; with a zero period it is released at once. */
-export function unstake(state: OperatorState, amount: bigint, now: number, unbondingMs: number, reason = 'unstake'): Change {
+export function unstake(state: OperatorState, amount: bigint, now: number, unbondingMs: number, reason = 'unstake', eventId: string = randomUUID()): Change {
   positive(amount, 'unstake amount');
   if (amount > state.active) {
     throw new LedgerError('INSUFFICIENT_STAKE', `cannot unstake ${amount} wei: only ${state.active} wei is actively staked`);
   }
-  const event: LedgerEvent = { id: randomUUID(), operatorId: state.id, type: 'unstake', amount, timestamp: now, reason };
+  const event: LedgerEvent = { id: eventId, operatorId: state.id, type: 'unstake', amount, timestamp: now, reason };
   const next: OperatorState = {
     ...state,
     active: state.active - amount,
@@ -167,6 +167,7 @@ export function newOperatorState(fields: { id: string; walletAddress: string; ur
     jailedUntil: 0,
     jailCount: 0,
     probation: false,
+    quietProbationWindows: 0,
     badWindows: 0,
     downSince: null,
     version: 0,

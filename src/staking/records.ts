@@ -41,6 +41,8 @@ export interface OperatorState {
   readonly jailCount: number;
   /** Demoted: exploration traffic only, until a clean window. Fast and reversible. */
   readonly probation: boolean;
+  /** Windows on probation with too little traffic to judge (lifts probation after a few). */
+  readonly quietProbationWindows: number;
   /** Consecutive windows below the performance thresholds. */
   readonly badWindows: number;
   /** Start of the current run of down windows, or null. */

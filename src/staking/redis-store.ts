@@ -32,18 +32,27 @@ export interface RedisStoreOptions {
 }
 
 // Shared by both scripts. KEYS: 1 operator hash, 2 operator-id set, 3 event-id set,
-// 4 events stream, 5 the operator's events stream. ARGV[4..]: id, JSON per event.
+// 4 events stream, 5 the operator's events stream. ARGV[4]: deadline (ms, Redis clock);
+// ARGV[5..]: id, JSON per event.
+//
+// The deadline: a write that waited in Redis (a CLIENT PAUSE during failover, a blocked
+// server) past the moment the caller gave up and answered "unavailable" must not land
+// afterwards. Scripts are effects-replicated in Redis 7, so reading TIME here is allowed.
 const EVENT_HELPERS = `
+local function expired()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[4])
+end
 local function duplicate()
   local seen = {}
-  for i = 4, #ARGV, 2 do
+  for i = 5, #ARGV, 2 do
     if seen[ARGV[i]] or redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then return true end
     seen[ARGV[i]] = true
   end
   return false
 end
 local function record()
-  for i = 4, #ARGV, 2 do
+  for i = 5, #ARGV, 2 do
     redis.call('SADD', KEYS[3], ARGV[i])
     redis.call('XADD', KEYS[4], '*', 'event', ARGV[i + 1])
     redis.call('XADD', KEYS[5], '*', 'event', ARGV[i + 1])
@@ -51,8 +60,9 @@ local function record()
 end
 `;
 
-/** ARGV: 1 expected version, 2 next version, 3 state JSON. Versions compare as strings. */
+/** ARGV: 1 expected version, 2 next version, 3 state JSON, 4 deadline. Versions compare as strings. */
 const COMMIT_LUA = `${EVENT_HELPERS}
+if expired() then return 'expired' end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
 if redis.call('HGET', KEYS[1], 'version') ~= ARGV[1] then return 'conflict' end
 if duplicate() then return 'duplicate' end
@@ -61,8 +71,9 @@ record()
 return 'ok'
 `;
 
-/** ARGV: 1 operator id, 2 version, 3 state JSON. */
+/** ARGV: 1 operator id, 2 version, 3 state JSON, 4 deadline. */
 const CREATE_LUA = `${EVENT_HELPERS}
+if expired() then return -1 end
 if redis.call('EXISTS', KEYS[1]) == 1 or duplicate() then return 0 end
 redis.call('HSET', KEYS[1], 'version', ARGV[2], 'state', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -72,26 +83,32 @@ return 1
 
 /** The commands defineCommand adds: the 5 keys, then ARGV. */
 interface Scripts {
-  dinCommit(...keysThenArgv: string[]): Promise<CommitResult>;
+  dinCommit(...keysThenArgv: string[]): Promise<CommitResult | 'expired'>;
   dinCreate(...keysThenArgv: string[]): Promise<number>;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 5_000;
+/** Slack between the script's deadline and the client's timeout, for the reply's trip back. */
+const DEADLINE_MARGIN_MS = 250;
 
 export class RedisStore implements Store {
   readonly #redis: Redis;
   readonly #scripts: Scripts;
   readonly #p: string;
+  readonly #commandTimeoutMs: number;
   #lastError: Error | undefined;
+  /** Redis's clock minus ours, read at every (re)connect: write deadlines are in Redis time. */
+  #clockOffsetMs = 0;
 
   /** Connects in the background (and reconnects forever); calls fail fast until it is up. */
   constructor(url: string, options: RedisStoreOptions = {}) {
     this.#p = options.keyPrefix ?? 'din:';
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#redis = new Redis(url, {
       connectionName: options.connectionName,
       connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      commandTimeout: this.#commandTimeoutMs,
       retryStrategy: (times) => Math.min(times * 200, 2000),
       // While Redis is away, calls fail now (503) instead of queueing behind the outage.
       enableOfflineQueue: false,
@@ -105,6 +122,16 @@ export class RedisStore implements Store {
     // Without a listener ioredis prints every failed reconnect; calls report it instead.
     this.#redis.on('error', (err: Error) => {
       this.#lastError = err;
+    });
+    this.#redis.on('ready', () => {
+      const sent = Date.now();
+      this.#redis.time().then(
+        ([seconds, micros]) => {
+          const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+          this.#clockOffsetMs = redisNow - (sent + Date.now()) / 2;
+        },
+        () => {},
+      );
     });
     this.#redis.defineCommand('dinCommit', { numberOfKeys: 5, lua: COMMIT_LUA });
     this.#redis.defineCommand('dinCreate', { numberOfKeys: 5, lua: CREATE_LUA });
@@ -126,8 +153,9 @@ export class RedisStore implements Store {
   async createOperator(state: OperatorState, events: readonly LedgerEvent[]): Promise<boolean> {
     checkEvents(state.id, events);
     const created = await this.#call(() =>
-      this.#scripts.dinCreate(...this.#scriptKeys(state.id), state.id, String(state.version), encodeState(state), ...eventArgs(events)),
+      this.#scripts.dinCreate(...this.#scriptKeys(state.id), state.id, String(state.version), encodeState(state), this.#deadline(), ...eventArgs(events)),
     );
+    if (created === -1) throw new StoreUnavailableError('Redis ran the write after its deadline: refused, nothing written');
     return created === 1;
   }
 
@@ -148,15 +176,18 @@ export class RedisStore implements Store {
 
   async commit(next: OperatorState, expectedVersion: number, events: readonly LedgerEvent[]): Promise<CommitResult> {
     checkCommit(next, expectedVersion, events);
-    return this.#call(() =>
+    const result = await this.#call(() =>
       this.#scripts.dinCommit(
         ...this.#scriptKeys(next.id),
         String(expectedVersion),
         String(next.version),
         encodeState(next),
+        this.#deadline(),
         ...eventArgs(events),
       ),
     );
+    if (result === 'expired') throw new StoreUnavailableError('Redis ran the write after its deadline: refused, nothing written');
+    return result;
   }
 
   async listEvents(query: { operatorId?: string; limit?: number } = {}): Promise<LedgerEvent[]> {
@@ -210,6 +241,11 @@ export class RedisStore implements Store {
   }
 
   /** Errors Redis answered (bad script, wrong type) are bugs; anything else means Redis is unreachable. */
+  /** In Redis time: a little before this store gives up waiting for the reply. */
+  #deadline(): string {
+    return String(Math.floor(Date.now() + this.#clockOffsetMs + this.#commandTimeoutMs - DEADLINE_MARGIN_MS));
+  }
+
   async #call<T>(run: () => Promise<T>): Promise<T> {
     try {
       return await run();

@@ -22,6 +22,12 @@ export interface DetectionPolicy {
   readonly consecutiveWindows: number;
   /** Invalid envelopes in one window before it is misbehavior. */
   readonly misbehaviorMin: number;
+  /**
+   * Windows on probation with too little traffic to judge, and reachable, after which
+   * probation lifts anyway: an operator demoted to exploration traffic may never see
+   * enough requests to prove itself, and probes cannot check its data.
+   */
+  readonly probationQuietWindows: number;
 }
 
 export const DEFAULT_DETECTION: DetectionPolicy = {
@@ -32,6 +38,7 @@ export const DEFAULT_DETECTION: DetectionPolicy = {
   minScore: 90,
   consecutiveWindows: 3,
   misbehaviorMin: 3,
+  probationQuietWindows: 6,
 };
 
 /** Answers that lost a 2-of-3 vote against the other operators (the cross-check). */
@@ -51,6 +58,7 @@ export interface Detection {
   readonly downSince: number | null;
   readonly badWindows: number;
   readonly probation: boolean;
+  readonly quietProbationWindows: number;
 }
 
 function evidenceOf(w: WindowMetrics) {
@@ -145,9 +153,19 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   }
 
   // Demotion is immediate: a window this bad takes the operator off weighted routing.
-  const clean = !down && !misbehaving && input.badData.length === 0 && input.wrongChain === null
-    && (w.requests >= policy.minRequests ? w.successRate >= 90 : w.probesOk > 0);
-  const judged = w.requests >= policy.minRequests || w.probesSent > 0;
-  const probation = !judged ? state.probation : !clean;
-  return { violations, downSince, badWindows, probation };
+  // It lifts after a clean window with enough traffic to judge, or after a run of quiet,
+  // reachable windows; a quiet window alone proves nothing (probes do not check data).
+  const judgedByTraffic = w.requests >= policy.minRequests;
+  const probesAllInvalid = w.probesSent > 0 && w.probesOk === 0;
+  const bad = down || probesAllInvalid || misbehaving || input.badData.length > 0 || input.wrongChain !== null
+    || (judgedByTraffic && w.successRate < 90);
+  let probation = state.probation;
+  let quietProbationWindows = 0;
+  if (bad) probation = true;
+  else if (judgedByTraffic) probation = false;
+  else if (state.probation && w.probesOk > 0) {
+    quietProbationWindows = (state.quietProbationWindows ?? 0) + 1;
+    if (quietProbationWindows >= policy.probationQuietWindows) probation = false;
+  }
+  return { violations, downSince, badWindows, probation, quietProbationWindows: probation ? quietProbationWindows : 0 };
 }

@@ -468,3 +468,19 @@ describe('request bodies', () => {
     expectError(await post('/v1/operators/op-1/stake', 'amount=1'), 400, 'INVALID_JSON');
   });
 });
+
+describe('Idempotency-Key', () => {
+  it('applies a retried stake once, and refuses a malformed key', async () => {
+    const adminUrl = base;
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    expect((await post('/v1/operators', { id: 'idem-op', walletAddress: WALLET, url: 'http://127.0.0.1:1/' })).status).toBe(201);
+    const stake = (key: string) =>
+      fetch(`${adminUrl}/v1/operators/idem-op/stake`, { method: 'POST', headers: { ...headers, 'idempotency-key': key }, body: JSON.stringify({ amount: '7' }) });
+    expect((await stake('req-1')).status).toBe(200);
+    expect((await stake('req-1')).status).toBe(200);
+    expect((await stake('req-2')).status).toBe(200);
+    const op = (await (await fetch(`${adminUrl}/v1/operators/idem-op`, { headers })).json()) as { stakedAmount: string };
+    expect(op.stakedAmount).toBe('14');
+    expect((await stake('bad key with spaces')).status).toBe(400);
+  });
+});

@@ -98,7 +98,7 @@ const evidence = (n: number): BadDataEvidence[] =>
 describe('a clean window', () => {
   it('has no violation, and leaves the operator off probation', () => {
     const d = detect({ ...fresh(), probation: true }, window());
-    expect(d).toEqual({ violations: [], downSince: null, badWindows: 0, probation: false });
+    expect(d).toEqual({ violations: [], downSince: null, badWindows: 0, probation: false, quietProbationWindows: 0 });
   });
 
   it('client-side things never appear: only rpc_error answers and http_429s is no violation (429 is not a failure)', () => {
@@ -294,7 +294,16 @@ describe('probation', () => {
     expect(detect({ ...fresh(), probation: false }, quiet).probation).toBe(false);
   });
 
-  it('is cleared on a quiet window when a probe answered', () => {
-    expect(detect({ ...fresh(), probation: true }, window({ successes: 2, probesSent: 2 })).probation).toBe(false);
+  it('is not cleared by one quiet window (probes do not check data), but by a run of them', () => {
+    let state = { ...fresh(), probation: true };
+    for (let i = 1; i < DEFAULT_DETECTION.probationQuietWindows; i++) {
+      const d = detect(state, window({ successes: 2, probesSent: 2 }));
+      expect(d.probation).toBe(true);
+      expect(d.quietProbationWindows).toBe(i);
+      state = { ...state, quietProbationWindows: d.quietProbationWindows };
+    }
+    expect(detect(state, window({ successes: 2, probesSent: 2 })).probation).toBe(false);
+    // Unreachable probes do not count towards it.
+    expect(detect({ ...fresh(), probation: true }, window({ successes: 0, probesSent: 2, probesOk: 0, probesUnreachable: 2 })).quietProbationWindows).toBe(0);
   });
 });
