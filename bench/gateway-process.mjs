@@ -1,8 +1,14 @@
 // Runs the gateway in its own process, with its simulated operators in a further child process
 // (so gateway, sims and load generator never share an event loop or a /proc CPU counter).
 // Usage: node bench/gateway-process.mjs [--sims N] [--connections 64] [--pipelining 1]
-// Prints {"pid", "rpcUrl", "adminUrl", "simPid", "simUrls"} as one JSON line once listening.
-// On SIGTERM (or stdin closing) it stops, prints a second line {"outcomes": ...} and exits.
+//          [--record true|false] [--cross-check-rate R]
+//   --record false (env BENCH_RECORD=false): Gateway.start(config, { recordAttempts: false }), the
+//     router records nothing (the "gateway-nomeasure" variant: measurement off).
+//   --cross-check-rate R (env BENCH_CROSS_CHECK_RATE): staking.crossCheck.sampleRate; unset = the
+//     config default. The measurement on/off comparison passes 0 to both variants.
+// Prints {"pid", "rpcUrl", "adminUrl", "simPid", "simUrls", "record", "crossCheckRate"} as one JSON
+// line once listening. On SIGTERM (or stdin closing) it stops, prints a second line
+// {"outcomes": ...} and exits.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../dist/config.js';
@@ -15,23 +21,36 @@ const { values } = parseArgs({
     sims: { type: 'string', default: process.env.BENCH_SIMS ?? '1' },
     connections: { type: 'string', default: process.env.BENCH_UPSTREAM_CONNECTIONS ?? '64' },
     pipelining: { type: 'string', default: process.env.BENCH_UPSTREAM_PIPELINING ?? '1' },
+    record: { type: 'string', default: process.env.BENCH_RECORD ?? 'true' },
+    'cross-check-rate': { type: 'string', default: process.env.BENCH_CROSS_CHECK_RATE },
   },
 });
+if (!['true', 'false'].includes(values.record)) throw new Error(`--record must be true or false, not ${values.record}`);
+const record = values.record === 'true';
+const crossCheckRate = values['cross-check-rate'] === undefined ? undefined : Number(values['cross-check-rate']);
 
 const simScript = fileURLToPath(new URL('./sim-process.mjs', import.meta.url));
 const sims = await spawnNode(simScript, ['--count', values.sims]);
 const operators = sims.info.urls.map((url, i) => ({ id: `op${i}`, url }));
-const gw = await Gateway.start(
-  parseConfig({
-    rpc: { port: 0 },
-    admin: { port: 0 },
-    logLevel: 'silent',
-    upstream: { connections: Number(values.connections), pipelining: Number(values.pipelining) },
-    operators,
-  }),
-);
+const config = parseConfig({
+  rpc: { port: 0 },
+  admin: { port: 0 },
+  logLevel: 'silent',
+  upstream: { connections: Number(values.connections), pipelining: Number(values.pipelining) },
+  ...(crossCheckRate === undefined ? {} : { staking: { crossCheck: { sampleRate: crossCheckRate } } }),
+  operators,
+});
+const gw = await Gateway.start(config, { recordAttempts: record });
 process.stdout.write(
-  JSON.stringify({ pid: process.pid, rpcUrl: gw.rpcUrl, adminUrl: gw.adminUrl, simPid: sims.info.pid, simUrls: sims.info.urls }) + '\n',
+  JSON.stringify({
+    pid: process.pid,
+    rpcUrl: gw.rpcUrl,
+    adminUrl: gw.adminUrl,
+    simPid: sims.info.pid,
+    simUrls: sims.info.urls,
+    record,
+    crossCheckRate: config.staking.crossCheck.sampleRate,
+  }) + '\n',
 );
 
 let stopping = false;
@@ -52,22 +71,34 @@ async function stop() {
 }
 
 /**
- * Upstream attempts by outcome, per operator: shows retries and upstream failures during the run.
- * Best effort: the gateway's recorder is in flux; this needs one with count(operatorIndex, outcome).
+ * Upstream attempts by outcome, per operator (since start, warm-up and sanity checks included):
+ * shows retries and upstream failures during the run. With --record false the router recorded
+ * nothing, so only the health probes' share (if any) shows. Best effort: needs a recorder with
+ * count(operatorIndex, outcome).
  */
 function outcomeCounts() {
-  const rec = gw.measurement ?? gw.recorder;
-  if (typeof rec?.count !== 'function' || !attempts.ATTEMPT_OUTCOMES) return { outcomes: null, recorder: rec?.constructor?.name ?? null };
+  const rec = gw.measurement;
+  if (typeof rec?.count !== 'function' || !attempts.ATTEMPT_OUTCOMES) return { record, outcomes: null, recorder: rec?.constructor?.name ?? null };
   const outcomes = {};
-  for (const [i, op] of operators.entries()) {
-    outcomes[op.id] = Object.fromEntries(attempts.ATTEMPT_OUTCOMES.map((o) => [o, rec.count(i, o)]));
+  for (const op of operators) {
+    // The router's index, not the config position: the gateway numbers operators as it meets them.
+    const index = gw.operatorRef?.(op.id)?.index;
+    if (index === undefined) {
+      outcomes[op.id] = null;
+      continue;
+    }
+    const counts = {};
+    for (const o of attempts.ATTEMPT_OUTCOMES) {
+      const n = rec.count(index, o);
+      if (n) counts[o] = n;
+    }
+    outcomes[op.id] = counts;
   }
+  let clientFaults = null;
   const faults = rec.clientFaults;
   const names = attempts.CLIENT_FAULTS;
-  let clientFaults = null;
-  if (faults instanceof Map) clientFaults = Object.fromEntries(faults);
-  else if (faults && names) clientFaults = Object.fromEntries(names.map((n, i) => [n, faults[i]]));
-  return { outcomes, clientFaults };
+  if (faults && names) clientFaults = Object.fromEntries(names.map((n, i) => [n, Number(faults[i] ?? 0)]).filter(([, v]) => v > 0));
+  return { record, outcomes, clientFaults };
 }
 
 process.on('SIGTERM', stop);

@@ -1,10 +1,17 @@
-// Benchmark harness: gateway vs. a simulated operator hit directly, with autocannon and wrk.
-// Run with `npm run bench` (builds dist/ first). Knobs (env): BENCH_DURATION (s, default 6),
-// BENCH_ROUNDS (2), BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2), BENCH_TOOLS ("autocannon,wrk").
+// Benchmark harness, with autocannon and wrk. Two suites:
+//   direct      – the gateway vs. a simulated operator hit directly (single call and batch of 10);
+//   measurement – the gateway with measurement on vs. the same build with it off
+//                 ("gateway-nomeasure": Gateway.start(config, { recordAttempts: false })), single call.
+// Run with `npm run bench` (builds dist/ first; both suites), or pick suites with
+// `node bench/run.mjs --suite measurement` / `BENCH_SUITE=measurement npm run bench`.
+// Knobs (env): BENCH_DURATION (s, default 6), BENCH_ROUNDS (2, direct suite),
+// BENCH_MEASUREMENT_ROUNDS (3, measurement suite), BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2),
+// BENCH_TOOLS ("autocannon,wrk"), BENCH_SUITE ("direct,measurement"; BENCH_SCENARIOS is an alias).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { cpuSeconds, machineInfo, spawnNode, stopChild, systemCpuSeconds } from './lib.mjs';
 
@@ -12,15 +19,25 @@ const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const MEASUREMENT_ROUNDS = Number(process.env.BENCH_MEASUREMENT_ROUNDS ?? 3);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const machine = machineInfo();
 const TOOLS = (process.env.BENCH_TOOLS ?? 'autocannon,wrk').split(',').filter((t) => t !== 'wrk' || machine.wrk);
+const ALL_SUITES = ['direct', 'measurement'];
+const { values: cli } = parseArgs({ options: { suite: { type: 'string' } } });
+const SUITE_NAMES = (cli.suite ?? process.env.BENCH_SUITE ?? process.env.BENCH_SCENARIOS ?? ALL_SUITES.join(','))
+  .split(',')
+  .map((x) => x.trim())
+  .filter(Boolean);
+for (const name of SUITE_NAMES) {
+  if (!ALL_SUITES.includes(name)) throw new Error(`unknown suite "${name}" (known: ${ALL_SUITES.join(', ')})`);
+}
+/** Measurement on may cost at most this share of throughput (the issue's acceptance bar). */
+const MIN_ON_OFF_RATIO = 0.95;
 
 const call = (id) => ({ jsonrpc: '2.0', id, method: 'eth_blockNumber', params: [] });
-const SCENARIOS = [
-  { name: 'single eth_blockNumber', calls: 1, body: JSON.stringify(call(1)) },
-  { name: 'batch of 10 eth_blockNumber', calls: 10, body: JSON.stringify(Array.from({ length: 10 }, (_, i) => call(i + 1))) },
-];
+const SINGLE = { name: 'single eth_blockNumber', calls: 1, body: JSON.stringify(call(1)) };
+const BATCH = { name: 'batch of 10 eth_blockNumber', calls: 10, body: JSON.stringify(Array.from({ length: 10 }, (_, i) => call(i + 1))) };
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
@@ -82,6 +99,11 @@ function cpuSnapshot(pids) {
   return snap;
 }
 
+/**
+ * `target`: { name, url, proc, sim } where proc / sim name the gateway process (null for the
+ * direct baseline) and the sim behind it in `pids`. Every process in `pids` is counted, so
+ * idle ones (the other target) are not mistaken for outside load.
+ */
 async function measure(tool, target, scenario, pids) {
   const loadavg = os.loadavg()[0];
   const sysBefore = systemCpuSeconds();
@@ -92,6 +114,7 @@ async function measure(tool, target, scenario, pids) {
   const cpu = Object.fromEntries(Object.keys(before).map((k) => [k, +(after[k] - before[k]).toFixed(2)]));
   const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
   const usPerReq = (s) => (r.requests > 0 ? +((s * 1e6) / r.requests).toFixed(1) : null);
+  const cpuUsPerRequest = Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, usPerReq(s)]));
   return {
     tool,
     scenario: scenario.name,
@@ -105,8 +128,11 @@ async function measure(tool, target, scenario, pids) {
     errors: r.errors,
     non2xx: r.non2xx,
     cpuSeconds: cpu,
-    // Per request of this run; the gateway's number is the one the brief asks for.
-    cpuUsPerRequest: Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, usPerReq(s)])),
+    // Per request of this run, for every process; the next three pick the loaded target's.
+    cpuUsPerRequest,
+    gatewayUsPerRequest: target.proc ? cpuUsPerRequest[target.proc] : null,
+    gatewayCores: target.proc ? +(cpu[target.proc] / r.seconds).toFixed(2) : null,
+    simUsPerRequest: cpuUsPerRequest[target.sim],
     coresBusy: +(ours / r.seconds).toFixed(2),
     // CPU used by processes that are not part of the bench (other work on the machine), and
     // hypervisor steal: either one makes a run less comparable.
@@ -138,25 +164,125 @@ async function check(url, scenario) {
   return { status: res.status, bytes: text.length, ids, sample: text.slice(0, 160), problems };
 }
 
+// ---- the suites: which processes, targets, scenarios and rounds ----
+
+const gatewayScript = here('./gateway-process.mjs');
+const SUITES = {
+  direct: {
+    title: 'Gateway vs. direct',
+    scenarios: [SINGLE, BATCH],
+    rounds: ROUNDS,
+    async start() {
+      // Default config (cross-check at its default rate: eth_blockNumber is never sampled anyway).
+      const gw = await spawnNode(gatewayScript, ['--sims', '1']);
+      const direct = await spawnNode(here('./sim-process.mjs'), ['--count', '1']);
+      log(`gateway ${gw.info.rpcUrl} (pid ${gw.info.pid}, sim pid ${gw.info.simPid}); direct sim ${direct.info.urls[0]} (pid ${direct.info.pid})`);
+      return {
+        targets: [
+          { name: 'gateway', url: gw.info.rpcUrl, proc: 'gateway', sim: 'gatewaySim' },
+          { name: 'direct', url: direct.info.urls[0], proc: null, sim: 'directSim' },
+        ],
+        pids: { gateway: gw.info.pid, gatewaySim: gw.info.simPid, directSim: direct.info.pid },
+        async stop() {
+          await stopChild(direct.child);
+          await stopChild(gw.child);
+          return { gateway: gw.child.lines.at(-1) ?? null };
+        },
+      };
+    },
+  },
+  measurement: {
+    title: 'Measurement on vs. off',
+    scenarios: [SINGLE],
+    rounds: MEASUREMENT_ROUNDS,
+    async start() {
+      // Same build, same config (cross-check off, probes default); only the recorder differs.
+      const on = await spawnNode(gatewayScript, ['--sims', '1', '--record', 'true', '--cross-check-rate', '0']);
+      const off = await spawnNode(gatewayScript, ['--sims', '1', '--record', 'false', '--cross-check-rate', '0']);
+      for (const [name, g] of [['gateway (on)', on], ['gateway-nomeasure (off)', off]]) {
+        log(`${name} ${g.info.rpcUrl} (pid ${g.info.pid}, sim pid ${g.info.simPid}, record ${g.info.record}, cross-check rate ${g.info.crossCheckRate})`);
+      }
+      return {
+        targets: [
+          { name: 'gateway', url: on.info.rpcUrl, proc: 'gateway', sim: 'gatewaySim' },
+          { name: 'gateway-nomeasure', url: off.info.rpcUrl, proc: 'nomeasure', sim: 'nomeasureSim' },
+        ],
+        pids: { gateway: on.info.pid, gatewaySim: on.info.simPid, nomeasure: off.info.pid, nomeasureSim: off.info.simPid },
+        async stop() {
+          await stopChild(off.child);
+          await stopChild(on.child);
+          return { gateway: on.child.lines.at(-1) ?? null, 'gateway-nomeasure': off.child.lines.at(-1) ?? null };
+        },
+      };
+    },
+  },
+};
+
+async function runSuite(name) {
+  const suite = SUITES[name];
+  log(`suite ${name}: ${suite.title}`);
+  const { targets, pids, stop } = await suite.start();
+  const runs = [];
+  const checks = {};
+  const checkProblems = [];
+  let outcomes = null;
+  try {
+    for (const s of suite.scenarios) {
+      for (const t of targets) {
+        const c = await check(t.url, s);
+        checks[`${t.name}: ${s.name}`] = c;
+        for (const p of c.problems) checkProblems.push(`${t.name} / ${s.name}: ${p}`);
+      }
+    }
+    if (checkProblems.length) log(`sanity check problems: ${checkProblems.join('; ')}`);
+
+    if (WARMUP > 0) {
+      log(`warm-up ${WARMUP} s per target and scenario (not recorded)`);
+      for (const s of suite.scenarios) for (const t of targets) await runAutocannon(t.url, s.body, WARMUP);
+    }
+
+    for (const tool of TOOLS) {
+      for (const s of suite.scenarios) {
+        for (let round = 1; round <= suite.rounds; round++) {
+          for (const t of targets) {
+            const r = await measure(tool, t, s, pids);
+            r.suite = name;
+            r.round = round;
+            runs.push(r);
+            log(`${tool} | ${s.name} | ${t.name} #${round}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
+              `gw ${r.gatewayUsPerRequest} µs/req, cores busy ${r.coresBusy}, other ${r.otherCores}, steal ${r.stealCores}, errors ${r.errors + r.non2xx}`);
+          }
+        }
+      }
+    }
+  } finally {
+    outcomes = await stop();
+  }
+  return { name, title: suite.title, rounds: suite.rounds, targets: targets.map((t) => t.name), checks, checkProblems, runs, outcomes };
+}
+
 // ---- helpers for the report ----
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const ratio = (a, b) => (b > 0 ? +(a / b).toFixed(2) : null);
+const ratio = (a, b, d = 2) => (b > 0 ? +(a / b).toFixed(d) : null);
 const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
 
-function summarize(runs) {
+const agg = (rs) => ({
+  reqPerSec: Math.round(mean(rs.map((r) => r.reqPerSec))),
+  p50Ms: +mean(rs.map((r) => r.p50Ms)).toFixed(2),
+  p99Ms: +mean(rs.map((r) => r.p99Ms)).toFixed(2),
+  errors: rs.reduce((a, r) => a + r.errors + r.non2xx, 0),
+  runs: rs.length,
+  maxOtherCores: Math.max(...rs.map((r) => r.otherCores + r.stealCores)),
+});
+
+function summarizeDirect(runs) {
   const groups = [];
   for (const tool of TOOLS) {
-    for (const s of SCENARIOS) {
+    for (const s of SUITES.direct.scenarios) {
       const pick = (t) => runs.filter((r) => r.tool === tool && r.scenario === s.name && r.target === t);
       const g = pick('gateway');
       const d = pick('direct');
-      const agg = (rs) => ({
-        reqPerSec: Math.round(mean(rs.map((r) => r.reqPerSec))),
-        p50Ms: +mean(rs.map((r) => r.p50Ms)).toFixed(2),
-        p99Ms: +mean(rs.map((r) => r.p99Ms)).toFixed(2),
-        errors: rs.reduce((a, r) => a + r.errors + r.non2xx, 0),
-      });
       const ga = agg(g);
       const da = agg(d);
       groups.push({
@@ -167,13 +293,84 @@ function summarize(runs) {
         ratioReqPerSec: ratio(ga.reqPerSec, da.reqPerSec),
         ratioP50: ratio(ga.p50Ms, da.p50Ms),
         ratioP99: ratio(ga.p99Ms, da.p99Ms),
-        gatewayCpuUsPerRequest: +mean(g.map((r) => r.cpuUsPerRequest.gateway)).toFixed(1),
-        gatewaySimCpuUsPerRequest: +mean(g.map((r) => r.cpuUsPerRequest.gatewaySim)).toFixed(1),
-        directSimCpuUsPerRequest: +mean(d.map((r) => r.cpuUsPerRequest.directSim)).toFixed(1),
+        gatewayCpuUsPerRequest: +mean(g.map((r) => r.gatewayUsPerRequest)).toFixed(1),
+        gatewaySimCpuUsPerRequest: +mean(g.map((r) => r.simUsPerRequest)).toFixed(1),
+        directSimCpuUsPerRequest: +mean(d.map((r) => r.simUsPerRequest)).toFixed(1),
       });
     }
   }
   return groups;
+}
+
+function summarizeMeasurement(runs) {
+  const groups = [];
+  for (const tool of TOOLS) {
+    for (const s of SUITES.measurement.scenarios) {
+      const pick = (t) => runs.filter((r) => r.tool === tool && r.scenario === s.name && r.target === t);
+      const on = pick('gateway');
+      const off = pick('gateway-nomeasure');
+      const onA = { ...agg(on), cpuUsPerRequest: +mean(on.map((r) => r.gatewayUsPerRequest)).toFixed(1) };
+      const offA = { ...agg(off), cpuUsPerRequest: +mean(off.map((r) => r.gatewayUsPerRequest)).toFixed(1) };
+      // The same round's on and off ran back to back: their ratio shows the spread between rounds.
+      const perRound = on.map((r) => {
+        const o = off.find((x) => x.round === r.round);
+        return o ? { round: r.round, reqPerSec: ratio(r.reqPerSec, o.reqPerSec, 3), cpuUsPerRequest: ratio(r.gatewayUsPerRequest, o.gatewayUsPerRequest, 3) } : null;
+      }).filter(Boolean);
+      const ratioReqPerSec = ratio(onA.reqPerSec, offA.reqPerSec, 3);
+      groups.push({
+        tool,
+        scenario: s.name,
+        on: onA,
+        off: offA,
+        ratioReqPerSec,
+        ratioCpuUsPerRequest: ratio(onA.cpuUsPerRequest, offA.cpuUsPerRequest, 3),
+        perRound,
+        meetsTarget: ratioReqPerSec !== null && ratioReqPerSec >= MIN_ON_OFF_RATIO,
+      });
+    }
+  }
+  return groups;
+}
+
+function directMarkdown(suite) {
+  const lines = [
+    `## ${suite.title}`,
+    '',
+    `${suite.rounds} rounds, gateway and direct interleaved. Gateway with the default config.`,
+    '',
+    '| tool | scenario | gateway req/s | direct req/s | gw/direct req/s | gateway p50 / p99 ms | direct p50 / p99 ms | gw/direct p99 | gateway CPU µs/req | errors (gw / direct) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const g of suite.summary) {
+    lines.push(
+      `| ${g.tool} | ${g.scenario} | ${g.gateway.reqPerSec} | ${g.direct.reqPerSec} | ${fmt(g.ratioReqPerSec, 2)} | ` +
+        `${fmt(g.gateway.p50Ms, 2)} / ${fmt(g.gateway.p99Ms, 2)} | ${fmt(g.direct.p50Ms, 2)} / ${fmt(g.direct.p99Ms, 2)} | ` +
+        `${fmt(g.ratioP99, 2)} | ${fmt(g.gatewayCpuUsPerRequest, 1)} | ${g.gateway.errors} / ${g.direct.errors} |`,
+    );
+  }
+  return lines;
+}
+
+function measurementMarkdown(suite) {
+  const lines = [
+    `## ${suite.title}`,
+    '',
+    `Single \`eth_blockNumber\`, ${suite.rounds} rounds, on and off interleaved (on, off, on, off, …). Same build and config ` +
+      '(`staking.crossCheck.sampleRate: 0`, probes default); "off" is `Gateway.start(config, { recordAttempts: false })`. ' +
+      `Target: on/off req/s ≥ ${MIN_ON_OFF_RATIO}.`,
+    '',
+    '| tool | on req/s | off req/s | **on/off req/s** | on p50 / p99 ms | off p50 / p99 ms | on CPU µs/req | off CPU µs/req | on/off CPU µs/req | on/off req/s per round | ≥ 0.95 | errors (on / off) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |',
+  ];
+  for (const g of suite.summary) {
+    lines.push(
+      `| ${g.tool} | ${g.on.reqPerSec} | ${g.off.reqPerSec} | **${fmt(g.ratioReqPerSec, 3)}** | ` +
+        `${fmt(g.on.p50Ms, 2)} / ${fmt(g.on.p99Ms, 2)} | ${fmt(g.off.p50Ms, 2)} / ${fmt(g.off.p99Ms, 2)} | ` +
+        `${fmt(g.on.cpuUsPerRequest, 1)} | ${fmt(g.off.cpuUsPerRequest, 1)} | ${fmt(g.ratioCpuUsPerRequest, 3)} | ` +
+        `${g.perRound.map((p) => fmt(p.reqPerSec, 3)).join(', ')} | ${g.meetsTarget ? 'yes' : '**no**'} | ${g.on.errors} / ${g.off.errors} |`,
+    );
+  }
+  return lines;
 }
 
 function markdown(result) {
@@ -182,41 +379,39 @@ function markdown(result) {
     `# din-gateway bench ${result.startedAt}`,
     '',
     `Machine: ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}, Linux ${m.kernel}; ${m.wrk ?? 'wrk not installed'}.`,
-    `Load: ${result.settings.connections} connections, ${result.settings.durationS} s per run, ${result.settings.rounds} rounds, ` +
-      `gateway and direct interleaved. Commit ${result.commit ?? '?'} (working tree may differ).`,
+    `Load: ${result.settings.connections} connections, ${result.settings.durationS} s per run, after a ${result.settings.warmupS} s ` +
+      `unrecorded warm-up per target. Suites: ${result.settings.suites.join(', ')}. Commit ${result.commit ?? '?'} (working tree may differ).`,
     '',
-    '| tool | scenario | gateway req/s | direct req/s | gw/direct req/s | gateway p50 / p99 ms | direct p50 / p99 ms | gw/direct p99 | gateway CPU µs/req | errors (gw / direct) |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const g of result.summary) {
-    lines.push(
-      `| ${g.tool} | ${g.scenario} | ${g.gateway.reqPerSec} | ${g.direct.reqPerSec} | ${fmt(g.ratioReqPerSec, 2)} | ` +
-        `${fmt(g.gateway.p50Ms, 2)} / ${fmt(g.gateway.p99Ms, 2)} | ${fmt(g.direct.p50Ms, 2)} / ${fmt(g.direct.p99Ms, 2)} | ` +
-        `${fmt(g.ratioP99, 2)} | ${fmt(g.gatewayCpuUsPerRequest, 1)} | ${g.gateway.errors} / ${g.direct.errors} |`,
-    );
+  for (const suite of result.suites) {
+    lines.push(...(suite.name === 'measurement' ? measurementMarkdown(suite) : directMarkdown(suite)), '');
   }
   lines.push(
+    'Every run (CPU µs per request for each process; "gateway" is the loaded gateway process, on or off; "cores busy" = ' +
+      'CPU seconds of the bench processes / wall time, of ' + m.nproc + '; "other" = CPU used by the rest of the machine, ' +
+      '"steal" = taken by the hypervisor):',
     '',
-    'Every run (CPU µs per request for each process; "cores busy" = CPU seconds of the bench processes / wall time, of ' +
-      m.nproc + '; "other" = CPU used by the rest of the machine, "steal" = taken by the hypervisor):',
-    '',
-    '| # | tool | scenario | target | req/s | p50 ms | p99 ms | gateway µs/req | gateway cores | sim µs/req | loadgen µs/req | cores busy | other / steal cores | errors+non2xx |',
-    '| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| # | suite | tool | scenario | target | req/s | p50 ms | p99 ms | gateway µs/req | gateway cores | sim µs/req | loadgen µs/req | cores busy | other / steal cores | errors+non2xx |',
+    '| ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   result.runs.forEach((r, i) => {
-    const u = r.cpuUsPerRequest;
-    const sim = r.target === 'gateway' ? u.gatewaySim : u.directSim;
     lines.push(
-      `| ${i + 1} | ${r.tool} | ${r.scenario} | ${r.target} | ${r.reqPerSec} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ` +
-        `${r.target === 'gateway' ? fmt(u.gateway, 1) : '–'} | ${r.target === 'gateway' ? fmt(r.cpuSeconds.gateway / r.seconds, 2) : '–'} | ${fmt(sim, 1)} | ${fmt(u.loadgen, 1)} | ${fmt(r.coresBusy, 2)} | ${fmt(r.otherCores, 2)} / ${fmt(r.stealCores, 2)} | ${r.errors + r.non2xx} |`,
+      `| ${i + 1} | ${r.suite} | ${r.tool} | ${r.scenario} | ${r.target} | ${r.reqPerSec} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ` +
+        `${fmt(r.gatewayUsPerRequest, 1)} | ${fmt(r.gatewayCores, 2)} | ${fmt(r.simUsPerRequest, 1)} | ${fmt(r.cpuUsPerRequest.loadgen, 1)} | ` +
+        `${fmt(r.coresBusy, 2)} | ${fmt(r.otherCores, 2)} / ${fmt(r.stealCores, 2)} | ${r.errors + r.non2xx} |`,
     );
   });
   const noisy = result.runs.flatMap((r, i) => (r.otherCores > 0.2 || r.stealCores > 0.2 ? [i + 1] : []));
   if (noisy.length) {
     lines.push('', `**Other load on the machine during runs ${noisy.join(', ')}** (> 0.2 cores not from the bench): those numbers are low.`);
   }
-  if (result.checkProblems.length) lines.push('', `**Sanity check problems:** ${result.checkProblems.join('; ')}`);
-  lines.push('', `Gateway upstream attempts by outcome: \`${JSON.stringify(result.gatewayOutcomes)}\``, '', '');
+  const problems = result.suites.flatMap((s) => s.checkProblems.map((p) => `${s.name}: ${p}`));
+  if (problems.length) lines.push('', `**Sanity check problems:** ${problems.join('; ')}`);
+  lines.push('', 'Upstream attempts by outcome, per gateway process since its start (warm-up included; the "off" gateway records nothing):', '');
+  for (const s of result.suites) {
+    for (const [target, o] of Object.entries(s.outcomes ?? {})) lines.push(`- ${s.name} / ${target}: \`${JSON.stringify(o)}\``);
+  }
+  lines.push('', '');
   return lines.join('\n');
 }
 
@@ -230,52 +425,12 @@ try {
   commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 } catch {}
 
-log(`machine: ${JSON.stringify(machine)}; tools: ${TOOLS.join(', ')}`);
-const gw = await spawnNode(here('./gateway-process.mjs'), ['--sims', '1']);
-const direct = await spawnNode(here('./sim-process.mjs'), ['--count', '1']);
-const targets = [
-  { name: 'gateway', url: gw.info.rpcUrl },
-  { name: 'direct', url: direct.info.urls[0] },
-];
-const pids = { gateway: gw.info.pid, gatewaySim: gw.info.simPid, directSim: direct.info.pid };
-log(`gateway ${gw.info.rpcUrl} (pid ${gw.info.pid}, sim pid ${gw.info.simPid}); direct sim ${direct.info.urls[0]} (pid ${direct.info.pid})`);
-
-const runs = [];
-const checks = {};
-const checkProblems = [];
-let gatewayOutcomes = null;
-try {
-  for (const s of SCENARIOS) {
-    for (const t of targets) {
-      const c = await check(t.url, s);
-      checks[`${t.name}: ${s.name}`] = c;
-      for (const p of c.problems) checkProblems.push(`${t.name} / ${s.name}: ${p}`);
-    }
-  }
-  if (checkProblems.length) log(`sanity check problems: ${checkProblems.join('; ')}`);
-
-  if (WARMUP > 0) {
-    log(`warm-up ${WARMUP} s per target and scenario (not recorded)`);
-    for (const s of SCENARIOS) for (const t of targets) await runAutocannon(t.url, s.body, WARMUP);
-  }
-
-  for (const tool of TOOLS) {
-    for (const s of SCENARIOS) {
-      for (let round = 1; round <= ROUNDS; round++) {
-        for (const t of targets) {
-          const r = await measure(tool, t, s, pids);
-          r.round = round;
-          runs.push(r);
-          log(`${tool} | ${s.name} | ${t.name} #${round}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
-            `gw ${r.cpuUsPerRequest.gateway} µs/req, cores busy ${r.coresBusy}, other ${r.otherCores}, steal ${r.stealCores}, errors ${r.errors + r.non2xx}`);
-        }
-      }
-    }
-  }
-} finally {
-  await stopChild(direct.child);
-  await stopChild(gw.child);
-  gatewayOutcomes = gw.child.lines.at(-1) ?? null;
+log(`machine: ${JSON.stringify(machine)}; tools: ${TOOLS.join(', ')}; suites: ${SUITE_NAMES.join(', ')}`);
+const suites = [];
+for (const name of SUITE_NAMES) {
+  const s = await runSuite(name);
+  s.summary = name === 'measurement' ? summarizeMeasurement(s.runs) : summarizeDirect(s.runs);
+  suites.push(s);
 }
 
 const result = {
@@ -283,8 +438,10 @@ const result = {
   commit,
   machine,
   settings: {
+    suites: SUITE_NAMES,
     durationS: DURATION,
     rounds: ROUNDS,
+    measurementRounds: MEASUREMENT_ROUNDS,
     connections: CONNECTIONS,
     warmupS: WARMUP,
     tools: TOOLS,
@@ -293,12 +450,11 @@ const result = {
       pipelining: Number(process.env.BENCH_UPSTREAM_PIPELINING ?? 1),
     },
     sims: 1,
+    minOnOffRatio: MIN_ON_OFF_RATIO,
   },
-  checks,
-  checkProblems,
-  summary: summarize(runs),
-  runs,
-  gatewayOutcomes,
+  // Per suite: title, targets, checks, checkProblems, summary, outcomes (runs are below, with `suite`).
+  suites: suites.map(({ runs, ...rest }) => rest),
+  runs: suites.flatMap((s) => s.runs),
 };
 const md = markdown(result);
 const outDir = here('./results/');
