@@ -9,40 +9,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { stake } from '../../src/staking/ledger.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/staking/redis-store.js';
 import { StoreUnavailableError } from '../../src/staking/store.js';
+import { deleteKeys, REDIS_REQUIRED, REDIS_URL, redisReachable, warnRedisMissing } from '../support/redis.js';
 import { created, operator, stakeWithRetry, storeContract } from './store.contract.js';
 
-const URL = 'redis://127.0.0.1:6379';
+const URL = REDIS_URL;
 const RUN = `din-test:${randomUUID()}:`;
-const REQUIRED = process.env.CI === 'true';
+const REQUIRED = REDIS_REQUIRED;
 
 let stores = 0;
 const fresh = () => RedisStore.connect(URL, { keyPrefix: `${RUN}${++stores}:`, connectTimeoutMs: 2_000 });
 
-async function reachable(): Promise<boolean> {
-  try {
-    await (await RedisStore.connect(URL, { connectTimeoutMs: 1_000 })).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function deleteKeys(pattern: string): Promise<void> {
-  const redis = new Redis(URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
-}
-
-const available = await reachable();
-if (!available && !REQUIRED) console.warn(`\n!!! RedisStore tests SKIPPED: no Redis at ${URL} (with CI=true this fails instead)\n`);
+const available = await redisReachable(URL);
+if (!available && !REQUIRED) warnRedisMissing('RedisStore tests');
 
 describe.skipIf(!available && !REQUIRED)('RedisStore', () => {
   beforeAll(() => {

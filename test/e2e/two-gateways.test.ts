@@ -13,7 +13,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
@@ -21,44 +20,17 @@ import { SimulatedOperator } from '../../src/sim/index.js';
 import { replay } from '../../src/staking/ledger.js';
 import type { LedgerEvent } from '../../src/staking/records.js';
 import { INSTANT, post, rpc } from '../support/stack.js';
+import { deleteKeys, REDIS_REQUIRED, REDIS_URL, redisReachable, warnRedisMissing } from '../support/redis.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const REQUIRED = process.env.CI === 'true';
+const REQUIRED = REDIS_REQUIRED;
 const PREFIX = `din-e2e-two:${randomUUID()}:`;
 const TOKEN = 'e2e-two-gateways-token-0123456789';
 const CWD = new URL('../../', import.meta.url).pathname;
 const INITIAL_STAKE = 5n * 10n ** 18n;
 const STAKES_PER_GATEWAY = 50;
 
-async function redisReachable(): Promise<boolean> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-async function deleteKeys(pattern: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
-}
-
 const available = await redisReachable();
-if (!available && !REQUIRED) console.warn(`\n!!! two-gateways e2e SKIPPED: no Redis at ${REDIS_URL} (with CI=true this fails instead)\n`);
+if (!available && !REQUIRED) warnRedisMissing('two-gateways e2e');
 
 interface GatewayProcess {
   readonly name: string;
