@@ -76,7 +76,19 @@ function clockTicks() {
  * plus cutime + cstime (16, 17: children already waited for) when `withChildren`.
  */
 export function cpuSeconds(pid, withChildren = false) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpuSeconds(`/proc/${pid}/stat`, withChildren);
+}
+
+/**
+ * CPU seconds of the process's main thread only (/proc/PID/task/PID/stat): for node, the event
+ * loop. cpuSeconds(pid) minus this is V8's helper threads (concurrent GC, compiler) and libuv's pool.
+ */
+export function mainThreadCpuSeconds(pid) {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`, false);
+}
+
+function statCpuSeconds(path, withChildren) {
+  const stat = readFileSync(path, 'utf8');
   // comm (field 2) may contain spaces; everything after its closing paren starts at field 3.
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
   const ticks = f[11] + f[12] + (withChildren ? f[13] + f[14] : 0);
@@ -122,4 +134,21 @@ export function systemCpuSeconds() {
     .map(Number);
   const t = clockTicks();
   return { busy: (user + nice + system + irq + softirq) / t, steal: (steal ?? 0) / t };
+}
+
+/**
+ * Waits until the machine is quiet: a `sampleMs` window in which all CPUs together were busy
+ * less than `maxCores` (our own idle processes included). Gives up after `maxWaitS` seconds.
+ * Resolves with the seconds waited beyond the first sample (0: quiet at once), or -1 when it gave up.
+ */
+export async function waitForQuiet({ maxWaitS, maxCores = 0.15, sampleMs = 1000 }) {
+  const deadline = Date.now() + maxWaitS * 1000;
+  const t0 = Date.now();
+  do {
+    const a = systemCpuSeconds();
+    await new Promise((r) => setTimeout(r, sampleMs));
+    const b = systemCpuSeconds();
+    if ((b.busy - a.busy + b.steal - a.steal) / (sampleMs / 1000) < maxCores) return Math.max(0, Math.round((Date.now() - t0 - sampleMs) / 1000));
+  } while (Date.now() < deadline);
+  return -1;
 }

@@ -5,21 +5,27 @@
 // Run with `npm run bench` (builds dist/ first; both suites), or pick suites with
 // `node bench/run.mjs --suite measurement` / `BENCH_SUITE=measurement npm run bench`.
 // Knobs (env): BENCH_DURATION (s, default 6), BENCH_ROUNDS (2, direct suite),
-// BENCH_MEASUREMENT_ROUNDS (3, measurement suite), BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2),
-// BENCH_TOOLS ("autocannon,wrk"), BENCH_SUITE ("direct,measurement"; BENCH_SCENARIOS is an alias).
+// BENCH_MEASUREMENT_ROUNDS (4, measurement suite), BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2),
+// BENCH_TOOLS ("autocannon,wrk"), BENCH_SUITE ("direct,measurement"; BENCH_SCENARIOS is an alias),
+// BENCH_QUIET_WAIT (s, 30: before each run, wait up to this long for the machine to be idle; 0 = don't),
+// BENCH_NOISY_RETRIES (2: a run during which other load used > 0.2 cores is repeated this many times).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { cpuSeconds, machineInfo, spawnNode, stopChild, systemCpuSeconds } from './lib.mjs';
+import { cpuSeconds, machineInfo, mainThreadCpuSeconds, spawnNode, stopChild, systemCpuSeconds, waitForQuiet } from './lib.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
-const MEASUREMENT_ROUNDS = Number(process.env.BENCH_MEASUREMENT_ROUNDS ?? 3);
+const MEASUREMENT_ROUNDS = Number(process.env.BENCH_MEASUREMENT_ROUNDS ?? 4);
+const QUIET_WAIT = Number(process.env.BENCH_QUIET_WAIT ?? 30);
+const NOISY_RETRIES = Number(process.env.BENCH_NOISY_RETRIES ?? 2);
+/** Cores used by other processes (or stolen by the hypervisor) above which a run counts as noisy. */
+const NOISY_CORES = 0.2;
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const machine = machineInfo();
 const TOOLS = (process.env.BENCH_TOOLS ?? 'autocannon,wrk').split(',').filter((t) => t !== 'wrk' || machine.wrk);
@@ -92,11 +98,13 @@ const LOADERS = { autocannon: runAutocannon, wrk: runWrk };
 
 // ---- one measured run, with CPU time of every process involved ----
 
-function cpuSnapshot(pids) {
+function cpuSnapshot(pids, mainThreadOf) {
   // The load generator is this process (autocannon) or a waited-for child of it (wrk).
   const snap = { loadgen: cpuSeconds(process.pid, true) };
   for (const [name, pid] of Object.entries(pids)) snap[name] = cpuSeconds(pid);
-  return snap;
+  // The loaded gateway's event-loop thread alone (not added to the totals: it is part of snap[proc]).
+  const main = mainThreadOf ? mainThreadCpuSeconds(pids[mainThreadOf]) : null;
+  return { snap, main };
 }
 
 /**
@@ -107,9 +115,9 @@ function cpuSnapshot(pids) {
 async function measure(tool, target, scenario, pids) {
   const loadavg = os.loadavg()[0];
   const sysBefore = systemCpuSeconds();
-  const before = cpuSnapshot(pids);
+  const { snap: before, main: mainBefore } = cpuSnapshot(pids, target.proc);
   const r = await LOADERS[tool](target.url, scenario.body, DURATION);
-  const after = cpuSnapshot(pids);
+  const { snap: after, main: mainAfter } = cpuSnapshot(pids, target.proc);
   const sysAfter = systemCpuSeconds();
   const cpu = Object.fromEntries(Object.keys(before).map((k) => [k, +(after[k] - before[k]).toFixed(2)]));
   const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
@@ -132,6 +140,8 @@ async function measure(tool, target, scenario, pids) {
     cpuUsPerRequest,
     gatewayUsPerRequest: target.proc ? cpuUsPerRequest[target.proc] : null,
     gatewayCores: target.proc ? +(cpu[target.proc] / r.seconds).toFixed(2) : null,
+    // Of gatewayUsPerRequest, the event loop's share; the rest is V8's GC / compiler threads.
+    gatewayMainThreadUsPerRequest: target.proc ? usPerReq(mainAfter - mainBefore) : null,
     simUsPerRequest: cpuUsPerRequest[target.sim],
     coresBusy: +(ours / r.seconds).toFixed(2),
     // CPU used by processes that are not part of the bench (other work on the machine), and
@@ -195,6 +205,7 @@ const SUITES = {
     title: 'Measurement on vs. off',
     scenarios: [SINGLE],
     rounds: MEASUREMENT_ROUNDS,
+    freshPerRound: true,
     async start() {
       // Same build, same config (cross-check off, probes default); only the recorder differs.
       const on = await spawnNode(gatewayScript, ['--sims', '1', '--record', 'true', '--cross-check-rate', '0']);
@@ -218,47 +229,75 @@ const SUITES = {
   },
 };
 
+/** One measured run, after waiting for the machine to be quiet; repeated when other load still got in. */
+async function measureQuietly(tool, target, scenario, pids, discarded) {
+  for (let attempt = 0; ; attempt++) {
+    const waitedS = QUIET_WAIT > 0 ? await waitForQuiet({ maxWaitS: QUIET_WAIT }) : null;
+    const r = await measure(tool, target, scenario, pids);
+    r.quietWaitS = waitedS; // -1: gave up waiting
+    const noisy = r.otherCores > NOISY_CORES || r.stealCores > NOISY_CORES;
+    if (!noisy || attempt >= NOISY_RETRIES) {
+      r.noisyRetries = attempt;
+      return r;
+    }
+    log(`${tool} | ${scenario.name} | ${target.name}: other load ${r.otherCores} cores, steal ${r.stealCores}: repeating the run`);
+    discarded.push({ ...r, discarded: 'noisy' });
+  }
+}
+
 async function runSuite(name) {
   const suite = SUITES[name];
   log(`suite ${name}: ${suite.title}`);
-  const { targets, pids, stop } = await suite.start();
   const runs = [];
+  const discardedRuns = [];
   const checks = {};
   const checkProblems = [];
-  let outcomes = null;
-  try {
-    for (const s of suite.scenarios) {
-      for (const t of targets) {
-        const c = await check(t.url, s);
-        checks[`${t.name}: ${s.name}`] = c;
-        for (const p of c.problems) checkProblems.push(`${t.name} / ${s.name}: ${p}`);
-      }
-    }
-    if (checkProblems.length) log(`sanity check problems: ${checkProblems.join('; ')}`);
+  const outcomes = {};
+  let targetNames = [];
 
-    if (WARMUP > 0) {
-      log(`warm-up ${WARMUP} s per target and scenario (not recorded)`);
-      for (const s of suite.scenarios) for (const t of targets) await runAutocannon(t.url, s.body, WARMUP);
-    }
-
-    for (const tool of TOOLS) {
+  // Fresh processes per round (measurement suite): a node process can settle for its whole life
+  // at a markedly higher CPU cost per request than a sibling started the same way, so one
+  // process per variant would compare two draws of that, not on with off.
+  const sets = suite.freshPerRound ? Array.from({ length: suite.rounds }, (_, i) => [i + 1]) : [Array.from({ length: suite.rounds }, (_, i) => i + 1)];
+  for (const rounds of sets) {
+    const { targets, pids, stop } = await suite.start();
+    targetNames = targets.map((t) => t.name);
+    const setLabel = suite.freshPerRound ? `round ${rounds[0]}` : 'all rounds';
+    try {
       for (const s of suite.scenarios) {
-        for (let round = 1; round <= suite.rounds; round++) {
-          for (const t of targets) {
-            const r = await measure(tool, t, s, pids);
-            r.suite = name;
-            r.round = round;
-            runs.push(r);
-            log(`${tool} | ${s.name} | ${t.name} #${round}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
-              `gw ${r.gatewayUsPerRequest} µs/req, cores busy ${r.coresBusy}, other ${r.otherCores}, steal ${r.stealCores}, errors ${r.errors + r.non2xx}`);
+        for (const t of targets) {
+          const c = await check(t.url, s);
+          checks[`${setLabel}: ${t.name}: ${s.name}`] = c;
+          for (const p of c.problems) checkProblems.push(`${setLabel} / ${t.name} / ${s.name}: ${p}`);
+        }
+      }
+      if (checkProblems.length) log(`sanity check problems: ${checkProblems.join('; ')}`);
+
+      if (WARMUP > 0) {
+        log(`warm-up ${WARMUP} s per target and scenario (not recorded)`);
+        for (const s of suite.scenarios) for (const t of targets) await runAutocannon(t.url, s.body, WARMUP);
+      }
+
+      for (const tool of TOOLS) {
+        for (const s of suite.scenarios) {
+          for (const round of rounds) {
+            for (const t of targets) {
+              const r = await measureQuietly(tool, t, s, pids, discardedRuns);
+              r.suite = name;
+              r.round = round;
+              runs.push(r);
+              log(`${tool} | ${s.name} | ${t.name} #${round}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
+                `gw ${r.gatewayUsPerRequest} µs/req (main thread ${r.gatewayMainThreadUsPerRequest}), cores busy ${r.coresBusy}, ` +
+                `other ${r.otherCores}, steal ${r.stealCores}, errors ${r.errors + r.non2xx}`);
+            }
           }
         }
       }
+    } finally {
+      outcomes[setLabel] = await stop();
     }
-  } finally {
-    outcomes = await stop();
   }
-  return { name, title: suite.title, rounds: suite.rounds, targets: targets.map((t) => t.name), checks, checkProblems, runs, outcomes };
+  return { name, title: suite.title, rounds: suite.rounds, freshPerRound: !!suite.freshPerRound, targets: targetNames, checks, checkProblems, runs, discardedRuns, outcomes };
 }
 
 // ---- helpers for the report ----
@@ -309,14 +348,20 @@ function summarizeMeasurement(runs) {
       const pick = (t) => runs.filter((r) => r.tool === tool && r.scenario === s.name && r.target === t);
       const on = pick('gateway');
       const off = pick('gateway-nomeasure');
-      const onA = { ...agg(on), cpuUsPerRequest: +mean(on.map((r) => r.gatewayUsPerRequest)).toFixed(1) };
-      const offA = { ...agg(off), cpuUsPerRequest: +mean(off.map((r) => r.gatewayUsPerRequest)).toFixed(1) };
+      const cpuOf = (rs) => ({
+        cpuUsPerRequest: +mean(rs.map((r) => r.gatewayUsPerRequest)).toFixed(1),
+        mainThreadUsPerRequest: +mean(rs.map((r) => r.gatewayMainThreadUsPerRequest)).toFixed(1),
+      });
+      const onA = { ...agg(on), ...cpuOf(on) };
+      const offA = { ...agg(off), ...cpuOf(off) };
       // The same round's on and off ran back to back: their ratio shows the spread between rounds.
       const perRound = on.map((r) => {
         const o = off.find((x) => x.round === r.round);
         return o ? { round: r.round, reqPerSec: ratio(r.reqPerSec, o.reqPerSec, 3), cpuUsPerRequest: ratio(r.gatewayUsPerRequest, o.gatewayUsPerRequest, 3) } : null;
       }).filter(Boolean);
       const ratioReqPerSec = ratio(onA.reqPerSec, offA.reqPerSec, 3);
+      const sorted = perRound.map((p) => p.reqPerSec).sort((a, b) => a - b);
+      const mid = sorted.length >> 1;
       groups.push({
         tool,
         scenario: s.name,
@@ -324,7 +369,9 @@ function summarizeMeasurement(runs) {
         off: offA,
         ratioReqPerSec,
         ratioCpuUsPerRequest: ratio(onA.cpuUsPerRequest, offA.cpuUsPerRequest, 3),
+        ratioMainThreadUsPerRequest: ratio(onA.mainThreadUsPerRequest, offA.mainThreadUsPerRequest, 3),
         perRound,
+        medianRoundRatioReqPerSec: sorted.length ? +(sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2).toFixed(3) : null,
         meetsTarget: ratioReqPerSec !== null && ratioReqPerSec >= MIN_ON_OFF_RATIO,
       });
     }
@@ -336,7 +383,7 @@ function directMarkdown(suite) {
   const lines = [
     `## ${suite.title}`,
     '',
-    `${suite.rounds} rounds, gateway and direct interleaved. Gateway with the default config.`,
+    `${suite.rounds} rounds, gateway and direct interleaved, one process of each for all rounds. Gateway with the default config.`,
     '',
     '| tool | scenario | gateway req/s | direct req/s | gw/direct req/s | gateway p50 / p99 ms | direct p50 / p99 ms | gw/direct p99 | gateway CPU µs/req | errors (gw / direct) |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -355,19 +402,21 @@ function measurementMarkdown(suite) {
   const lines = [
     `## ${suite.title}`,
     '',
-    `Single \`eth_blockNumber\`, ${suite.rounds} rounds, on and off interleaved (on, off, on, off, …). Same build and config ` +
-      '(`staking.crossCheck.sampleRate: 0`, probes default); "off" is `Gateway.start(config, { recordAttempts: false })`. ' +
-      `Target: on/off req/s ≥ ${MIN_ON_OFF_RATIO}.`,
+    `Single \`eth_blockNumber\`, ${suite.rounds} rounds, on and off interleaved (on, off, on, off, …), a fresh pair of gateway ` +
+      'processes (each with its own sim) per round. Same build and config (`staking.crossCheck.sampleRate: 0`, probes default); ' +
+      `"off" is \`Gateway.start(config, { recordAttempts: false })\`. Target: on/off req/s ≥ ${MIN_ON_OFF_RATIO}. ` +
+      'CPU µs/req is the whole gateway process; "main" is its event-loop thread alone.',
     '',
-    '| tool | on req/s | off req/s | **on/off req/s** | on p50 / p99 ms | off p50 / p99 ms | on CPU µs/req | off CPU µs/req | on/off CPU µs/req | on/off req/s per round | ≥ 0.95 | errors (on / off) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |',
+    '| tool | on req/s | off req/s | **on/off req/s** | on/off req/s per round (median) | on p50 / p99 ms | off p50 / p99 ms | on CPU µs/req (main) | off CPU µs/req (main) | on/off CPU µs/req (main) | ≥ 0.95 | errors (on / off) |',
+    '| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
   ];
   for (const g of suite.summary) {
     lines.push(
       `| ${g.tool} | ${g.on.reqPerSec} | ${g.off.reqPerSec} | **${fmt(g.ratioReqPerSec, 3)}** | ` +
+        `${g.perRound.map((p) => fmt(p.reqPerSec, 3)).join(', ')} (${fmt(g.medianRoundRatioReqPerSec, 3)}) | ` +
         `${fmt(g.on.p50Ms, 2)} / ${fmt(g.on.p99Ms, 2)} | ${fmt(g.off.p50Ms, 2)} / ${fmt(g.off.p99Ms, 2)} | ` +
-        `${fmt(g.on.cpuUsPerRequest, 1)} | ${fmt(g.off.cpuUsPerRequest, 1)} | ${fmt(g.ratioCpuUsPerRequest, 3)} | ` +
-        `${g.perRound.map((p) => fmt(p.reqPerSec, 3)).join(', ')} | ${g.meetsTarget ? 'yes' : '**no**'} | ${g.on.errors} / ${g.off.errors} |`,
+        `${fmt(g.on.cpuUsPerRequest, 1)} (${fmt(g.on.mainThreadUsPerRequest, 1)}) | ${fmt(g.off.cpuUsPerRequest, 1)} (${fmt(g.off.mainThreadUsPerRequest, 1)}) | ` +
+        `${fmt(g.ratioCpuUsPerRequest, 3)} (${fmt(g.ratioMainThreadUsPerRequest, 3)}) | ${g.meetsTarget ? 'yes' : '**no**'} | ${g.on.errors} / ${g.off.errors} |`,
     );
   }
   return lines;
@@ -391,25 +440,29 @@ function markdown(result) {
       'CPU seconds of the bench processes / wall time, of ' + m.nproc + '; "other" = CPU used by the rest of the machine, ' +
       '"steal" = taken by the hypervisor):',
     '',
-    '| # | suite | tool | scenario | target | req/s | p50 ms | p99 ms | gateway µs/req | gateway cores | sim µs/req | loadgen µs/req | cores busy | other / steal cores | errors+non2xx |',
-    '| ---: | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| # | suite | round | tool | scenario | target | req/s | p50 ms | p99 ms | gateway µs/req (main) | gateway cores | sim µs/req | loadgen µs/req | cores busy | other / steal cores | errors+non2xx |',
+    '| ---: | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   result.runs.forEach((r, i) => {
     lines.push(
-      `| ${i + 1} | ${r.suite} | ${r.tool} | ${r.scenario} | ${r.target} | ${r.reqPerSec} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ` +
-        `${fmt(r.gatewayUsPerRequest, 1)} | ${fmt(r.gatewayCores, 2)} | ${fmt(r.simUsPerRequest, 1)} | ${fmt(r.cpuUsPerRequest.loadgen, 1)} | ` +
+      `| ${i + 1} | ${r.suite} | ${r.round} | ${r.tool} | ${r.scenario} | ${r.target} | ${r.reqPerSec} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ` +
+        `${r.target === 'direct' ? '–' : `${fmt(r.gatewayUsPerRequest, 1)} (${fmt(r.gatewayMainThreadUsPerRequest, 1)})`} | ${fmt(r.gatewayCores, 2)} | ${fmt(r.simUsPerRequest, 1)} | ${fmt(r.cpuUsPerRequest.loadgen, 1)} | ` +
         `${fmt(r.coresBusy, 2)} | ${fmt(r.otherCores, 2)} / ${fmt(r.stealCores, 2)} | ${r.errors + r.non2xx} |`,
     );
   });
-  const noisy = result.runs.flatMap((r, i) => (r.otherCores > 0.2 || r.stealCores > 0.2 ? [i + 1] : []));
+  const noisy = result.runs.flatMap((r, i) => (r.otherCores > NOISY_CORES || r.stealCores > NOISY_CORES ? [i + 1] : []));
   if (noisy.length) {
-    lines.push('', `**Other load on the machine during runs ${noisy.join(', ')}** (> 0.2 cores not from the bench): those numbers are low.`);
+    lines.push('', `**Other load on the machine during runs ${noisy.join(', ')}** (> ${NOISY_CORES} cores not from the bench, after ${NOISY_RETRIES} repeats): those numbers are low.`);
   }
+  const discarded = result.suites.reduce((a, s) => a + s.discardedRuns.length, 0);
+  if (discarded) lines.push('', `${discarded} run(s) were repeated because other load got in (kept in the JSON under \`suites[].discardedRuns\`).`);
   const problems = result.suites.flatMap((s) => s.checkProblems.map((p) => `${s.name}: ${p}`));
   if (problems.length) lines.push('', `**Sanity check problems:** ${problems.join('; ')}`);
   lines.push('', 'Upstream attempts by outcome, per gateway process since its start (warm-up included; the "off" gateway records nothing):', '');
   for (const s of result.suites) {
-    for (const [target, o] of Object.entries(s.outcomes ?? {})) lines.push(`- ${s.name} / ${target}: \`${JSON.stringify(o)}\``);
+    for (const [set, byTarget] of Object.entries(s.outcomes ?? {})) {
+      for (const [target, o] of Object.entries(byTarget ?? {})) lines.push(`- ${s.name} / ${set} / ${target}: \`${JSON.stringify(o)}\``);
+    }
   }
   lines.push('', '');
   return lines.join('\n');
@@ -442,6 +495,9 @@ const result = {
     durationS: DURATION,
     rounds: ROUNDS,
     measurementRounds: MEASUREMENT_ROUNDS,
+    quietWaitS: QUIET_WAIT,
+    noisyRetries: NOISY_RETRIES,
+    noisyCores: NOISY_CORES,
     connections: CONNECTIONS,
     warmupS: WARMUP,
     tools: TOOLS,
