@@ -2,7 +2,7 @@
  * One operator's HTTP endpoint: an undici Pool with keep-alive, and one `send` that turns
  * every way an attempt can fail into a GatewayError the failover logic understands.
  */
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { GatewayError } from '../errors.js';
 
 export interface UpstreamOptions {
@@ -56,45 +56,29 @@ export class Upstream {
   /**
    * POSTs `body` and resolves with the status and whole response body, or rejects with an
    * UpstreamError. `idempotent` lets undici pipeline the request; writes are never pipelined.
+   *
+   * Uses undici's dispatch API with a small handler rather than `request()`: no Readable
+   * stream, no async iterator and no AbortController per request, which the profile showed
+   * as a large share of the gateway's own CPU per request.
    */
-  async send(body: Buffer | string, timeoutMs: number, idempotent: boolean): Promise<UpstreamReply> {
-    if (this.closed) throw new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed');
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), timeoutMs);
-    try {
-      const response = await this.pool.request({
-        path: this.path,
-        method: 'POST',
-        headers: JSON_HEADERS,
-        body,
-        signal: abort.signal,
-        idempotent,
-        blocking: !idempotent,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      const declared = Number(response.headers['content-length']);
-      if (declared > this.options.maxResponseBytes) {
-        response.body.destroy();
-        throw new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `response of ${declared} bytes exceeds the limit`);
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > this.options.maxResponseBytes) {
-          response.body.destroy();
-          throw new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `response exceeds ${this.options.maxResponseBytes} bytes`);
-        }
-        chunks.push(chunk);
-      }
-      return { status: response.statusCode, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) };
-    } catch (err) {
-      if (err instanceof UpstreamError) throw err;
-      throw classify(err, abort.signal.aborted, timeoutMs);
-    } finally {
-      clearTimeout(timer);
-    }
+  send(body: Buffer | string, timeoutMs: number, idempotent: boolean): Promise<UpstreamReply> {
+    if (this.closed) return Promise.reject(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed'));
+    return new Promise<UpstreamReply>((resolve, reject) => {
+      const exchange = new Exchange(resolve, reject, this.options.maxResponseBytes, timeoutMs);
+      this.pool.dispatch(
+        {
+          path: this.path,
+          method: 'POST',
+          headers: JSON_HEADERS,
+          body,
+          idempotent,
+          blocking: !idempotent,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        exchange,
+      );
+    });
   }
 
   async close(): Promise<void> {
@@ -107,6 +91,72 @@ export class Upstream {
   async destroy(): Promise<void> {
     this.closed = true;
     await this.pool.destroy();
+  }
+}
+
+/** One attempt in flight: collects the answer, enforces the deadline and the size cap. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private controller: Dispatcher.DispatchController | undefined;
+  private timedOut = false;
+  private settled = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly resolve: (reply: UpstreamReply) => void,
+    private readonly reject: (err: UpstreamError) => void,
+    private readonly maxBytes: number,
+    private readonly timeoutMs: number,
+  ) {
+    // One deadline for the whole attempt; undici's own timeouts only bound each phase.
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.fail(new UpstreamError('UPSTREAM_TIMEOUT', false, `no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.settled) controller.abort(new Error('attempt already settled'));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    const declared = Number(headers['content-length']);
+    if (declared > this.maxBytes) this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `response of ${declared} bytes exceeds the limit`));
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `response exceeds ${this.maxBytes} bytes`));
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    const chunks = this.chunks;
+    this.resolve({ status: this.status, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size) });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.fail(classify(err, this.timedOut, this.timeoutMs));
+  }
+
+  /** Settles once with `err` and stops the exchange (the connection is dropped, not reused). */
+  private fail(err: UpstreamError): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.reject(err);
+    if (this.controller !== undefined && !this.controller.aborted) this.controller.abort(err);
   }
 }
 
