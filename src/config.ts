@@ -46,6 +46,12 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  /**
+   * Data-plane threads serving the RPC port. 1: the main thread serves it. N > 1 (or
+   * "auto": one per core): N worker threads share the port, the main thread keeps the
+   * control plane (admin, probes, scoring, the store).
+   */
+  workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   windowSeconds: z.number().int().min(1).max(3600).default(10),
   defaultChain: chainName.default('ethereum'),
@@ -148,7 +154,7 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** DIN_* variables and the config fields they override. */
-const ENV_OVERRIDES: ReadonlyArray<[name: string, path: readonly string[], kind: 'int' | 'string']> = [
+const ENV_OVERRIDES: ReadonlyArray<[name: string, path: readonly string[], kind: 'int' | 'string' | 'workers']> = [
   ['DIN_RPC_PORT', ['rpc', 'port'], 'int'],
   ['DIN_RPC_HOST', ['rpc', 'host'], 'string'],
   ['DIN_ADMIN_PORT', ['admin', 'port'], 'int'],
@@ -157,6 +163,7 @@ const ENV_OVERRIDES: ReadonlyArray<[name: string, path: readonly string[], kind:
   ['DIN_REDIS_URL', ['redisUrl'], 'string'],
   ['DIN_LOG_LEVEL', ['logLevel'], 'string'],
   ['DIN_WINDOW_SECONDS', ['windowSeconds'], 'int'],
+  ['DIN_WORKERS', ['workers'], 'workers'],
 ];
 
 function applyEnv(input: Record<string, unknown>, env: Env, problems: string[]): void {
@@ -164,7 +171,8 @@ function applyEnv(input: Record<string, unknown>, env: Env, problems: string[]):
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     let value: unknown = raw;
-    if (kind === 'int') {
+    if (kind === 'workers' && raw === 'auto') value = raw;
+    else if (kind === 'int' || kind === 'workers') {
       if (!/^-?\d+$/.test(raw)) {
         problems.push(`${name}: must be an integer, got "${raw}"`);
         continue;

@@ -4,6 +4,8 @@
  * The router never imports the staking side: this file turns the ledger's stakes and
  * scores into the weights table the router reads.
  */
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { Config } from './config.js';
 import { operatorChain } from './config.js';
 import { AdminServer } from './admin/admin-server.js';
@@ -19,6 +21,7 @@ import { Forwarder } from './router/forward.js';
 import { ChainRoute, type OperatorRef, type RandomSource, RoutingState, type WeightedOperator } from './router/routing-table.js';
 import { RpcServer } from './router/rpc-server.js';
 import { Upstream } from './router/upstream.js';
+import { WorkerPool } from './workers/worker-pool.js';
 import { ControlLoop } from './staking/control-loop.js';
 import { CoreError, DINInfrastructureCore } from './staking/core.js';
 import { MemoryStore } from './staking/memory-store.js';
@@ -50,7 +53,11 @@ export class Gateway {
   readonly controlLoop: ControlLoop;
   readonly logger: Logger;
   private readonly forwarder: Forwarder;
-  private readonly rpcServer: RpcServer;
+  /** The RPC listener when the main thread serves it (workers: 1). */
+  private readonly rpcServer: RpcServer | undefined;
+  /** The data-plane workers when there are several. */
+  private readonly workers: WorkerPool | undefined;
+  private rpcPort = 0;
   private readonly adminServer: AdminServer;
   /** Router-side handles of the operators the core knows, by id. */
   private readonly refs = new Map<string, OperatorRef>();
@@ -60,7 +67,12 @@ export class Gateway {
 
   private constructor(readonly config: Config, readonly core: DINInfrastructureCore, options: GatewayOptions, logger: Logger) {
     this.logger = logger;
-    this.measurement = new Measurement({ windowSeconds: config.windowSeconds, ...(options.now ? { now: options.now } : {}) });
+    const workerCount = config.workers === 'auto' ? availableParallelism() : config.workers;
+    this.measurement = new Measurement({
+      windowSeconds: config.windowSeconds,
+      ...(options.now ? { now: options.now } : {}),
+      beforeClose: () => this.workers?.collect() ?? Promise.resolve(),
+    });
     this.controlLoop = new ControlLoop(
       core,
       Object.fromEntries(Object.entries(config.chains).map(([chain, c]) => [chain, `0x${c.chainId.toString(16)}`])),
@@ -92,13 +104,17 @@ export class Gateway {
         options.random,
       ),
     );
-    this.rpcServer = new RpcServer(this.forwarder, this.routing, {
-      host: config.rpc.host,
-      port: config.rpc.port,
-      maxBodyBytes: config.limits.maxBodyBytes,
-      allowOrigin: config.cors.allowOrigin,
-      defaultChain: config.defaultChain,
-    });
+    if (workerCount > 1) {
+      this.workers = new WorkerPool(config, workerCount, this.measurement, (id, evidence) => this.controlLoop.reportBadData(id, evidence), logger);
+    } else {
+      this.rpcServer = new RpcServer(this.forwarder, this.routing, {
+        host: config.rpc.host,
+        port: config.rpc.port,
+        maxBodyBytes: config.limits.maxBodyBytes,
+        allowOrigin: config.cors.allowOrigin,
+        defaultChain: config.defaultChain,
+      });
+    }
     this.adminServer = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token });
     registerStakingRoutes(this.adminServer, core);
     this.registerMetricsRoute();
@@ -153,7 +169,12 @@ export class Gateway {
     try {
       await gateway.registerConfiguredOperators();
       gateway.rebuildRoutes();
-      await gateway.rpcServer.listen();
+      if (gateway.rpcServer !== undefined) gateway.rpcPort = await gateway.rpcServer.listen();
+      else {
+        // Every worker must bind the same port: pick a free one when the config says 0.
+        gateway.rpcPort = config.rpc.port === 0 ? await freePort(config.rpc.host) : config.rpc.port;
+        await gateway.workers!.start(gateway.rpcPort);
+      }
       await gateway.adminServer.listen();
     } catch (err) {
       await gateway.release();
@@ -172,7 +193,7 @@ export class Gateway {
   }
 
   get rpcUrl(): string {
-    return `http://${this.config.rpc.host}:${this.rpcServer.port}/`;
+    return `http://${this.config.rpc.host}:${this.rpcPort}/`;
   }
 
   get adminUrl(): string {
@@ -237,6 +258,22 @@ export class Gateway {
       if (weight !== undefined) list.push({ operator: ref, weight });
     }
     this.routing.publish([...byChain].map(([chain, list]) => new ChainRoute(chain, list, this.config.routing.explorationShare)));
+    this.workers?.publishRoutes(
+      [...byChain].map(([chain, list]) => ({
+        chain,
+        explorationShare: this.config.routing.explorationShare,
+        entries: list.map((e) => ({ id: e.operator.id, index: e.operator.index, url: e.operator.upstream.url, weight: e.weight })),
+      })),
+      Array.from(this.refs.values(), (r) => ({ id: r.id, index: r.index, chain: r.chain, url: r.upstream.url })),
+      this.measurement.chainHeads(),
+    );
+  }
+
+  /** Closes the measurement window now, workers' parts included (tests drive windows by hand). */
+  async closeWindow(): Promise<void> {
+    await this.workers?.collect();
+    this.measurement.closeWindow();
+    await this.controlLoop.idle();
   }
 
   /** What the per-operator gauges show. */
@@ -274,7 +311,7 @@ export class Gateway {
   private registerMetricsRoute(): void {
     const registry = createMetricsRegistry(this.measurement, {
       operatorStatuses: () => this.operatorStatuses(),
-      inflightRequests: () => this.forwarder.inflightRequests,
+      inflightRequests: () => this.forwarder.inflightRequests + (this.workers?.inflightRequests ?? 0),
     });
     this.adminServer.scrapeRoute('/metrics', this.config.admin.metricsToken, async () => ({
       contentType: registry.contentType,
@@ -283,7 +320,7 @@ export class Gateway {
   }
 
   private async release(): Promise<void> {
-    this.rpcServer.close();
+    this.rpcServer?.close();
     this.adminServer.close();
     await Promise.all([...this.refs.values()].map((ref) => ref.upstream.close()));
     this.measurement.destroy();
@@ -297,8 +334,8 @@ export class Gateway {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      this.rpcServer.stopAccepting();
-      await this.forwarder.drain(this.config.shutdownGraceMs);
+      this.rpcServer?.stopAccepting();
+      await Promise.all([this.forwarder.drain(this.config.shutdownGraceMs), this.workers?.stop(this.config.shutdownGraceMs)]);
       this.measurement.stop();
       await this.prober.stop();
       await this.controlLoop.idle();
@@ -308,4 +345,16 @@ export class Gateway {
     })();
     return this.stopping;
   }
+}
+
+/** A port nobody listens on right now (for workers that must all bind the same one). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -6,11 +6,13 @@
 import { type AttemptOutcome, type AttemptRecorder, CLIENT_FAULTS, type ClientFault } from './attempt-recorder.js';
 import type { ProbeResult } from './health-prober.js';
 import { encodeHistogram, type Histogram, newLatencyHistogram } from './latency-histogram.js';
-import { OperatorMeter } from './operator-meter.js';
+import { type MeterExport, OperatorMeter } from './operator-meter.js';
 import type { WindowMetrics } from './window-metrics.js';
 
 export interface MeasurementOptions {
   readonly windowSeconds: number;
+  /** Runs before each timed window close: data-plane workers hand in their part of the window. */
+  readonly beforeClose?: () => Promise<void>;
   /** Closed windows kept per operator for merged views; 5 minutes' worth by default. */
   readonly historyWindows?: number;
   readonly now?: () => number;
@@ -26,6 +28,7 @@ export class Measurement implements AttemptRecorder {
   readonly windowMs: number;
   readonly historyWindows: number;
   private readonly now: () => number;
+  private readonly beforeClose: (() => Promise<void>) | undefined;
   private windowStart: number;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: WindowListener[] = [];
@@ -38,6 +41,7 @@ export class Measurement implements AttemptRecorder {
     this.windowMs = options.windowSeconds * 1000;
     this.historyWindows = Math.max(1, options.historyWindows ?? Math.ceil(300 / options.windowSeconds));
     this.now = options.now ?? Date.now;
+    this.beforeClose = options.beforeClose;
     this.windowStart = this.now();
   }
 
@@ -71,6 +75,24 @@ export class Measurement implements AttemptRecorder {
 
   recordProbe(operatorIndex: number, result: ProbeResult, head: number | null, chainId: string | null): void {
     this.meters[operatorIndex]?.recordProbe(result, head, chainId);
+  }
+
+  /** Every meter's recordings since the last export, reset afterwards (data-plane workers). */
+  exportWindows(): MeterExport[] {
+    return Array.from(this.allMeters(), (m) => m.exportWindow());
+  }
+
+  /** Adds a worker's exports into the matching meters (unknown indexes are skipped). */
+  absorbWindows(parts: readonly MeterExport[], clientFaults: Float64Array): void {
+    for (const part of parts) this.meters[part.index]?.absorbWindow(part);
+    for (let i = 0; i < this.clientFaults.length; i++) this.clientFaults[i]! += clientFaults[i] ?? 0;
+  }
+
+  /** Client faults since the last call, reset afterwards (data-plane workers). */
+  takeClientFaults(): Float64Array {
+    const taken = this.clientFaults.slice();
+    this.clientFaults.fill(0);
+    return taken;
   }
 
   /** Cumulative attempts of one outcome for one operator since start. */
@@ -136,7 +158,9 @@ export class Measurement implements AttemptRecorder {
   /** Closes a window every `windowSeconds`, aligned to the clock. */
   start(): void {
     if (this.timer !== undefined) return;
-    const tick = () => {
+    const tick = async () => {
+      if (this.beforeClose !== undefined) await this.beforeClose().catch(() => {});
+      if (this.timer === undefined) return; // stopped meanwhile
       this.closeWindow();
       this.timer = setTimeout(tick, this.windowMs - (this.now() % this.windowMs));
       this.timer.unref();

@@ -5,7 +5,7 @@
  */
 import { ATTEMPT_OUTCOMES, OUTCOME_INDEX, type AttemptOutcome } from './attempt-recorder.js';
 import type { ProbeResult } from './health-prober.js';
-import { type Histogram, newLatencyHistogram, recordLatency } from './latency-histogram.js';
+import { decodeHistogram, encodeHistogram, type Histogram, newLatencyHistogram, recordLatency } from './latency-histogram.js';
 import { METHOD_LABELS } from './method-labels.js';
 import { summarizeWindow, type WindowMetrics } from './window-metrics.js';
 
@@ -17,6 +17,17 @@ export const LATENCY_BUCKETS_MICROS = [
 const OUTCOMES = ATTEMPT_OUTCOMES.length;
 const CONNECT = OUTCOME_INDEX.connect;
 const WRONG_RESULT = OUTCOME_INDEX.wrong_result;
+
+/** One meter's recordings since its last export, as a data-plane worker sends them. */
+export interface MeterExport {
+  readonly index: number;
+  readonly outcomes: Float64Array;
+  readonly histogram: string | null;
+  readonly attemptsByMethodOutcome: Float64Array;
+  readonly latencyBuckets: Float64Array;
+  readonly latencySumSeconds: number;
+  readonly latencyCount: number;
+}
 
 interface ClosedWindow {
   histogram: Histogram;
@@ -152,6 +163,43 @@ export class OperatorMeter {
   latestHistogram(): Histogram | undefined {
     if (this.closedCount === 0) return undefined;
     return this.ring[(this.ringNext - 1 + this.historyWindows) % this.historyWindows]!.histogram;
+  }
+
+  /**
+   * Hands over what this meter recorded since the last export (a data-plane worker's part
+   * of the window) and starts afresh. The histogram travels in HDR's compressed encoding.
+   */
+  exportWindow(): MeterExport {
+    const exported: MeterExport = {
+      index: this.index,
+      outcomes: this.outcomes.slice(),
+      histogram: this.histogram.totalCount > 0 ? encodeHistogram(this.histogram) : null,
+      attemptsByMethodOutcome: this.attemptsByMethodOutcome.slice(),
+      latencyBuckets: this.latencyBuckets.slice(),
+      latencySumSeconds: this.latencySumSeconds,
+      latencyCount: this.latencyCount,
+    };
+    this.histogram.reset();
+    this.outcomes.fill(0);
+    this.attemptsByMethodOutcome.fill(0);
+    this.latencyBuckets.fill(0);
+    this.latencySumSeconds = 0;
+    this.latencyCount = 0;
+    return exported;
+  }
+
+  /** Adds a worker's export into the open window and the cumulative counters (histograms add exactly). */
+  absorbWindow(part: MeterExport): void {
+    for (let i = 0; i < OUTCOMES; i++) this.outcomes[i]! += part.outcomes[i] ?? 0;
+    for (let i = 0; i < this.attemptsByMethodOutcome.length; i++) this.attemptsByMethodOutcome[i]! += part.attemptsByMethodOutcome[i] ?? 0;
+    for (let i = 0; i < this.latencyBuckets.length; i++) this.latencyBuckets[i]! += part.latencyBuckets[i] ?? 0;
+    this.latencySumSeconds += part.latencySumSeconds;
+    this.latencyCount += part.latencyCount;
+    if (part.histogram !== null) {
+      const decoded = decodeHistogram(part.histogram);
+      this.histogram.add(decoded);
+      decoded.destroy();
+    }
   }
 
   /** Cumulative count of one outcome since start, all methods. */

@@ -1,0 +1,32 @@
+/**
+ * What the control plane (main thread) and the data-plane workers say to each other.
+ * Everything here crosses a MessagePort by structured clone: plain data only.
+ */
+import type { Config } from '../config.js';
+import type { MeterExport } from '../metrics/operator-meter.js';
+import type { CrossCheckEvidence } from '../router/cross-check.js';
+
+export interface WorkerInit {
+  readonly config: Config;
+  readonly workerIndex: number;
+}
+
+/** One chain's routing table as the control plane computed it. */
+export interface RouteSpec {
+  readonly chain: string;
+  readonly explorationShare: number;
+  readonly entries: ReadonlyArray<{ readonly id: string; readonly index: number; readonly url: string; readonly weight: number }>;
+}
+
+export type ToWorker =
+  | { readonly type: 'routes'; readonly routes: readonly RouteSpec[]; readonly operators: ReadonlyArray<{ id: string; index: number; chain: string; url: string }>; readonly heads: Readonly<Record<string, number>> }
+  | { readonly type: 'export'; readonly requestId: number }
+  | { readonly type: 'stop'; readonly graceMs: number };
+
+export type FromWorker =
+  | { readonly type: 'listening' }
+  | { readonly type: 'failed'; readonly message: string }
+  | { readonly type: 'export'; readonly requestId: number; readonly meters: readonly MeterExport[]; readonly clientFaults: Float64Array; readonly inflight: number }
+  | { readonly type: 'outvoted'; readonly operatorId: string; readonly evidence: CrossCheckEvidence }
+  | { readonly type: 'error'; readonly message: string }
+  | { readonly type: 'stopped' };

@@ -1,0 +1,156 @@
+/**
+ * The control plane's side of the data-plane workers: starts N of them on the shared RPC
+ * port, sends them every new routing table, collects their measurements before each
+ * window close, relays cross-check verdicts, and stops them gracefully.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Measurement } from '../metrics/measurement.js';
+import type { CrossCheckEvidence } from '../router/cross-check.js';
+import type { FromWorker, RouteSpec, ToWorker, WorkerInit } from './messages.js';
+
+/** How long a window close waits for a worker's measurements before closing without them. */
+const EXPORT_TIMEOUT_MS = 2_000;
+
+interface Member {
+  readonly worker: Worker;
+  inflight: number;
+}
+
+export class WorkerPool {
+  private readonly members: Member[] = [];
+  private nextRequestId = 1;
+  private readonly pendingExports = new Map<number, { remaining: number; done: () => void }>();
+  private lastRoutes: ToWorker | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly count: number,
+    private readonly measurement: Measurement,
+    private readonly onOutvoted: (operatorId: string, evidence: CrossCheckEvidence) => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts every worker on `port` and resolves once all listen. */
+  async start(port: number): Promise<void> {
+    const config: Config = { ...this.config, rpc: { ...this.config.rpc, port } };
+    const started = Array.from({ length: this.count }, (_, workerIndex) => {
+      const worker = spawnWorker({ config, workerIndex });
+      const member: Member = { worker, inflight: 0 };
+      this.members.push(member);
+      return new Promise<void>((resolve, reject) => {
+        worker.on('message', (message: FromWorker) => {
+          if (message.type === 'listening') resolve();
+          else if (message.type === 'failed') reject(new Error(message.message));
+          else this.onMessage(member, message);
+        });
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`data-plane worker ${workerIndex} exited with code ${code} before listening`)));
+      });
+    });
+    try {
+      await Promise.all(started);
+    } catch (err) {
+      await this.terminate();
+      throw err;
+    }
+    for (const m of this.members) {
+      m.worker.on('error', (err) => this.logger.error({ err }, 'data-plane worker failed'));
+    }
+    if (this.lastRoutes !== undefined) this.broadcast(this.lastRoutes);
+  }
+
+  get inflightRequests(): number {
+    let n = 0;
+    for (const m of this.members) n += m.inflight;
+    return n;
+  }
+
+  publishRoutes(routes: readonly RouteSpec[], operators: ReadonlyArray<{ id: string; index: number; chain: string; url: string }>, heads: ReadonlyMap<string, number>): void {
+    this.lastRoutes = { type: 'routes', routes, operators, heads: Object.fromEntries(heads) };
+    this.broadcast(this.lastRoutes);
+  }
+
+  /** Asks every worker for its part of the window and adds it into the measurement. */
+  collect(): Promise<void> {
+    if (this.members.length === 0) return Promise.resolve();
+    const requestId = this.nextRequestId++;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pendingExports.delete(requestId);
+        this.logger.warn('a data-plane worker did not report its window in time');
+        resolve();
+      }, EXPORT_TIMEOUT_MS);
+      this.pendingExports.set(requestId, {
+        remaining: this.members.length,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      this.broadcast({ type: 'export', requestId });
+    });
+  }
+
+  /** Drains and stops every worker (each closes its listen socket before exiting). */
+  async stop(graceMs: number): Promise<void> {
+    await Promise.all(
+      this.members.map(
+        (m) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void m.worker.terminate().then(() => resolve()), graceMs + 5_000);
+            m.worker.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            m.worker.postMessage({ type: 'stop', graceMs } satisfies ToWorker);
+          }),
+      ),
+    );
+    this.members.length = 0;
+  }
+
+  private async terminate(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.worker.terminate()));
+    this.members.length = 0;
+  }
+
+  private broadcast(message: ToWorker): void {
+    for (const m of this.members) m.worker.postMessage(message);
+  }
+
+  private onMessage(member: Member, message: FromWorker): void {
+    switch (message.type) {
+      case 'export': {
+        member.inflight = message.inflight;
+        this.measurement.absorbWindows(message.meters, message.clientFaults);
+        const pending = this.pendingExports.get(message.requestId);
+        if (pending !== undefined && --pending.remaining === 0) {
+          this.pendingExports.delete(message.requestId);
+          pending.done();
+        }
+        break;
+      }
+      case 'outvoted':
+        this.onOutvoted(message.operatorId, message.evidence);
+        break;
+      case 'error':
+        this.logger.error({ detail: message.message }, 'internal error in a data-plane worker');
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/**
+ * Workers run the compiled JavaScript. Run from the TypeScript sources (the test suite),
+ * the worker first registers tsx's loader, then imports the .ts entry.
+ */
+function spawnWorker(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./data-plane-worker.js', import.meta.url), { workerData: init });
+  const entry = new URL('./data-plane-worker.ts', import.meta.url).href;
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: init });
+}
