@@ -16,11 +16,9 @@ import { HealthProber } from './metrics/health-prober.js';
 import { initLatencyHistograms } from './metrics/latency-histogram.js';
 import { Measurement } from './metrics/measurement.js';
 import { createMetricsRegistry, type OperatorStatus } from './metrics/prometheus.js';
-import { CrossChecker } from './router/cross-check.js';
-import { Forwarder } from './router/forward.js';
+import type { CrossCheckEvidence } from './router/cross-check.js';
+import { createDataPlane, type DataPlane, newOperatorRef } from './router/data-plane.js';
 import { ChainRoute, type OperatorRef, type RandomSource, RoutingState, type WeightedOperator } from './router/routing-table.js';
-import { RpcServer } from './router/rpc-server.js';
-import { Upstream } from './router/upstream.js';
 import { WorkerPool } from './workers/worker-pool.js';
 import { ControlLoop } from './staking/control-loop.js';
 import { CoreError, DINInfrastructureCore } from './staking/core.js';
@@ -52,9 +50,8 @@ export class Gateway {
   readonly prober: HealthProber;
   readonly controlLoop: ControlLoop;
   readonly logger: Logger;
-  private readonly forwarder: Forwarder;
-  /** The RPC listener when the main thread serves it (workers: 1). */
-  private readonly rpcServer: RpcServer | undefined;
+  /** The request path when the main thread serves the RPC port (workers: 1). */
+  private readonly dataPlane: DataPlane | undefined;
   /** The data-plane workers when there are several. */
   private readonly workers: WorkerPool | undefined;
   private rpcPort = 0;
@@ -82,37 +79,15 @@ export class Gateway {
       const reports = Array.from(this.measurement.allMeters(), (m) => ({ operatorId: m.operatorId, chain: m.chain, chainId: m.chainId }));
       if (this.controlLoop.updateChainIdentity(reports).changed) this.scheduleRebuild();
     });
-    this.forwarder = new Forwarder(
-      this.routing,
-      options.recordAttempts === false ? DISCARD_RECORDER : this.measurement,
-      {
-        maxAttempts: config.upstream.maxAttempts,
-        attemptTimeoutMs: config.upstream.attemptTimeoutMs,
-        requestDeadlineMs: config.upstream.requestDeadlineMs,
-        maxBatchSize: config.limits.maxBatchSize,
-      },
-      options.random,
-      (err) => this.logger.error({ err }, 'internal error while answering a request'),
-    );
-    this.forwarder.useCrossChecker(
-      new CrossChecker(
-        this.routing,
-        this.measurement,
-        { onOutvoted: (operator, evidence) => this.controlLoop.reportBadData(operator.id, evidence) },
-        (chain) => this.measurement.chainHeads().get(chain) ?? null,
-        { ...config.staking.crossCheck, timeoutMs: config.upstream.attemptTimeoutMs },
-        options.random,
-      ),
-    );
+    const onOutvoted = (id: string, evidence: CrossCheckEvidence) => this.controlLoop.reportBadData(id, evidence);
     if (workerCount > 1) {
-      this.workers = new WorkerPool(config, workerCount, this.measurement, (id, evidence) => this.controlLoop.reportBadData(id, evidence), logger);
+      this.workers = new WorkerPool(config, workerCount, this.measurement, onOutvoted, logger);
     } else {
-      this.rpcServer = new RpcServer(this.forwarder, this.routing, {
-        host: config.rpc.host,
-        port: config.rpc.port,
-        maxBodyBytes: config.limits.maxBodyBytes,
-        allowOrigin: config.cors.allowOrigin,
-        defaultChain: config.defaultChain,
+      this.dataPlane = createDataPlane(config, this.routing, options.recordAttempts === false ? DISCARD_RECORDER : this.measurement, {
+        onOutvoted,
+        headOf: (chain) => this.measurement.chainHeads().get(chain) ?? null,
+        onInternalError: (err) => this.logger.error({ err }, 'internal error while answering a request'),
+        ...(options.random ? { random: options.random } : {}),
       });
     }
     this.adminServer = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token });
@@ -169,7 +144,7 @@ export class Gateway {
     try {
       await gateway.registerConfiguredOperators();
       gateway.rebuildRoutes();
-      if (gateway.rpcServer !== undefined) gateway.rpcPort = await gateway.rpcServer.listen();
+      if (gateway.dataPlane !== undefined) gateway.rpcPort = await gateway.dataPlane.server.listen();
       else {
         // Every worker must bind the same port: pick a free one when the config says 0.
         gateway.rpcPort = config.rpc.port === 0 ? await freePort(config.rpc.host) : config.rpc.port;
@@ -241,13 +216,7 @@ export class Gateway {
     for (const s of this.core.states()) {
       let ref = this.refs.get(s.id);
       if (ref === undefined && s.url !== '') {
-        const upstream = new Upstream(s.url, {
-          connections: this.config.upstream.connections,
-          pipelining: this.config.upstream.pipelining,
-          keepAliveTimeoutMs: this.config.upstream.keepAliveTimeoutMs,
-          maxResponseBytes: this.config.limits.maxResponseBytes,
-        });
-        ref = Object.freeze({ id: s.id, index: this.nextIndex++, chain: s.chain, upstream });
+        ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex++, chain: s.chain, url: s.url });
         this.refs.set(s.id, ref);
         this.measurement.addOperator(ref.index, ref.id, ref.chain);
       }
@@ -311,7 +280,7 @@ export class Gateway {
   private registerMetricsRoute(): void {
     const registry = createMetricsRegistry(this.measurement, {
       operatorStatuses: () => this.operatorStatuses(),
-      inflightRequests: () => this.forwarder.inflightRequests + (this.workers?.inflightRequests ?? 0),
+      inflightRequests: () => (this.dataPlane?.forwarder.inflightRequests ?? 0) + (this.workers?.inflightRequests ?? 0),
     });
     this.adminServer.scrapeRoute('/metrics', this.config.admin.metricsToken, async () => ({
       contentType: registry.contentType,
@@ -320,7 +289,7 @@ export class Gateway {
   }
 
   private async release(): Promise<void> {
-    this.rpcServer?.close();
+    this.dataPlane?.server.close();
     this.adminServer.close();
     await Promise.all([...this.refs.values()].map((ref) => ref.upstream.close()));
     this.measurement.destroy();
@@ -334,8 +303,8 @@ export class Gateway {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      this.rpcServer?.stopAccepting();
-      await Promise.all([this.forwarder.drain(this.config.shutdownGraceMs), this.workers?.stop(this.config.shutdownGraceMs)]);
+      this.dataPlane?.server.stopAccepting();
+      await Promise.all([this.dataPlane?.forwarder.drain(this.config.shutdownGraceMs), this.workers?.stop(this.config.shutdownGraceMs)]);
       this.measurement.stop();
       await this.prober.stop();
       await this.controlLoop.idle();

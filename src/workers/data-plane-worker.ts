@@ -7,11 +7,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initLatencyHistograms } from '../metrics/latency-histogram.js';
 import { Measurement } from '../metrics/measurement.js';
-import { CrossChecker } from '../router/cross-check.js';
-import { Forwarder } from '../router/forward.js';
+import { createDataPlane, newOperatorRef } from '../router/data-plane.js';
 import { ChainRoute, type OperatorRef, RoutingState } from '../router/routing-table.js';
-import { RpcServer } from '../router/rpc-server.js';
-import { Upstream } from '../router/upstream.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 
 const port = parentPort!;
@@ -23,45 +20,16 @@ const routing = new RoutingState();
 const measurement = new Measurement({ windowSeconds: config.windowSeconds });
 const refs = new Map<string, OperatorRef>();
 const heads = new Map<string, number>();
-const forwarder = new Forwarder(
-  routing,
-  measurement,
-  {
-    maxAttempts: config.upstream.maxAttempts,
-    attemptTimeoutMs: config.upstream.attemptTimeoutMs,
-    requestDeadlineMs: config.upstream.requestDeadlineMs,
-    maxBatchSize: config.limits.maxBatchSize,
-  },
-  Math.random,
-  (err) => post({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
-);
-forwarder.useCrossChecker(
-  new CrossChecker(
-    routing,
-    measurement,
-    { onOutvoted: (operator, evidence) => post({ type: 'outvoted', operatorId: operator.id, evidence }) },
-    (chain) => heads.get(chain) ?? null,
-    { ...config.staking.crossCheck, timeoutMs: config.upstream.attemptTimeoutMs },
-  ),
-);
-const server = new RpcServer(forwarder, routing, {
-  host: config.rpc.host,
-  port: config.rpc.port,
-  maxBodyBytes: config.limits.maxBodyBytes,
-  allowOrigin: config.cors.allowOrigin,
-  defaultChain: config.defaultChain,
+const { forwarder, server } = createDataPlane(config, routing, measurement, {
+  onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
+  headOf: (chain) => heads.get(chain) ?? null,
+  onInternalError: (err) => post({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
 });
 
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
   for (const op of message.operators) {
     if (refs.has(op.id)) continue;
-    const upstream = new Upstream(op.url, {
-      connections: config.upstream.connections,
-      pipelining: config.upstream.pipelining,
-      keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
-      maxResponseBytes: config.limits.maxResponseBytes,
-    });
-    refs.set(op.id, Object.freeze({ id: op.id, index: op.index, chain: op.chain, upstream }));
+    refs.set(op.id, newOperatorRef(config, op));
     measurement.addOperator(op.index, op.id, op.chain);
   }
   heads.clear();

@@ -1,0 +1,69 @@
+/**
+ * The request path, assembled from a config: forwarder, cross-checker and the RPC
+ * listener. The main thread builds one when it serves the RPC port itself, each
+ * data-plane worker builds its own.
+ */
+import type { Config } from '../config.js';
+import type { AttemptRecorder } from '../metrics/attempt-recorder.js';
+import { type CrossCheckEvidence, CrossChecker } from './cross-check.js';
+import { Forwarder } from './forward.js';
+import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
+import { RpcServer } from './rpc-server.js';
+import { Upstream } from './upstream.js';
+
+export interface DataPlaneHooks {
+  readonly onOutvoted: (operatorId: string, evidence: CrossCheckEvidence) => void;
+  /** The chain's agreed head block (for the cross-check's "settled" test), or null. */
+  readonly headOf: (chain: string) => number | null;
+  readonly onInternalError: (err: unknown) => void;
+  readonly random?: RandomSource;
+}
+
+export interface DataPlane {
+  readonly forwarder: Forwarder;
+  readonly server: RpcServer;
+}
+
+export function createDataPlane(config: Config, routing: RoutingState, recorder: AttemptRecorder, hooks: DataPlaneHooks): DataPlane {
+  const forwarder = new Forwarder(
+    routing,
+    recorder,
+    {
+      maxAttempts: config.upstream.maxAttempts,
+      attemptTimeoutMs: config.upstream.attemptTimeoutMs,
+      requestDeadlineMs: config.upstream.requestDeadlineMs,
+      maxBatchSize: config.limits.maxBatchSize,
+    },
+    hooks.random,
+    hooks.onInternalError,
+  );
+  forwarder.useCrossChecker(
+    new CrossChecker(
+      routing,
+      recorder,
+      { onOutvoted: (operator, evidence) => hooks.onOutvoted(operator.id, evidence) },
+      hooks.headOf,
+      { ...config.staking.crossCheck, timeoutMs: config.upstream.attemptTimeoutMs },
+      hooks.random,
+    ),
+  );
+  const server = new RpcServer(forwarder, routing, {
+    host: config.rpc.host,
+    port: config.rpc.port,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    allowOrigin: config.cors.allowOrigin,
+    defaultChain: config.defaultChain,
+  });
+  return { forwarder, server };
+}
+
+/** An operator's router handle: its dense index and its own pool, sized by the config. */
+export function newOperatorRef(config: Config, op: { id: string; index: number; chain: string; url: string }): OperatorRef {
+  const upstream = new Upstream(op.url, {
+    connections: config.upstream.connections,
+    pipelining: config.upstream.pipelining,
+    keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
+    maxResponseBytes: config.limits.maxResponseBytes,
+  });
+  return Object.freeze({ id: op.id, index: op.index, chain: op.chain, upstream });
+}
