@@ -1,12 +1,15 @@
 // Runs the gateway in its own process, with its simulated operators in a further child process
 // (so gateway, sims and load generator never share an event loop or a /proc CPU counter).
-// Usage: node bench/gateway-process.mjs [--sims N] [--connections 64] [--pipelining 1]
-//          [--record true|false] [--cross-check-rate R]
+// Usage: node bench/gateway-process.mjs [--sims N | --upstreams URL,URL...] [--connections 64]
+//          [--pipelining 1] [--record true|false] [--cross-check-rate R] [--workers N|auto]
+//   --upstreams: operators already running elsewhere (e.g. a sim-process.mjs the harness shares
+//     with nginx and HAProxy); no sim child then, and "simPid" is null.
+//   --workers N|auto (env BENCH_WORKERS): the config's `workers` (default 1: the main thread serves RPC).
 //   --record false (env BENCH_RECORD=false): Gateway.start(config, { recordAttempts: false }), the
 //     router records nothing (the "gateway-nomeasure" variant: measurement off).
 //   --cross-check-rate R (env BENCH_CROSS_CHECK_RATE): staking.crossCheck.sampleRate; unset = the
 //     config default. The measurement on/off comparison passes 0 to both variants.
-// Prints {"pid", "rpcUrl", "adminUrl", "simPid", "simUrls", "record", "crossCheckRate"} as one JSON
+// Prints {"pid", "rpcUrl", "adminUrl", "simPid", "simUrls", "record", "workers", "crossCheckRate"} as one JSON
 // line once listening. On SIGTERM (or stdin closing) it stops, prints a second line
 // {"outcomes": ...} and exits.
 import { fileURLToPath } from 'node:url';
@@ -23,6 +26,8 @@ const { values } = parseArgs({
     pipelining: { type: 'string', default: process.env.BENCH_UPSTREAM_PIPELINING ?? '1' },
     record: { type: 'string', default: process.env.BENCH_RECORD ?? 'true' },
     'cross-check-rate': { type: 'string', default: process.env.BENCH_CROSS_CHECK_RATE },
+    upstreams: { type: 'string' },
+    workers: { type: 'string', default: process.env.BENCH_WORKERS ?? '1' },
   },
 });
 if (!['true', 'false'].includes(values.record)) throw new Error(`--record must be true or false, not ${values.record}`);
@@ -30,10 +35,13 @@ const record = values.record === 'true';
 const crossCheckRate = values['cross-check-rate'] === undefined ? undefined : Number(values['cross-check-rate']);
 
 const simScript = fileURLToPath(new URL('./sim-process.mjs', import.meta.url));
-const sims = await spawnNode(simScript, ['--count', values.sims]);
-const operators = sims.info.urls.map((url, i) => ({ id: `op${i}`, url }));
+const sims = values.upstreams ? null : await spawnNode(simScript, ['--count', values.sims]);
+const operatorUrls = values.upstreams ? values.upstreams.split(',').filter(Boolean) : sims.info.urls;
+const operators = operatorUrls.map((url, i) => ({ id: `op${i}`, url }));
+const workers = values.workers === 'auto' ? 'auto' : Number(values.workers);
 const config = parseConfig({
   rpc: { port: 0 },
+  workers,
   admin: { port: 0 },
   logLevel: 'silent',
   upstream: { connections: Number(values.connections), pipelining: Number(values.pipelining) },
@@ -46,9 +54,10 @@ process.stdout.write(
     pid: process.pid,
     rpcUrl: gw.rpcUrl,
     adminUrl: gw.adminUrl,
-    simPid: sims.info.pid,
-    simUrls: sims.info.urls,
+    simPid: sims?.info.pid ?? null,
+    simUrls: operatorUrls,
     record,
+    workers,
     crossCheckRate: config.staking.crossCheck.sampleRate,
   }) + '\n',
 );
@@ -65,7 +74,7 @@ async function stop() {
     counts = { outcomes: null, error: String(err) };
   }
   await gw.stop();
-  await stopChild(sims.child);
+  if (sims) await stopChild(sims.child);
   process.stdout.write(JSON.stringify(counts) + '\n');
   process.exit(0);
 }

@@ -1,7 +1,8 @@
 // Small helpers shared by the bench scripts: child processes that announce themselves with
 // one JSON line on stdout, CPU time from /proc, and a description of the machine.
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 
@@ -151,4 +152,95 @@ export async function waitForQuiet({ maxWaitS, maxCores = 0.15, sampleMs = 1000 
     if ((b.busy - a.busy + b.steal - a.steal) / (sampleMs / 1000) < maxCores) return Math.max(0, Math.round((Date.now() - t0 - sampleMs) / 1000));
   } while (Date.now() < deadline);
   return -1;
+}
+
+/** Parent pid of `pid` (field 4 of /proc/PID/stat), or null when the process is gone. */
+function parentPid(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
+  }
+}
+
+/** `pid` and all its descendants (scans /proc: e.g. an nginx master and its workers). */
+export function processTree(pid) {
+  const children = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const ppid = parentPid(Number(name));
+    if (ppid === null) continue;
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(name));
+  }
+  const out = [];
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop();
+    out.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/**
+ * Resident memory of a group of processes, in KiB: `rss` sums VmRSS (pages shared between the
+ * processes, e.g. nginx's master and workers, count once per process), `pss` sums the
+ * proportional set size from smaps_rollup (shared pages split between their users).
+ */
+export function memoryKiB(pids) {
+  let rss = 0;
+  let pss = 0;
+  for (const pid of pids) {
+    try {
+      rss += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      pss += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return { rss, pss };
+}
+
+/** A loopback TCP port that nobody listens on right now (small race until the caller binds it). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Absolute path of an executable on PATH (or in /usr/sbin, /sbin, where Debian puts nginx and haproxy), or null. */
+export function findBinary(name) {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/local/sbin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const p = `${dir}/${name}`;
+    try {
+      accessSync(p, fsConstants.X_OK);
+      return p;
+    } catch {}
+  }
+  return null;
+}
+
+/**
+ * Machine-wide TCP counters from /proc/net/netstat: `listenOverflows` counts connection attempts
+ * dropped because a listen queue was full (the client retries its SYN after 1 s, then 2 s, ...).
+ */
+export function tcpCounters() {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i].split(' ');
+    const values = lines[i + 1].split(' ');
+    return { listenOverflows: Number(values[names.indexOf('ListenOverflows')]) };
+  } catch {
+    return { listenOverflows: NaN };
+  }
 }

@@ -1,25 +1,36 @@
-// Benchmark harness, with autocannon and wrk. Two suites:
-//   direct      – the gateway vs. a simulated operator hit directly (single call and batch of 10);
+// Benchmark harness, with wrk, autocannon and a fixed-rate client. Two suites:
+//   proxies     – the gateway against a simulated operator hit directly and against nginx (1 worker,
+//                 and workers auto) and HAProxy (nbthread 2) proxying to the same operator(s):
+//                 single call, batch of 10, a ~124 KB response, 1,000 connections, and 2,000 req/s
+//                 fixed rate ("direct" is an alias: the suite's former name);
 //   measurement – the gateway with measurement on vs. the same build with it off
 //                 ("gateway-nomeasure": Gateway.start(config, { recordAttempts: false })), single call.
 // Run with `npm run bench` (builds dist/ first; both suites), or pick suites with
-// `node bench/run.mjs --suite measurement` / `BENCH_SUITE=measurement npm run bench`.
-// Knobs (env): BENCH_DURATION (s, default 6), BENCH_ROUNDS (2, direct suite),
-// BENCH_MEASUREMENT_ROUNDS (4, measurement suite), BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2),
-// BENCH_TOOLS ("autocannon,wrk"), BENCH_SUITE ("direct,measurement"; BENCH_SCENARIOS is an alias),
+// `node bench/run.mjs --suite measurement` / `BENCH_SUITE=proxies npm run bench`.
+// Knobs (env): BENCH_DURATION (s, default 6), BENCH_ROUNDS (3: proxies suite, single call),
+// BENCH_SCENARIO_ROUNDS (2: proxies suite, the other scenarios), BENCH_MEASUREMENT_ROUNDS (4),
+// BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2), BENCH_TOOLS ("autocannon,wrk": measurement suite),
+// BENCH_PROXY_TOOLS ("wrk", or "autocannon" without wrk: proxies suite, closed-loop scenarios),
+// BENCH_PROXY_SCENARIOS ("single,batch,large,c1000,rate"), BENCH_PROXY_TARGETS (all:
+// "gateway,direct,nginx-1,nginx-auto,haproxy,gateway-auto"), BENCH_RATE (2000), BENCH_RATE_DURATION (s, 6),
+// BENCH_SUITE ("proxies,measurement"; BENCH_SCENARIOS is an alias),
 // BENCH_QUIET_WAIT (s, 30: before each run, wait up to this long for the machine to be idle; 0 = don't),
 // BENCH_NOISY_RETRIES (2: a run during which other load used > 0.2 cores is repeated this many times).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { cpuSeconds, machineInfo, mainThreadCpuSeconds, spawnNode, stopChild, systemCpuSeconds, waitForQuiet } from './lib.mjs';
+import { cpuSeconds, machineInfo, mainThreadCpuSeconds, memoryKiB, spawnNode, stopChild, systemCpuSeconds, tcpCounters, waitForQuiet } from './lib.mjs';
+import { killAllProxies, operatorWeights, proxyVersions, startHaproxy, startNginx } from './proxies.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 6);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SCENARIO_ROUNDS = Number(process.env.BENCH_SCENARIO_ROUNDS ?? 2);
+const RATE = Number(process.env.BENCH_RATE ?? 2000);
+const RATE_DURATION = Number(process.env.BENCH_RATE_DURATION ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const MEASUREMENT_ROUNDS = Number(process.env.BENCH_MEASUREMENT_ROUNDS ?? 4);
 const QUIET_WAIT = Number(process.env.BENCH_QUIET_WAIT ?? 30);
@@ -27,35 +38,58 @@ const NOISY_RETRIES = Number(process.env.BENCH_NOISY_RETRIES ?? 2);
 /** Cores used by other processes (or stolen by the hypervisor) above which a run counts as noisy. */
 const NOISY_CORES = 0.2;
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+const SIMS = Number(process.env.BENCH_SIMS ?? 1);
 const machine = machineInfo();
 const TOOLS = (process.env.BENCH_TOOLS ?? 'autocannon,wrk').split(',').filter((t) => t !== 'wrk' || machine.wrk);
-const ALL_SUITES = ['direct', 'measurement'];
+const PROXY_TOOLS = (process.env.BENCH_PROXY_TOOLS ?? (machine.wrk ? 'wrk' : 'autocannon')).split(',').filter((t) => t !== 'wrk' || machine.wrk);
+const proxies = proxyVersions();
+const ALL_SUITES = ['proxies', 'measurement'];
+const SUITE_ALIASES = { direct: 'proxies' };
 const { values: cli } = parseArgs({ options: { suite: { type: 'string' } } });
-const SUITE_NAMES = (cli.suite ?? process.env.BENCH_SUITE ?? process.env.BENCH_SCENARIOS ?? ALL_SUITES.join(','))
-  .split(',')
-  .map((x) => x.trim())
-  .filter(Boolean);
+const SUITE_NAMES = [
+  ...new Set(
+    (cli.suite ?? process.env.BENCH_SUITE ?? process.env.BENCH_SCENARIOS ?? ALL_SUITES.join(','))
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .map((x) => SUITE_ALIASES[x] ?? x),
+  ),
+];
 for (const name of SUITE_NAMES) {
-  if (!ALL_SUITES.includes(name)) throw new Error(`unknown suite "${name}" (known: ${ALL_SUITES.join(', ')})`);
+  if (!ALL_SUITES.includes(name)) throw new Error(`unknown suite "${name}" (known: ${ALL_SUITES.join(', ')}; "direct" = "proxies")`);
 }
 /** Measurement on may cost at most this share of throughput (the issue's acceptance bar). */
 const MIN_ON_OFF_RATIO = 0.95;
 
 const call = (id) => ({ jsonrpc: '2.0', id, method: 'eth_blockNumber', params: [] });
-const SINGLE = { name: 'single eth_blockNumber', calls: 1, body: JSON.stringify(call(1)) };
-const BATCH = { name: 'batch of 10 eth_blockNumber', calls: 10, body: JSON.stringify(Array.from({ length: 10 }, (_, i) => call(i + 1))) };
+const hexResult = (it) => /^0x[0-9a-f]+$/.test(it?.result ?? '');
+const SINGLE = { id: 'single', name: 'single eth_blockNumber', calls: 1, body: JSON.stringify(call(1)), valid: hexResult };
+const BATCH = { id: 'batch', name: 'batch of 10 eth_blockNumber', calls: 10, body: JSON.stringify(Array.from({ length: 10 }, (_, i) => call(i + 1))), valid: hexResult };
+// The simulated operator answers with a ~124 KB block (200 transactions with their bodies).
+const LARGE = {
+  id: 'large',
+  name: 'large response: eth_getBlockByNumber 0x1234, full tx',
+  calls: 1,
+  body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getBlockByNumber', params: ['0x1234', true] }),
+  valid: (it) => Array.isArray(it?.result?.transactions) && it.result.transactions.length > 0 && typeof it.result.transactions[0] === 'object',
+};
+const C1000 = { ...SINGLE, id: 'c1000', name: 'single eth_blockNumber, 1000 connections', connections: 1000, warm: false };
+const FIXED_RATE = { ...SINGLE, id: 'rate', name: `single eth_blockNumber at ${RATE} req/s (fixed rate)`, rate: RATE };
+// In this order within each round: the fixed-rate run first (right after the warm-up), the large
+// answers last (they grow the gateway's heap).
+const PROXY_SCENARIOS = { rate: FIXED_RATE, single: SINGLE, batch: BATCH, c1000: C1000, large: LARGE };
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
-// ---- load generators: both return { requests, seconds, p50Ms, p99Ms, errors, non2xx } ----
+// ---- load generators: all return { requests, seconds, p50Ms, p99Ms, p999Ms, errors, non2xx } ----
 
-async function runAutocannon(url, body, seconds) {
+async function runAutocannon(url, scenario, seconds) {
   const r = await autocannon({
     url,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body,
-    connections: CONNECTIONS,
+    body: scenario.body,
+    connections: scenario.connections ?? CONNECTIONS,
     pipelining: 1,
     duration: seconds,
   });
@@ -65,15 +99,16 @@ async function runAutocannon(url, body, seconds) {
     // autocannon's histogram holds whole milliseconds, and only 2xx answers.
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
+    p999Ms: r.latency.p99_9 ?? null,
     errors: r.errors + r.timeouts,
     non2xx: r.non2xx,
   };
 }
 
-function runWrk(url, body, seconds) {
+function runWrk(url, scenario, seconds) {
   return new Promise((resolve, reject) => {
-    const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '-s', here('./post.lua'), url];
-    const child = spawn('wrk', args, { env: { ...process.env, WRK_BODY: body }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const args = ['-t1', `-c${scenario.connections ?? CONNECTIONS}`, `-d${seconds}s`, '-s', here('./post.lua'), url];
+    const child = spawn('wrk', args, { env: { ...process.env, WRK_BODY: scenario.body }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.once('error', reject);
@@ -87,61 +122,143 @@ function runWrk(url, body, seconds) {
         seconds: w.durationUs / 1e6,
         p50Ms: w.latencyUs.p50 / 1000,
         p99Ms: w.latencyUs.p99 / 1000,
+        p999Ms: w.latencyUs.p999 / 1000,
         errors: e.connect + e.read + e.write + e.timeout,
+        // wrk's "timeout": no answer within 2 s.
+        errorKinds: { connect: e.connect, read: e.read, write: e.write, timeout: e.timeout },
         non2xx: e.status,
       });
     });
   });
 }
 
-const LOADERS = { autocannon: runAutocannon, wrk: runWrk };
+/** Fixed rate, in a child process (bench/rate-client.mjs): µs latencies, see that file. */
+function runRate(url, scenario, seconds) {
+  return new Promise((resolve, reject) => {
+    const args = [here('./rate-client.mjs'), '--url', url, '--body', scenario.body, '--rate', String(scenario.rate), '--duration', String(seconds), '--warmup', '1'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      let r;
+      try {
+        r = JSON.parse(out.trim().split('\n').at(-1));
+      } catch {
+        return reject(new Error(`rate-client failed (exit ${code}):\n${out}`));
+      }
+      const ms = (us) => (us === null ? null : us / 1000);
+      resolve({
+        requests: r.ok,
+        seconds: r.seconds,
+        p50Ms: ms(r.serviceUs.p50),
+        p99Ms: ms(r.serviceUs.p99),
+        p999Ms: ms(r.serviceUs.p999),
+        errors: r.errors,
+        non2xx: r.non2xx,
+        rate: { target: r.rate, serviceUs: r.serviceUs, intendedUs: r.intendedUs, maxInflight: r.maxInflight },
+      });
+    });
+  });
+}
+
+const LOADERS = { autocannon: runAutocannon, wrk: runWrk, rate: runRate };
+const toolsFor = (suite, scenario) => (scenario.rate ? ['rate'] : suite.tools);
+const secondsFor = (scenario) => (scenario.rate ? RATE_DURATION : DURATION);
 
 // ---- one measured run, with CPU time of every process involved ----
 
+/** `pids`: { group: [pid, ...] } (an nginx master with its workers is one group). */
+function groupCpuSeconds(group) {
+  let s = 0;
+  for (const pid of group) {
+    try {
+      s += cpuSeconds(pid);
+    } catch {
+      // gone
+    }
+  }
+  return s;
+}
+
 function cpuSnapshot(pids, mainThreadOf) {
-  // The load generator is this process (autocannon) or a waited-for child of it (wrk).
+  // The load generator is this process (autocannon) or a waited-for child of it (wrk, rate client).
   const snap = { loadgen: cpuSeconds(process.pid, true) };
-  for (const [name, pid] of Object.entries(pids)) snap[name] = cpuSeconds(pid);
+  for (const [name, group] of Object.entries(pids)) snap[name] = groupCpuSeconds(group);
   // The loaded gateway's event-loop thread alone (not added to the totals: it is part of snap[proc]).
-  const main = mainThreadOf ? mainThreadCpuSeconds(pids[mainThreadOf]) : null;
+  const main = mainThreadOf ? mainThreadCpuSeconds(pids[mainThreadOf][0]) : null;
   return { snap, main };
 }
 
 /**
- * `target`: { name, url, proc, sim } where proc / sim name the gateway process (null for the
- * direct baseline) and the sim behind it in `pids`. Every process in `pids` is counted, so
- * idle ones (the other target) are not mistaken for outside load.
+ * `target`: { name, url, proc, sim, gateway } where proc / sim name the proxy's process group
+ * (null for the direct baseline) and the sim behind it in `pids`; `gateway` marks a gateway
+ * process (its event-loop thread is measured apart). Every process in `pids` is counted, so
+ * idle ones (the other targets) are not mistaken for outside load.
  */
 async function measure(tool, target, scenario, pids) {
   const loadavg = os.loadavg()[0];
+  // Peak memory of the proxy's processes, sampled twice a second during the run.
+  const mem = { rss: 0, pss: 0 };
+  const sampleMem = () => {
+    if (!target.proc) return;
+    const m = memoryKiB(pids[target.proc]);
+    mem.rss = Math.max(mem.rss, m.rss);
+    mem.pss = Math.max(mem.pss, m.pss);
+  };
   const sysBefore = systemCpuSeconds();
-  const { snap: before, main: mainBefore } = cpuSnapshot(pids, target.proc);
-  const r = await LOADERS[tool](target.url, scenario.body, DURATION);
-  const { snap: after, main: mainAfter } = cpuSnapshot(pids, target.proc);
+  const tcpBefore = tcpCounters();
+  const mainOf = target.gateway ? target.proc : null;
+  const { snap: before, main: mainBefore } = cpuSnapshot(pids, mainOf);
+  const sampler = setInterval(sampleMem, 500);
+  let r;
+  try {
+    r = await LOADERS[tool](target.url, scenario, secondsFor(scenario));
+  } finally {
+    clearInterval(sampler);
+  }
+  const { snap: after, main: mainAfter } = cpuSnapshot(pids, mainOf);
   const sysAfter = systemCpuSeconds();
+  const tcpAfter = tcpCounters();
+  sampleMem();
   const cpu = Object.fromEntries(Object.keys(before).map((k) => [k, +(after[k] - before[k]).toFixed(2)]));
   const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
   const usPerReq = (s) => (r.requests > 0 ? +((s * 1e6) / r.requests).toFixed(1) : null);
   const cpuUsPerRequest = Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, usPerReq(s)]));
+  const proxyUsPerRequest = target.proc ? cpuUsPerRequest[target.proc] : null;
   return {
     tool,
     scenario: scenario.name,
+    scenarioId: scenario.id ?? null,
     target: target.name,
+    connections: scenario.rate ? null : (scenario.connections ?? CONNECTIONS),
     reqPerSec: Math.round(r.requests / r.seconds),
     rpcCallsPerSec: Math.round((r.requests * scenario.calls) / r.seconds),
     p50Ms: r.p50Ms,
     p99Ms: r.p99Ms,
+    p999Ms: r.p999Ms ?? null,
     requests: r.requests,
     seconds: +r.seconds.toFixed(2),
     errors: r.errors,
+    errorKinds: r.errorKinds ?? null,
     non2xx: r.non2xx,
+    // Machine-wide: connections dropped because a listen queue (here: the sim's, Node's default
+    // backlog of 511) was full; each costs its client a 1 s SYN retry.
+    listenOverflows: tcpAfter.listenOverflows - tcpBefore.listenOverflows,
+    rate: r.rate ?? null,
     cpuSeconds: cpu,
-    // Per request of this run, for every process; the next three pick the loaded target's.
+    // Per request of this run, for every process group; the next ones pick the loaded target's.
     cpuUsPerRequest,
-    gatewayUsPerRequest: target.proc ? cpuUsPerRequest[target.proc] : null,
-    gatewayCores: target.proc ? +(cpu[target.proc] / r.seconds).toFixed(2) : null,
-    // Of gatewayUsPerRequest, the event loop's share; the rest is V8's GC / compiler threads.
-    gatewayMainThreadUsPerRequest: target.proc ? usPerReq(mainAfter - mainBefore) : null,
+    // The proxy's processes (gateway, nginx master + workers, haproxy), summed.
+    proxyUsPerRequest,
+    proxyCores: target.proc ? +(cpu[target.proc] / r.seconds).toFixed(2) : null,
+    proxyRssMiB: target.proc ? +(mem.rss / 1024).toFixed(1) : null,
+    proxyPssMiB: target.proc ? +(mem.pss / 1024).toFixed(1) : null,
+    gatewayUsPerRequest: target.gateway ? proxyUsPerRequest : null,
+    gatewayCores: target.gateway ? +(cpu[target.proc] / r.seconds).toFixed(2) : null,
+    // Of gatewayUsPerRequest, the event loop's share; the rest is V8's GC / compiler threads
+    // (and, with data-plane workers, the workers: then "main" is the control plane alone).
+    gatewayMainThreadUsPerRequest: target.gateway ? usPerReq(mainAfter - mainBefore) : null,
     simUsPerRequest: cpuUsPerRequest[target.sim],
     coresBusy: +(ours / r.seconds).toFixed(2),
     // CPU used by processes that are not part of the bench (other work on the machine), and
@@ -152,7 +269,7 @@ async function measure(tool, target, scenario, pids) {
   };
 }
 
-// ---- sanity: both targets must give well-formed answers before we time them ----
+// ---- sanity: every target must give well-formed answers before we time it ----
 
 async function check(url, scenario) {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: scenario.body });
@@ -169,7 +286,7 @@ async function check(url, scenario) {
   if (scenario.calls > 1 && items.length !== scenario.calls) problems.push(`batch answered ${items.length} of ${scenario.calls}`);
   const ids = items.map((it) => it?.id);
   items.forEach((it, i) => {
-    if (!/^0x[0-9a-f]+$/.test(it?.result ?? '')) problems.push(`item ${i}: no hex result`);
+    if (!(scenario.valid ?? hexResult)(it)) problems.push(`item ${i}: not the expected result`);
   });
   return { status: res.status, bytes: text.length, ids, sample: text.slice(0, 160), problems };
 }
@@ -177,32 +294,109 @@ async function check(url, scenario) {
 // ---- the suites: which processes, targets, scenarios and rounds ----
 
 const gatewayScript = here('./gateway-process.mjs');
+const ALL_PROXY_TARGETS = ['gateway', 'direct', 'nginx-1', 'nginx-auto', 'haproxy', 'gateway-auto'];
+const PROXY_TARGETS = (process.env.BENCH_PROXY_TARGETS ?? ALL_PROXY_TARGETS.join(',')).split(',').map((x) => x.trim()).filter(Boolean);
+for (const t of PROXY_TARGETS) if (!ALL_PROXY_TARGETS.includes(t)) throw new Error(`unknown target "${t}" (known: ${ALL_PROXY_TARGETS.join(', ')})`);
+const PROXY_SCENARIO_IDS = (process.env.BENCH_PROXY_SCENARIOS ?? Object.keys(PROXY_SCENARIOS).join(',')).split(',').map((x) => x.trim()).filter(Boolean);
+for (const id of PROXY_SCENARIO_IDS) if (!PROXY_SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (known: ${Object.keys(PROXY_SCENARIOS).join(', ')})`);
+// The fixed-rate scenario is about added latency: nginx with workers auto adds nothing there.
+const RATE_TARGETS = ['gateway', 'direct', 'nginx-1', 'haproxy', 'gateway-auto'];
+
 const SUITES = {
-  direct: {
-    title: 'Gateway vs. direct',
-    scenarios: [SINGLE, BATCH],
+  proxies: {
+    title: 'Gateway vs. direct, nginx and HAProxy',
+    tools: PROXY_TOOLS,
+    scenarios: PROXY_SCENARIO_IDS.map((id) => {
+      const s = PROXY_SCENARIOS[id];
+      return { ...s, rounds: id === 'single' || id === 'rate' ? ROUNDS : SCENARIO_ROUNDS, targets: s.rate ? RATE_TARGETS : null };
+    }),
     rounds: ROUNDS,
+    freshPerRound: true,
+    rotate: true,
+    warmGatewaysOnly: true,
     async start() {
-      // Default config (cross-check at its default rate: eth_blockNumber is never sampled anyway).
-      const gw = await spawnNode(gatewayScript, ['--sims', '1']);
-      const direct = await spawnNode(here('./sim-process.mjs'), ['--count', '1']);
-      log(`gateway ${gw.info.rpcUrl} (pid ${gw.info.pid}, sim pid ${gw.info.simPid}); direct sim ${direct.info.urls[0]} (pid ${direct.info.pid})`);
+      // One set of simulated operators for every target: the gateway, nginx and HAProxy all
+      // proxy to it, and "direct" hits its first operator.
+      const sim = await spawnNode(here('./sim-process.mjs'), ['--count', String(SIMS)]);
+      const upstreams = sim.info.urls.join(',');
+      log(`sim ${sim.info.urls.join(', ')} (pid ${sim.info.pid})`);
+      const started = [];
+      const stops = [];
+      const pids = { sim: [sim.info.pid] };
+      const targets = [];
+      const notes = [];
+      const infos = {};
+      const gateways = {};
+      try {
+        for (const name of PROXY_TARGETS) {
+          if (name === 'gateway' || name === 'gateway-auto') {
+            // Default config (cross-check at its default rate: eth_blockNumber is never sampled anyway).
+            const workers = name === 'gateway' ? '1' : 'auto';
+            const gw = await spawnNode(gatewayScript, ['--upstreams', upstreams, '--workers', workers]);
+            const key = name === 'gateway' ? 'gateway' : 'gatewayAuto';
+            pids[key] = [gw.info.pid];
+            gateways[name] = gw;
+            stops.push(async () => ({ [name]: (await stopChild(gw.child), gw.child.lines.at(-1) ?? null) }));
+            targets.push({ name, url: gw.info.rpcUrl, proc: key, sim: 'sim', gateway: true });
+            infos[name] = { pid: gw.info.pid, workers: gw.info.workers, crossCheckRate: gw.info.crossCheckRate };
+            log(`${name} ${gw.info.rpcUrl} (pid ${gw.info.pid}, workers ${gw.info.workers})`);
+          } else if (name === 'direct') {
+            targets.push({ name, url: sim.info.urls[0], proc: null, sim: 'sim', gateway: false });
+          }
+        }
+        // The proxies' weights: the gateway's routing weights of the same operators.
+        const anyGw = gateways.gateway ?? gateways['gateway-auto'];
+        const weighted = anyGw
+          ? await operatorWeights(anyGw.info.adminUrl)
+          : sim.info.urls.map((url, i) => ({ id: `op${i}`, url, weight: 1, proxyWeight: 1 }));
+        infos.upstreamWeights = weighted;
+        const proxyDefs = {
+          'nginx-1': { bin: 'nginx', key: 'nginx1', start: () => startNginx({ name: 'nginx-1', workers: 1, upstreams: weighted }) },
+          'nginx-auto': { bin: 'nginx', key: 'nginxAuto', start: () => startNginx({ name: 'nginx-auto', workers: 'auto', upstreams: weighted }) },
+          haproxy: { bin: 'haproxy', key: 'haproxy', start: () => startHaproxy({ name: 'haproxy', threads: 2, upstreams: weighted }) },
+        };
+        for (const name of PROXY_TARGETS) {
+          const def = proxyDefs[name];
+          if (!def) continue;
+          if (!proxies[def.bin]) {
+            const note = `${name} skipped: \`${def.bin}\` is not installed (\`apt-get install -y ${def.bin}\`)`;
+            notes.push(note);
+            log(note);
+            continue;
+          }
+          const p = await def.start();
+          started.push(p);
+          pids[def.key] = p.pids;
+          targets.push({ name, url: p.url, proc: def.key, sim: 'sim', gateway: false });
+          infos[name] = { pids: p.pids, config: p.config };
+          log(`${name} ${p.url} (pids ${p.pids.join(', ')})`);
+        }
+      } catch (err) {
+        for (const p of started) await p.stop();
+        for (const s of stops) await s();
+        await stopChild(sim.child);
+        throw err;
+      }
+      // Interleaving order: as listed in BENCH_PROXY_TARGETS.
+      targets.sort((a, b) => PROXY_TARGETS.indexOf(a.name) - PROXY_TARGETS.indexOf(b.name));
       return {
-        targets: [
-          { name: 'gateway', url: gw.info.rpcUrl, proc: 'gateway', sim: 'gatewaySim' },
-          { name: 'direct', url: direct.info.urls[0], proc: null, sim: 'directSim' },
-        ],
-        pids: { gateway: gw.info.pid, gatewaySim: gw.info.simPid, directSim: direct.info.pid },
+        targets,
+        pids,
+        notes,
+        infos,
         async stop() {
-          await stopChild(direct.child);
-          await stopChild(gw.child);
-          return { gateway: gw.child.lines.at(-1) ?? null };
+          for (const p of started) await p.stop();
+          const outcomes = {};
+          for (const s of stops) Object.assign(outcomes, await s());
+          await stopChild(sim.child);
+          return outcomes;
         },
       };
     },
   },
   measurement: {
     title: 'Measurement on vs. off',
+    tools: TOOLS,
     scenarios: [SINGLE],
     rounds: MEASUREMENT_ROUNDS,
     freshPerRound: true,
@@ -215,10 +409,12 @@ const SUITES = {
       }
       return {
         targets: [
-          { name: 'gateway', url: on.info.rpcUrl, proc: 'gateway', sim: 'gatewaySim' },
-          { name: 'gateway-nomeasure', url: off.info.rpcUrl, proc: 'nomeasure', sim: 'nomeasureSim' },
+          { name: 'gateway', url: on.info.rpcUrl, proc: 'gateway', sim: 'gatewaySim', gateway: true },
+          { name: 'gateway-nomeasure', url: off.info.rpcUrl, proc: 'nomeasure', sim: 'nomeasureSim', gateway: true },
         ],
-        pids: { gateway: on.info.pid, gatewaySim: on.info.simPid, nomeasure: off.info.pid, nomeasureSim: off.info.simPid },
+        pids: { gateway: [on.info.pid], gatewaySim: [on.info.simPid], nomeasure: [off.info.pid], nomeasureSim: [off.info.simPid] },
+        notes: [],
+        infos: {},
         async stop() {
           await stopChild(off.child);
           await stopChild(on.child);
@@ -245,6 +441,12 @@ async function measureQuietly(tool, target, scenario, pids, discarded) {
   }
 }
 
+async function warmUp(url, scenario) {
+  // wrk when there is one: cheaper on CPU than autocannon, which shares the cores with the target.
+  if (machine.wrk) await runWrk(url, { ...scenario, connections: CONNECTIONS }, WARMUP);
+  else await runAutocannon(url, { ...scenario, connections: CONNECTIONS }, WARMUP);
+}
+
 async function runSuite(name) {
   const suite = SUITES[name];
   log(`suite ${name}: ${suite.title}`);
@@ -254,18 +456,30 @@ async function runSuite(name) {
   const checkProblems = [];
   const outcomes = {};
   let targetNames = [];
+  let notes = [];
+  const infos = {};
 
-  // Fresh processes per round (measurement suite): a node process can settle for its whole life
-  // at a markedly higher CPU cost per request than a sibling started the same way, so one
-  // process per variant would compare two draws of that, not on with off.
-  const sets = suite.freshPerRound ? Array.from({ length: suite.rounds }, (_, i) => [i + 1]) : [Array.from({ length: suite.rounds }, (_, i) => i + 1)];
+  // Fresh processes per round: a node process can settle for its whole life at a markedly
+  // higher CPU cost per request than a sibling started the same way, so one process per
+  // target would compare two draws of that. Round r runs the scenarios with rounds >= r.
+  const roundsOf = (s) => s.rounds ?? suite.rounds;
+  const maxRounds = Math.max(suite.rounds, ...suite.scenarios.map(roundsOf));
+  const sets = suite.freshPerRound ? Array.from({ length: maxRounds }, (_, i) => [i + 1]) : [Array.from({ length: maxRounds }, (_, i) => i + 1)];
   for (const rounds of sets) {
-    const { targets, pids, stop } = await suite.start();
+    const active = suite.scenarios.filter((s) => rounds.some((r) => r <= roundsOf(s)));
+    const started = await suite.start();
+    const { targets, pids, stop } = started;
     targetNames = targets.map((t) => t.name);
+    notes = started.notes;
     const setLabel = suite.freshPerRound ? `round ${rounds[0]}` : 'all rounds';
+    infos[setLabel] = started.infos;
+    const targetsOf = (s) => (s.targets ? targets.filter((t) => s.targets.includes(t.name)) : targets);
+    // Proxies suite: each round starts the interleaving at a different target.
+    const orderFor = (list, round) => (suite.rotate ? list.map((_, i) => list[(i + round - 1) % list.length]) : list);
+    const warmed = new Set();
     try {
-      for (const s of suite.scenarios) {
-        for (const t of targets) {
+      for (const s of active) {
+        for (const t of targetsOf(s)) {
           const c = await check(t.url, s);
           checks[`${setLabel}: ${t.name}: ${s.name}`] = c;
           for (const p of c.problems) checkProblems.push(`${setLabel} / ${t.name} / ${s.name}: ${p}`);
@@ -273,22 +487,29 @@ async function runSuite(name) {
       }
       if (checkProblems.length) log(`sanity check problems: ${checkProblems.join('; ')}`);
 
-      if (WARMUP > 0) {
-        log(`warm-up ${WARMUP} s per target and scenario (not recorded)`);
-        for (const s of suite.scenarios) for (const t of targets) await runAutocannon(t.url, s.body, WARMUP);
-      }
-
-      for (const tool of TOOLS) {
-        for (const s of suite.scenarios) {
+      // Scenario by scenario (each with every tool), round by round, the targets interleaved.
+      for (const s of active) {
+        // Warm-up (not recorded), once per request body and set of processes, right before the
+        // first scenario that sends it: the large answers do not inflate the heap before the
+        // fixed-rate run. The proxies suite warms the gateways only (JIT; nginx and HAProxy
+        // have nothing to warm, and the sim is warmed through the gateways).
+        if (WARMUP > 0 && s.warm !== false && !warmed.has(s.body)) {
+          warmed.add(s.body);
+          const ws = targetsOf(s).filter((t) => !suite.warmGatewaysOnly || t.gateway);
+          log(`warm-up ${WARMUP} s: ${s.name}: ${ws.map((t) => t.name).join(', ')} (not recorded)`);
+          for (const t of ws) await warmUp(t.url, s);
+        }
+        for (const tool of toolsFor(suite, s)) {
           for (const round of rounds) {
-            for (const t of targets) {
+            if (round > roundsOf(s)) continue;
+            for (const t of orderFor(targetsOf(s), round)) {
               const r = await measureQuietly(tool, t, s, pids, discardedRuns);
               r.suite = name;
               r.round = round;
               runs.push(r);
               log(`${tool} | ${s.name} | ${t.name} #${round}: ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ` +
-                `gw ${r.gatewayUsPerRequest} µs/req (main thread ${r.gatewayMainThreadUsPerRequest}), cores busy ${r.coresBusy}, ` +
-                `other ${r.otherCores}, steal ${r.stealCores}, errors ${r.errors + r.non2xx}`);
+                `proxy ${r.proxyUsPerRequest} µs/req (gateway main thread ${r.gatewayMainThreadUsPerRequest}), cores busy ${r.coresBusy}, ` +
+                `other ${r.otherCores}, steal ${r.stealCores}, listen overflows ${r.listenOverflows}, errors ${r.errors + r.non2xx}`);
             }
           }
         }
@@ -297,13 +518,32 @@ async function runSuite(name) {
       outcomes[setLabel] = await stop();
     }
   }
-  return { name, title: suite.title, rounds: suite.rounds, freshPerRound: !!suite.freshPerRound, targets: targetNames, checks, checkProblems, runs, discardedRuns, outcomes };
+  return {
+    name,
+    title: suite.title,
+    rounds: suite.rounds,
+    freshPerRound: !!suite.freshPerRound,
+    tools: suite.tools,
+    scenarios: suite.scenarios.map(({ valid, ...s }) => ({ ...s, rounds: roundsOf(s), body: s.body.length > 200 ? `${s.body.slice(0, 200)}…` : s.body })),
+    targets: targetNames,
+    notes,
+    infos,
+    checks,
+    checkProblems,
+    runs,
+    discardedRuns,
+    outcomes,
+  };
 }
 
 // ---- helpers for the report ----
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const ratio = (a, b, d = 2) => (b > 0 ? +(a / b).toFixed(d) : null);
+const meanOf = (rs, f, d = 1) => {
+  const xs = rs.map(f).filter((x) => x !== null && x !== undefined && !Number.isNaN(x));
+  return xs.length ? +mean(xs).toFixed(d) : null;
+};
+const ratio = (a, b, d = 2) => (a !== null && a !== undefined && b > 0 ? +(a / b).toFixed(d) : null);
 const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? '–' : x.toFixed(d));
 
 const agg = (rs) => ({
@@ -315,30 +555,132 @@ const agg = (rs) => ({
   maxOtherCores: Math.max(...rs.map((r) => r.otherCores + r.stealCores)),
 });
 
-function summarizeDirect(runs) {
+const GATEWAYS = ['gateway', 'gateway-auto'];
+const BASELINES = ['direct', 'nginx-1', 'nginx-auto', 'haproxy'];
+const PCTS = ['p50', 'p90', 'p99', 'p999'];
+
+function summarizeProxies(suite) {
   const groups = [];
-  for (const tool of TOOLS) {
-    for (const s of SUITES.direct.scenarios) {
-      const pick = (t) => runs.filter((r) => r.tool === tool && r.scenario === s.name && r.target === t);
-      const g = pick('gateway');
-      const d = pick('direct');
-      const ga = agg(g);
-      const da = agg(d);
-      groups.push({
-        tool,
-        scenario: s.name,
-        gateway: ga,
-        direct: da,
-        ratioReqPerSec: ratio(ga.reqPerSec, da.reqPerSec),
-        ratioP50: ratio(ga.p50Ms, da.p50Ms),
-        ratioP99: ratio(ga.p99Ms, da.p99Ms),
-        gatewayCpuUsPerRequest: +mean(g.map((r) => r.gatewayUsPerRequest)).toFixed(1),
-        gatewaySimCpuUsPerRequest: +mean(g.map((r) => r.simUsPerRequest)).toFixed(1),
-        directSimCpuUsPerRequest: +mean(d.map((r) => r.simUsPerRequest)).toFixed(1),
-      });
+  const combos = [];
+  for (const r of suite.runs) if (!combos.some(([t, s]) => t === r.tool && s === r.scenario)) combos.push([r.tool, r.scenario]);
+  for (const [tool, scenario] of combos) {
+    const rsAll = suite.runs.filter((r) => r.tool === tool && r.scenario === scenario);
+    const byTarget = {};
+    for (const t of suite.targets) {
+      const rs = rsAll.filter((r) => r.target === t);
+      if (!rs.length) continue;
+      byTarget[t] = {
+        ...agg(rs),
+        reqPerSecMin: Math.min(...rs.map((r) => r.reqPerSec)),
+        reqPerSecMax: Math.max(...rs.map((r) => r.reqPerSec)),
+        p50Ms: meanOf(rs, (r) => r.p50Ms, 3),
+        p99Ms: meanOf(rs, (r) => r.p99Ms, 3),
+        p999Ms: meanOf(rs, (r) => r.p999Ms, 3),
+        proxyUsPerRequest: meanOf(rs, (r) => r.proxyUsPerRequest),
+        proxyUsPerRequestMin: rs[0].proxyUsPerRequest === null ? null : Math.min(...rs.map((r) => r.proxyUsPerRequest)),
+        proxyUsPerRequestMax: rs[0].proxyUsPerRequest === null ? null : Math.max(...rs.map((r) => r.proxyUsPerRequest)),
+        gatewayMainThreadUsPerRequest: meanOf(rs, (r) => r.gatewayMainThreadUsPerRequest),
+        proxyCores: meanOf(rs, (r) => r.proxyCores, 2),
+        proxyRssMiB: rs[0].proxyRssMiB === null ? null : Math.max(...rs.map((r) => r.proxyRssMiB)),
+        proxyPssMiB: rs[0].proxyPssMiB === null ? null : Math.max(...rs.map((r) => r.proxyPssMiB)),
+        simUsPerRequest: meanOf(rs, (r) => r.simUsPerRequest),
+        loadgenUsPerRequest: meanOf(rs, (r) => r.cpuUsPerRequest.loadgen),
+        coresBusy: meanOf(rs, (r) => r.coresBusy, 2),
+        listenOverflows: rs.reduce((a, r) => a + (r.listenOverflows || 0), 0),
+        rate: rs[0].rate
+          ? {
+              target: rs[0].rate.target,
+              serviceUs: Object.fromEntries(PCTS.map((p) => [p, meanOf(rs, (r) => r.rate.serviceUs[p], 0)])),
+              intendedUs: Object.fromEntries(PCTS.map((p) => [p, meanOf(rs, (r) => r.rate.intendedUs[p], 0)])),
+            }
+          : null,
+      };
     }
+    const ratios = [];
+    for (const gw of GATEWAYS) {
+      const g = byTarget[gw];
+      if (!g) continue;
+      for (const base of BASELINES) {
+        const b = byTarget[base];
+        if (!b) continue;
+        // The same round's runs: the same set of processes, minutes apart at most.
+        const perRound = [];
+        for (const gr of rsAll.filter((r) => r.target === gw)) {
+          const br = rsAll.find((r) => r.target === base && r.round === gr.round);
+          if (br) perRound.push({ round: gr.round, reqPerSec: ratio(gr.reqPerSec, br.reqPerSec), reqPerCpuSecond: ratio(br.proxyUsPerRequest, gr.proxyUsPerRequest) });
+        }
+        ratios.push({
+          perRound,
+          gateway: gw,
+          baseline: base,
+          reqPerSec: ratio(g.reqPerSec, b.reqPerSec),
+          // Proxied requests per CPU-second of the proxy's processes, gateway / baseline
+          // (= baseline CPU µs/req / gateway CPU µs/req); none for "direct" (no proxy).
+          reqPerCpuSecond: ratio(b.proxyUsPerRequest, g.proxyUsPerRequest),
+          gatewayUsPerRequest: g.proxyUsPerRequest,
+          baselineUsPerRequest: b.proxyUsPerRequest,
+        });
+      }
+    }
+    // Fixed rate: latency each proxy adds to hitting the operator directly (service latency, µs).
+    const added = [];
+    const d = byTarget.direct?.rate;
+    if (d) {
+      for (const t of suite.targets) {
+        const x = byTarget[t]?.rate;
+        if (!x || t === 'direct') continue;
+        added.push({ target: t, ...Object.fromEntries(PCTS.map((p) => [`${p}Us`, x.serviceUs[p] - d.serviceUs[p]])) });
+      }
+    }
+    const first = rsAll[0];
+    groups.push({ tool, scenario, scenarioId: first.scenarioId, connections: first.connections, rounds: Math.max(...rsAll.map((r) => r.round)), byTarget, ratios, added });
   }
   return groups;
+}
+
+/** The issue's targets, judged on this run: single call (wrk if it ran) and the fixed-rate run. */
+function proxiesVerdicts(groups) {
+  const single = groups.find((g) => g.scenarioId === 'single' && g.tool === 'wrk') ?? groups.find((g) => g.scenarioId === 'single');
+  const rate = groups.find((g) => g.scenarioId === 'rate');
+  const r = (gw, base) => single?.ratios.find((x) => x.gateway === gw && x.baseline === base) ?? null;
+  const v = [];
+  const cpu = (base, label) => {
+    const x = r('gateway', base);
+    v.push({
+      target: `proxied requests per CPU-second, measurement on, ≥ ${label}`,
+      basis: single ? `${single.tool}, ${single.scenario}: gateway ${fmt(x?.gatewayUsPerRequest, 1)} vs ${base} ${fmt(x?.baselineUsPerRequest, 1)} CPU µs/req` : 'not run',
+      value: x?.reqPerCpuSecond ?? null,
+      met: x?.reqPerCpuSecond === null || x?.reqPerCpuSecond === undefined ? null : x.reqPerCpuSecond >= 1,
+    });
+  };
+  cpu('nginx-1', "nginx's (1 worker)");
+  cpu('haproxy', "HAProxy's (nbthread 2)");
+  const one = r('gateway', 'nginx-auto');
+  const auto = r('gateway-auto', 'nginx-auto');
+  const best = auto ?? one;
+  v.push({
+    target: 'req/s with all cores ≥ nginx with workers auto',
+    basis: single
+      ? `${single.tool}, ${single.scenario}: gateway (workers 1) ${fmt(one?.reqPerSec, 2)}×, gateway (workers auto) ${fmt(auto?.reqPerSec, 2)}× nginx-auto's req/s`
+      : 'not run',
+    value: best?.reqPerSec ?? null,
+    met: best?.reqPerSec === null || best?.reqPerSec === undefined ? null : best.reqPerSec >= 1,
+  });
+  const add = rate?.added.find((a) => a.target === 'gateway');
+  const addAuto = rate?.added.find((a) => a.target === 'gateway-auto');
+  v.push({
+    target: `added latency at ${RATE} req/s: p50 ≤ 0.3 ms`,
+    basis: add ? `gateway − direct, service latency p50: ${fmt(add.p50Us, 0)} µs (workers auto: ${fmt(addAuto?.p50Us, 0)} µs)` : 'not run',
+    value: add ? add.p50Us / 1000 : null,
+    met: add ? add.p50Us <= 300 : null,
+  });
+  v.push({
+    target: `added latency at ${RATE} req/s: p99 ≤ 1 ms`,
+    basis: add ? `gateway − direct, service latency p99: ${fmt(add.p99Us, 0)} µs (workers auto: ${fmt(addAuto?.p99Us, 0)} µs)` : 'not run',
+    value: add ? add.p99Us / 1000 : null,
+    met: add ? add.p99Us <= 1000 : null,
+  });
+  return v;
 }
 
 function summarizeMeasurement(runs) {
@@ -379,21 +721,94 @@ function summarizeMeasurement(runs) {
   return groups;
 }
 
-function directMarkdown(suite) {
+const yesNo = (met) => (met === null ? 'not measured' : met ? '**met**' : '**not met**');
+
+function proxiesMarkdown(suite) {
+  const w = Object.values(suite.infos ?? {})[0]?.upstreamWeights ?? [];
   const lines = [
     `## ${suite.title}`,
     '',
-    `${suite.rounds} rounds, gateway and direct interleaved, one process of each for all rounds. Gateway with the default config.`,
+    `All targets in front of the same simulated operator process (${w.length || '?'} operator(s), zero latency; "direct" hits it ` +
+      'without a proxy). Gateway: default config, measurement on, upstream pool 64 connections, pipelining 1; "gateway-auto" is the ' +
+      'same with `workers: "auto"` (data-plane worker threads, one per core). nginx: `worker_processes 1` ("nginx-1") or `auto` ' +
+      '("nginx-auto"), upstream `keepalive 64`, HTTP/1.1 upstream, logging off. HAProxy: `nbthread 2`, `mode http`, ' +
+      '`http-reuse always`, logging off. Proxy weights = the gateway\'s routing weights ' +
+      `(${w.map((o) => `${o.id} ${o.proxyWeight}`).join(', ') || '–'}). Targets interleaved within each round, one process ` +
+      'per target per round: every round starts all of them afresh (sim included), and starts the interleaving at a ' +
+      'different target. Within a round: the fixed-rate run first, then single, batch, 1,000 connections, large; the gateways ' +
+      'get an unrecorded warm-up per request body before its first scenario.',
     '',
-    '| tool | scenario | gateway req/s | direct req/s | gw/direct req/s | gateway p50 / p99 ms | direct p50 / p99 ms | gw/direct p99 | gateway CPU µs/req | errors (gw / direct) |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '"proxy CPU µs/req": CPU time of all the proxy\'s processes (gateway process with its threads; nginx master + workers; ' +
+      'haproxy) over the run / requests answered. "RSS": peak over the run, summed over those processes (PSS, in brackets, ' +
+      'splits pages shared between them). wrk latencies are µs-resolution, closed loop; autocannon\'s are whole ms. ' +
+      '"listen overflows" (machine-wide, from /proc/net/netstat): connection attempts dropped because a listen queue was full ' +
+      '(in practice the sim\'s: Node\'s default backlog of 511), each costing its client a 1 s SYN retry. nginx and HAProxy ' +
+      'open a new connection to the operator for every concurrent request beyond their idle ones (nginx keeps 64 and closes ' +
+      'the rest after each request), the gateway queues on its pool of 64.',
+    '',
   ];
+  for (const n of suite.notes ?? []) lines.push(`**${n}**`, '');
   for (const g of suite.summary) {
+    const head = g.scenarioId === 'rate'
+      ? `### ${g.scenario}: fixed-rate client (\`bench/rate-client.mjs\`, undici, µs), ${g.rounds} rounds × ${RATE_DURATION} s`
+      : `### ${g.scenario}: ${g.tool}, ${g.connections} connections, ${g.rounds} rounds × ${DURATION} s`;
+    lines.push(head, '');
+    if (g.scenarioId === 'rate') {
+      lines.push(
+        '| target | req/s | latency p50 / p90 / p99 / p99.9 µs | added vs direct p50 / p99 µs | from schedule p50 / p99 µs | proxy CPU µs/req | proxy cores | errors |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      );
+      for (const [t, a] of Object.entries(g.byTarget)) {
+        const s = a.rate.serviceUs;
+        const i = a.rate.intendedUs;
+        const ad = g.added.find((x) => x.target === t);
+        lines.push(
+          `| ${t} | ${a.reqPerSec} | ${fmt(s.p50)} / ${fmt(s.p90)} / ${fmt(s.p99)} / ${fmt(s.p999)} | ${ad ? `${fmt(ad.p50Us)} / ${fmt(ad.p99Us)}` : '–'} | ` +
+            `${fmt(i.p50)} / ${fmt(i.p99)} | ${fmt(a.proxyUsPerRequest, 1)} | ${fmt(a.proxyCores, 2)} | ${a.errors} |`,
+        );
+      }
+    } else {
+      lines.push(
+        '| target | req/s (min–max) | p50 / p99 / p99.9 ms | proxy CPU µs/req (min–max) | proxy cores | proxy RSS MiB (PSS) | sim µs/req | loadgen µs/req | cores busy | listen overflows | errors |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      );
+      for (const [t, a] of Object.entries(g.byTarget)) {
+        lines.push(
+          `| ${t} | ${a.reqPerSec} (${a.reqPerSecMin}–${a.reqPerSecMax}) | ${fmt(a.p50Ms, 2)} / ${fmt(a.p99Ms, 2)} / ${fmt(a.p999Ms, 2)} | ` +
+            `${a.proxyUsPerRequest === null ? '–' : `${fmt(a.proxyUsPerRequest, 1)} (${fmt(a.proxyUsPerRequestMin, 1)}–${fmt(a.proxyUsPerRequestMax, 1)})`} | ` +
+            `${fmt(a.proxyCores, 2)} | ${a.proxyRssMiB === null ? '–' : `${fmt(a.proxyRssMiB, 1)} (${fmt(a.proxyPssMiB, 1)})`} | ${fmt(a.simUsPerRequest, 1)} | ` +
+            `${fmt(a.loadgenUsPerRequest, 1)} | ${fmt(a.coresBusy, 2)} | ${a.listenOverflows} | ${a.errors} |`,
+        );
+      }
+    }
+    lines.push('');
+  }
+  const closed = suite.summary.filter((g) => g.scenarioId !== 'rate' && g.ratios.length);
+  if (closed.length) {
     lines.push(
-      `| ${g.tool} | ${g.scenario} | ${g.gateway.reqPerSec} | ${g.direct.reqPerSec} | ${fmt(g.ratioReqPerSec, 2)} | ` +
-        `${fmt(g.gateway.p50Ms, 2)} / ${fmt(g.gateway.p99Ms, 2)} | ${fmt(g.direct.p50Ms, 2)} / ${fmt(g.direct.p99Ms, 2)} | ` +
-        `${fmt(g.ratioP99, 2)} | ${fmt(g.gatewayCpuUsPerRequest, 1)} | ${g.gateway.errors} / ${g.direct.errors} |`,
+      '### The gateway against each baseline',
+      '',
+      '"req/s" = gateway req/s / baseline req/s. "req per CPU-s" = proxied requests per CPU-second of the proxy\'s processes, ' +
+        'gateway / baseline (= baseline CPU µs/req / gateway CPU µs/req): above 1, the gateway does more work per CPU-second.',
+      '',
+      '| tool | scenario | gateway | vs | req/s (per round) | req per CPU-s (per round) | CPU µs/req gateway / baseline |',
+      '| --- | --- | --- | --- | ---: | ---: | ---: |',
     );
+    for (const g of closed) {
+      for (const x of g.ratios) {
+        lines.push(
+          `| ${g.tool} | ${g.scenario} | ${x.gateway} | ${x.baseline} | ${fmt(x.reqPerSec, 2)} (${x.perRound.map((p) => fmt(p.reqPerSec, 2)).join(', ')}) | ` +
+            `${x.reqPerCpuSecond === null ? '–' : `${fmt(x.reqPerCpuSecond, 2)} (${x.perRound.map((p) => fmt(p.reqPerCpuSecond, 2)).join(', ')})`} | ` +
+            `${fmt(x.gatewayUsPerRequest, 1)} / ${fmt(x.baselineUsPerRequest, 1)} |`,
+        );
+      }
+    }
+    lines.push('');
+  }
+  if (suite.verdicts?.length) {
+    lines.push('### The issue\'s targets in this run', '');
+    for (const v of suite.verdicts) lines.push(`- ${v.target}: ${yesNo(v.met)} (${v.basis}).`);
+    lines.push('');
   }
   return lines;
 }
@@ -427,27 +842,31 @@ function markdown(result) {
   const lines = [
     `# din-gateway bench ${result.startedAt}`,
     '',
-    `Machine: ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}, Linux ${m.kernel}; ${m.wrk ?? 'wrk not installed'}.`,
-    `Load: ${result.settings.connections} connections, ${result.settings.durationS} s per run, after a ${result.settings.warmupS} s ` +
-      `unrecorded warm-up per target. Suites: ${result.settings.suites.join(', ')}. Commit ${result.commit ?? '?'} (working tree may differ).`,
+    `Machine: ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}, Linux ${m.kernel}; ${m.wrk ?? 'wrk not installed'}; ` +
+      `${result.proxies.nginx?.version ?? 'nginx not installed'}; ${result.proxies.haproxy?.version?.replace(/ - https?:.*$/, '') ?? 'HAProxy not installed'}.`,
+    `Load: ${result.settings.connections} connections unless stated, ${result.settings.durationS} s per run, after a ${result.settings.warmupS} s ` +
+      `unrecorded warm-up per target. Suites: ${result.settings.suites.join(', ')}. Commit ${result.commit ?? '?'} (working tree may differ), ` +
+      `dist/ built ${result.distBuiltAt ?? '?'}${result.srcNewerThanDist.length ? ` (**${result.srcNewerThanDist.length} file(s) under src/ newer than dist/**)` : ''}.`,
     '',
   ];
   for (const suite of result.suites) {
-    lines.push(...(suite.name === 'measurement' ? measurementMarkdown(suite) : directMarkdown(suite)), '');
+    lines.push(...(suite.name === 'measurement' ? measurementMarkdown(suite) : proxiesMarkdown(suite)), '');
   }
   lines.push(
-    'Every run (CPU µs per request for each process; "gateway" is the loaded gateway process, on or off; "cores busy" = ' +
+    'Every run (CPU µs per request for each process; "proxy" is the loaded target\'s processes (a gateway, on or off, ' +
+      'with its event-loop thread in brackets; nginx master + workers; haproxy); "cores busy" = ' +
       'CPU seconds of the bench processes / wall time, of ' + m.nproc + '; "other" = CPU used by the rest of the machine, ' +
       '"steal" = taken by the hypervisor):',
     '',
-    '| # | suite | round | tool | scenario | target | req/s | p50 ms | p99 ms | gateway µs/req (main) | gateway cores | sim µs/req | loadgen µs/req | cores busy | other / steal cores | errors+non2xx |',
-    '| ---: | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| # | suite | round | tool | scenario | target | req/s | p50 ms | p99 ms | p99.9 ms | proxy µs/req (main) | proxy cores | proxy RSS MiB | sim µs/req | loadgen µs/req | cores busy | other / steal cores | listen overflows | errors+non2xx |',
+    '| ---: | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   result.runs.forEach((r, i) => {
     lines.push(
-      `| ${i + 1} | ${r.suite} | ${r.round} | ${r.tool} | ${r.scenario} | ${r.target} | ${r.reqPerSec} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ` +
-        `${r.target === 'direct' ? '–' : `${fmt(r.gatewayUsPerRequest, 1)} (${fmt(r.gatewayMainThreadUsPerRequest, 1)})`} | ${fmt(r.gatewayCores, 2)} | ${fmt(r.simUsPerRequest, 1)} | ${fmt(r.cpuUsPerRequest.loadgen, 1)} | ` +
-        `${fmt(r.coresBusy, 2)} | ${fmt(r.otherCores, 2)} / ${fmt(r.stealCores, 2)} | ${r.errors + r.non2xx} |`,
+      `| ${i + 1} | ${r.suite} | ${r.round} | ${r.tool} | ${r.scenario} | ${r.target} | ${r.reqPerSec} | ${fmt(r.p50Ms, 3)} | ${fmt(r.p99Ms, 3)} | ${fmt(r.p999Ms, 3)} | ` +
+        `${r.proxyUsPerRequest === null ? '–' : r.gatewayMainThreadUsPerRequest === null ? fmt(r.proxyUsPerRequest, 1) : `${fmt(r.proxyUsPerRequest, 1)} (${fmt(r.gatewayMainThreadUsPerRequest, 1)})`} | ` +
+        `${fmt(r.proxyCores, 2)} | ${fmt(r.proxyRssMiB, 1)} | ${fmt(r.simUsPerRequest, 1)} | ${fmt(r.cpuUsPerRequest.loadgen, 1)} | ` +
+        `${fmt(r.coresBusy, 2)} | ${fmt(r.otherCores, 2)} / ${fmt(r.stealCores, 2)} | ${r.listenOverflows ?? '–'} | ${r.errors + r.non2xx} |`,
     );
   });
   const noisy = result.runs.flatMap((r, i) => (r.otherCores > NOISY_CORES || r.stealCores > NOISY_CORES ? [i + 1] : []));
@@ -478,22 +897,58 @@ try {
   commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 } catch {}
 
-log(`machine: ${JSON.stringify(machine)}; tools: ${TOOLS.join(', ')}; suites: ${SUITE_NAMES.join(', ')}`);
+// nginx / HAProxy are children of this process: never leave them behind.
+process.on('exit', killAllProxies);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAllProxies();
+    process.exit(130);
+  });
+}
+
+// Which build ran: dist/ is what the processes load, and `npm run build` may have been skipped.
+const distBuiltAt = (() => {
+  try {
+    return statSync(here('../dist/gateway.js')).mtime.toISOString();
+  } catch {
+    return null;
+  }
+})();
+let srcNewerThanDist = [];
+try {
+  srcNewerThanDist = execFileSync('find', [here('../src'), '-name', '*.ts', '-newer', here('../dist/gateway.js')], { encoding: 'utf8' }).split('\n').filter(Boolean);
+} catch {}
+if (srcNewerThanDist.length) log(`warning: ${srcNewerThanDist.length} file(s) under src/ are newer than dist/ (run \`npm run build\`)`);
+
+log(`machine: ${JSON.stringify(machine)}; proxies: ${JSON.stringify(proxies)}; suites: ${SUITE_NAMES.join(', ')}`);
 const suites = [];
 for (const name of SUITE_NAMES) {
   const s = await runSuite(name);
-  s.summary = name === 'measurement' ? summarizeMeasurement(s.runs) : summarizeDirect(s.runs);
+  if (name === 'measurement') s.summary = summarizeMeasurement(s.runs);
+  else {
+    s.summary = summarizeProxies(s);
+    s.verdicts = proxiesVerdicts(s.summary);
+  }
   suites.push(s);
 }
 
 const result = {
   startedAt: started.toISOString(),
   commit,
+  distBuiltAt,
+  srcNewerThanDist,
   machine,
+  proxies,
   settings: {
     suites: SUITE_NAMES,
     durationS: DURATION,
     rounds: ROUNDS,
+    scenarioRounds: SCENARIO_ROUNDS,
+    rate: RATE,
+    rateDurationS: RATE_DURATION,
+    proxyTools: PROXY_TOOLS,
+    proxyTargets: PROXY_TARGETS,
+    proxyScenarios: PROXY_SCENARIO_IDS,
     measurementRounds: MEASUREMENT_ROUNDS,
     quietWaitS: QUIET_WAIT,
     noisyRetries: NOISY_RETRIES,
@@ -505,7 +960,7 @@ const result = {
       connections: Number(process.env.BENCH_UPSTREAM_CONNECTIONS ?? 64),
       pipelining: Number(process.env.BENCH_UPSTREAM_PIPELINING ?? 1),
     },
-    sims: 1,
+    sims: SIMS,
     minOnOffRatio: MIN_ON_OFF_RATIO,
   },
   // Per suite: title, targets, checks, checkProblems, summary, outcomes (runs are below, with `suite`).
