@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { FailureCause, WindowMetrics } from '../../../src/metrics/window-metrics.js';
+import type { WindowMetrics } from '../../../src/metrics/window-metrics.js';
+import { testWindow, type WindowSpec } from '../../support/windows.js';
 import { CoreError, DINInfrastructureCore, type WindowFindings } from '../../../src/staking/core.js';
 import { replay } from '../../../src/staking/ledger.js';
 import { MemoryStore } from '../../../src/staking/memory-store.js';
@@ -19,7 +20,6 @@ const UPPER = '0x742D35CC6634C0532925A3B844BC9E7595F0BEB0';
 const CHECKSUMMED = '0x742D35CC6634c0532925A3b844BC9E7595F0BEb0';
 const SEED_39_DIGITS = '0x742d35Cc6634C0532925a3b844Bc9e7595f0bEb';
 const OTHER = '0x000000000000000000000000000000000000dead';
-const NO_FAILURES: Record<FailureCause, number> = { timeout: 0, connect: 0, http_5xx: 0, http_other: 0, invalid_envelope: 0, wrong_result: 0 };
 
 async function setup(options: { unbondingMs?: number; minStakeWei?: bigint } = {}) {
   const clock = { t: T0 };
@@ -28,51 +28,9 @@ async function setup(options: { unbondingMs?: number; minStakeWei?: bigint } = {
   return { core, store, clock };
 }
 
-interface WindowSpec {
-  successes?: number;
-  failures?: Partial<Record<FailureCause, number>>;
-  p95Latency?: number;
-  probesSent?: number;
-  probesUnreachable?: number;
-}
-
-/** A window ending at `end`, shaped like summarizeWindow's. */
-function window(operatorId: string, end: number, spec: WindowSpec = {}): WindowMetrics {
-  const failures = { ...NO_FAILURES, ...spec.failures };
-  const successes = spec.successes ?? 100;
-  const failed = Object.values(failures).reduce((a, b) => a + b, 0);
-  const requests = successes + failed;
-  const probesSent = spec.probesSent ?? 3;
-  const probesUnreachable = spec.probesUnreachable ?? 0;
-  const probesOk = probesSent - probesUnreachable;
-  const p95 = spec.p95Latency ?? 50;
-  const rps = requests / (WINDOW_MS / 1000);
-  return {
-    serviceId: 'rpc/ethereum',
-    operatorId,
-    chain: 'ethereum',
-    windowStart: end - WINDOW_MS,
-    windowEnd: end,
-    timestamp: end,
-    requests,
-    successes,
-    rateLimited: 0,
-    failures,
-    successRate: requests > 0 ? (100 * successes) / requests : 100,
-    p50Latency: p95 / 2,
-    p95Latency: p95,
-    p99Latency: p95 * 1.5,
-    maxLatency: p95 * 2,
-    requestsPerSecond: rps,
-    throughput: rps * 30 * 24 * 3600,
-    uptime: probesSent > 0 ? (100 * probesOk) / probesSent : 100,
-    probesSent,
-    probesOk,
-    probesUnreachable,
-    head: 100,
-    headLag: 0,
-    chainId: '0x1',
-  };
+/** A window of `operatorId` ending at `end`. */
+function window(operatorId: string, end: number, spec: Omit<WindowSpec, 'operatorId' | 'start' | 'lengthMs'> = {}): WindowMetrics {
+  return testWindow({ ...spec, operatorId, start: end - WINDOW_MS, lengthMs: WINDOW_MS });
 }
 
 const plain = (m: Partial<PerformanceMetrics> = {}): PerformanceMetrics => ({
