@@ -3,6 +3,7 @@
  * `eth_blockNumber` (one after the other, never batched, since not every node takes
  * batches). Results feed uptime, head lag and chain identity, apart from client traffic.
  */
+import { parseJsonBody } from '../router/jsonrpc.js';
 import type { Upstream } from '../router/upstream.js';
 
 export interface ProbeTarget {
@@ -23,12 +24,8 @@ const HEX_QUANTITY = /^0x[0-9a-fA-F]{1,16}$/;
 
 /** The `result` of a JSON-RPC answer when it is a hex quantity, else null. */
 function hexResult(body: Buffer, id: number): string | null {
-  try {
-    const answer = JSON.parse(body.toString('utf8')) as { id?: unknown; result?: unknown };
-    return answer.id === id && typeof answer.result === 'string' && HEX_QUANTITY.test(answer.result) ? answer.result.toLowerCase() : null;
-  } catch {
-    return null;
-  }
+  const answer = parseJsonBody(body) as { id?: unknown; result?: unknown } | undefined;
+  return answer?.id === id && typeof answer.result === 'string' && HEX_QUANTITY.test(answer.result) ? answer.result.toLowerCase() : null;
 }
 
 export class HealthProber {

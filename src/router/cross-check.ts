@@ -8,7 +8,7 @@
  */
 import type { AttemptRecorder } from '../metrics/attempt-recorder.js';
 import { methodIndex } from '../metrics/method-labels.js';
-import type { RpcCall } from './jsonrpc.js';
+import { parseJsonBody, type RpcCall } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 
 export interface CrossCheckEvidence {
@@ -93,7 +93,7 @@ export class CrossChecker {
 
   /** Sends the call to up to two other operators and votes; resolves when the verdict is filed. */
   async check(chain: string, call: RpcCall, answered: OperatorRef, answer: Buffer): Promise<void> {
-    const first = resultOf(parse(answer.toString('utf8')));
+    const first = resultOf(parseJsonBody(answer));
     if (first === undefined) return;
     const route = this.routing.current.route(chain);
     const others: OperatorRef[] = [];
@@ -127,18 +127,10 @@ export class CrossChecker {
   private async ask(operator: OperatorRef, body: string): Promise<string | undefined> {
     try {
       const reply = await operator.upstream.send(body, this.options.timeoutMs, true);
-      return reply.status === 200 ? resultOf(parse(reply.body.toString('utf8'))) : undefined;
+      return reply.status === 200 ? resultOf(parseJsonBody(reply.body)) : undefined;
     } catch {
       return undefined; // an operator that cannot answer casts no vote
     }
-  }
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 

@@ -10,6 +10,7 @@ import {
   NON_IDEMPOTENT_METHODS,
   gatewayErrorResponse,
   isValidId,
+  parseJsonBody,
   parseRequestBody,
   type BatchEntry,
   type JsonRpcId,
@@ -54,14 +55,6 @@ function isResponseObject(value: unknown): value is Record<string, unknown> & { 
   return !hasResult && typeof error === 'object' && error !== null
     && Number.isInteger((error as Record<string, unknown>)['code'])
     && typeof (error as Record<string, unknown>)['message'] === 'string';
-}
-
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }
 
 /** HTTP-level failures: 429 and 5xx are retried elsewhere; the body is not trusted. */
@@ -205,7 +198,7 @@ export class Forwarder {
         if (failure === undefined) {
           if (call.notification) answer = NO_CONTENT;
           else {
-            const response = parseJson(reply.body);
+            const response = parseJsonBody(reply.body);
             if (isResponseObject(response)) {
               if ('error' in response) outcome = 'rpc_error';
               if (response.id === (rewritten ? 1 : call.id)) {
@@ -323,7 +316,7 @@ export class Forwarder {
   ): GatewayError | undefined {
     const expectsAnswer = pending.some((i) => !entries[i]!.call!.notification);
     if (!expectsAnswer) return undefined; // notifications delivered: any 2xx will do
-    const response = parseJson(reply.body);
+    const response = parseJsonBody(reply.body);
     if (!Array.isArray(response)) {
       stillPending.push(...pending);
       return invalidEnvelope(reply.status, 'batch answered with something other than an array');

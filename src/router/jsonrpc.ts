@@ -28,6 +28,15 @@ export type ParsedBody =
   /** The whole body is answered at once with one error object. */
   | { readonly kind: 'error'; readonly code: GatewayErrorCode; readonly id: JsonRpcId; readonly body: string };
 
+/** JSON.parse of a body, or undefined when it is not JSON (an operator's garbage, say). */
+export function parseJsonBody(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 export function isValidId(id: unknown): id is JsonRpcId {
   return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) || id === null;
 }
