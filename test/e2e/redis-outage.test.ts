@@ -21,6 +21,7 @@ import { replay } from '../../src/staking/ledger.js';
 import { type OperatorState, unbondingTotal } from '../../src/staking/records.js';
 import { RedisStore } from '../../src/staking/redis-store.js';
 import { INSTANT, post, rpc } from '../support/stack.js';
+import { redisReachable } from '../support/redis.js';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 const TOKEN = 'e2e-redis-outage-token-0123456789';
@@ -52,18 +53,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function ping(timeoutMs = 500): Promise<boolean> {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+const ping = (timeoutMs = 500) => redisReachable(`redis://127.0.0.1:${port}`, timeoutMs);
 
 async function startRedis(): Promise<void> {
   // --save '': no RDB snapshots; the append-only file (fsync on every write) keeps the data across a kill.

@@ -7,8 +7,8 @@ import { Redis } from 'ioredis';
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const REDIS_REQUIRED = process.env['CI'] === 'true';
 
-export async function redisReachable(url = REDIS_URL): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+export async function redisReachable(url = REDIS_URL, timeoutMs = 1_000): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, commandTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
   redis.on('error', () => {});
   try {
     await redis.connect();
