@@ -9,6 +9,14 @@ import { methodIndex } from '../dist/metrics/method-labels.js';
 
 await initLatencyHistograms();
 
+// A child process timing the window tick for one operator count (see tickCase below).
+const tickArg = process.argv.indexOf('--tick');
+if (tickArg !== -1) {
+  const r = await tickCase(Number(process.argv[tickArg + 1]), Number(process.argv[tickArg + 2] ?? 1));
+  console.log(JSON.stringify(r));
+  process.exit(0);
+}
+
 function timeIt(name, opsPerBatch, batch, batches = 15) {
   for (let i = 0; i < 3; i++) batch();
   const ns = [];
@@ -43,29 +51,70 @@ for (const n of [10, 100, 1_000, 10_000]) {
   m.destroy();
 }
 
-const ticks = [];
-for (const n of [10, 1_000, 10_000]) {
+// The window tick runs in a child process per case (`--tick N activeShare`), one after the
+// other, so each reports its own RSS: memory a case frees is not reliably given back to the
+// OS (WebAssembly memory never is), so sizes measured in one process would pile up. The
+// 1 % active case shows what idle operators cost.
+async function tickCase(n, active) {
   let now = 0;
-  // Two windows of history keep the 10,000-operator case within this machine's memory; the
-  // default (5 minutes of windows) is measured in docs/performance.md.
-  const m = new Measurement({ windowSeconds: 10, historyWindows: 2, now: () => now });
+  const rss0 = process.memoryUsage().rss;
+  // The default history: 5 minutes of 10 s windows (30 closed windows per operator).
+  const m = new Measurement({ windowSeconds: 10, now: () => now });
   for (let i = 0; i < n; i++) m.addOperator(i, `op${i}`, 'ethereum');
-  const times = [];
-  for (let w = 0; w < 6; w++) {
-    for (let i = 0; i < n; i++) for (let k = 0; k < 20; k++) m.recordAttempt(i, 2, 'success', 300 + ((k * 7919) % 20_000));
+  const activeEvery = Math.round(1 / active);
+  // Wall time, and CPU time of this process: on a shared machine the wall time also
+  // counts waiting for a core.
+  const cpuMs = [];
+  const window = () => {
+    for (let i = 0; i < n; i += activeEvery) for (let k = 0; k < 20; k++) m.recordAttempt(i, 2, 'success', 300 + ((k * 7919) % 20_000));
     now += 10_000;
+    const c = process.cpuUsage();
     const t = performance.now();
     m.closeWindow();
-    times.push(performance.now() - t);
-  }
+    const wall = performance.now() - t;
+    const d = process.cpuUsage(c);
+    cpuMs.push((d.user + d.system) / 1000);
+    return wall;
+  };
+  // Fill the ring (and one more lap of overwrites) before timing anything.
+  const fill = [];
+  for (let w = 0; w < m.historyWindows + 5; w++) fill.push(window());
+  globalThis.gc?.();
+  const mem = process.memoryUsage();
+  const times = [];
+  cpuMs.length = 0;
+  for (let w = 0; w < 15; w++) times.push(window());
   times.sort((a, b) => a - b);
-  ticks.push({ n, medianMs: times[times.length >> 1], maxMs: times[times.length - 1] });
+  cpuMs.sort((a, b) => a - b);
+  fill.sort((a, b) => a - b);
+  const view = performance.now();
+  for (let i = 0; i < Math.min(n, 1000); i++) m.view(i, m.historyWindows);
+  const viewUs = ((performance.now() - view) * 1000) / Math.min(n, 1000);
   m.destroy();
+  return {
+    n, active, history: m.historyWindows,
+    medianMs: times[times.length >> 1], maxMs: times[times.length - 1],
+    cpuMedianMs: cpuMs[cpuMs.length >> 1], cpuMaxMs: cpuMs[cpuMs.length - 1],
+    fillMedianMs: fill[fill.length >> 1], fillMaxMs: fill[fill.length - 1],
+    rssMB: mem.rss / 2 ** 20, rssBeforeMB: rss0 / 2 ** 20, heapMB: mem.heapUsed / 2 ** 20, arrayBuffersMB: mem.arrayBuffers / 2 ** 20,
+    fiveMinuteViewUs: viewUs,
+  };
+}
+
+const { execFileSync } = await import('node:child_process');
+const { fileURLToPath } = await import('node:url');
+const ticks = [];
+for (const [n, active] of [[10, 1], [1_000, 1], [10_000, 1], [10_000, 0.01]]) {
+  const out = execFileSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--tick', String(n), String(active)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  ticks.push(JSON.parse(out.trim().split('\n').pop()));
 }
 
 console.log(`\nMicro-benchmarks (node ${process.version}, ${new Date().toISOString()})\n`);
 console.log('| operation | ns/op (median batch) | ns/op (best batch) |\n| --- | ---: | ---: |');
 for (const r of rows) console.log(`| ${r.name} | ${r.nsPerOp.toFixed(1)} | ${r.best.toFixed(1)} |`);
-console.log('\n| window tick (measurement close, 20 attempts per operator) | median ms | max ms |\n| --- | ---: | ---: |');
-for (const t of ticks) console.log(`| ${t.n} operators | ${t.medianMs.toFixed(1)} | ${t.maxMs.toFixed(1)} |`);
+console.log('\n| window tick (measurement close, 20 attempts per active operator, 5-minute history filled) | median ms | max ms | CPU median / max ms | ticks while filling: median / max ms | RSS after filling (MB) | 5-minute view (µs) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+for (const t of ticks) {
+  const name = `${t.n.toLocaleString('en-US')} operators${t.active < 1 ? `, ${t.active * 100} % active` : ''}`;
+  console.log(`| ${name} | ${t.medianMs.toFixed(1)} | ${t.maxMs.toFixed(1)} | ${t.cpuMedianMs.toFixed(1)} / ${t.cpuMaxMs.toFixed(1)} | ${t.fillMedianMs.toFixed(1)} / ${t.fillMaxMs.toFixed(1)} | ${t.rssMB.toFixed(0)} | ${t.fiveMinuteViewUs.toFixed(1)} |`);
+}
 if (sink === 42) console.log('');

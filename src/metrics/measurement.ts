@@ -5,7 +5,6 @@
  */
 import { type AttemptOutcome, type AttemptRecorder, CLIENT_FAULTS, type ClientFault } from './attempt-recorder.js';
 import type { ProbeResult } from './health-prober.js';
-import { encodeHistogram, type Histogram, newLatencyHistogram } from './latency-histogram.js';
 import { type MeterExport, OperatorMeter } from './operator-meter.js';
 import type { WindowMetrics } from './window-metrics.js';
 
@@ -32,7 +31,6 @@ export class Measurement implements AttemptRecorder {
   private windowStart: number;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: WindowListener[] = [];
-  private scratch: Histogram | undefined;
   /** How long the last window close took, in ms: scrape it to watch the control loop's cost. */
   lastCloseMs = 0;
   windowsClosed = 0;
@@ -111,7 +109,7 @@ export class Measurement implements AttemptRecorder {
     this.windowStart = end;
     const heads = this.chainHeads();
     const windows: WindowMetrics[] = [];
-    for (const m of this.allMeters()) windows.push(m.close(start, end, heads.get(m.chain) ?? null));
+    for (const m of this.meters) if (m !== undefined) windows.push(m.close(start, end, heads.get(m.chain) ?? null));
     this.windowsClosed++;
     this.lastCloseMs = performance.now() - started;
     for (const listener of this.listeners) listener(windows, end);
@@ -124,25 +122,26 @@ export class Measurement implements AttemptRecorder {
    * cannot make every honest one look behind.
    */
   chainHeads(): Map<string, number> {
-    const byChain = new Map<string, number[]>();
-    for (const m of this.allMeters()) {
-      if (m.head === null) continue;
-      let heads = byChain.get(m.chain);
-      if (heads === undefined) byChain.set(m.chain, (heads = []));
-      heads.push(m.head);
+    // The two highest heads per chain in one pass (no per-chain arrays, no sort): this runs
+    // at every window close over every operator.
+    const top = new Map<string, { first: number; second: number }>();
+    for (const m of this.meters) {
+      if (m === undefined || m.head === null) continue;
+      const t = top.get(m.chain);
+      if (t === undefined) top.set(m.chain, { first: m.head, second: -Infinity });
+      else if (m.head > t.first) {
+        t.second = t.first;
+        t.first = m.head;
+      } else if (m.head > t.second) t.second = m.head;
     }
     const agreed = new Map<string, number>();
-    for (const [chain, heads] of byChain) {
-      heads.sort((a, b) => b - a);
-      agreed.set(chain, heads.length >= 2 ? heads[1]! : heads[0]!);
-    }
+    for (const [chain, t] of top) agreed.set(chain, t.second === -Infinity ? t.first : t.second);
     return agreed;
   }
 
   /** The last `windows` closed windows of one operator merged: e.g. 6 for one minute at 10 s windows. */
   view(operatorIndex: number, windows: number): WindowMetrics | undefined {
-    this.scratch ??= newLatencyHistogram();
-    return this.meters[operatorIndex]?.merged(windows, this.scratch);
+    return this.meters[operatorIndex]?.merged(windows);
   }
 
   latest(operatorIndex: number): WindowMetrics | undefined {
@@ -151,8 +150,7 @@ export class Measurement implements AttemptRecorder {
 
   /** The last closed window's latency histogram in HDR's compressed form, to share between gateways. */
   encodeLatest(operatorIndex: number): string | undefined {
-    const h = this.meters[operatorIndex]?.latestHistogram();
-    return h === undefined ? undefined : encodeHistogram(h);
+    return this.meters[operatorIndex]?.encodeLatest();
   }
 
   /** Closes a window every `windowSeconds`, aligned to the clock. */
@@ -178,7 +176,5 @@ export class Measurement implements AttemptRecorder {
     this.stop();
     for (const m of this.meters) m?.destroy();
     this.meters.length = 0;
-    this.scratch?.destroy();
-    this.scratch = undefined;
   }
 }

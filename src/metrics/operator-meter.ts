@@ -1,11 +1,31 @@
 /**
- * Everything measured about one operator: the current window (an HDR histogram and outcome
+ * Everything measured about one operator: the current window (latency counts and outcome
  * counts), a ring of closed windows for merged views, and cumulative counters for
  * Prometheus. Recording is O(1), synchronous and allocation-free.
+ *
+ * How closed windows are kept. They used to be one WebAssembly HDR histogram each (10 KB
+ * of counts, ~12.6 KB with the allocator, never given back): 3.8 GB RSS at 10,000
+ * operators with 5 minutes of history, and a tick of 110-140 ms (bench/micro.mjs). Now a
+ * closed window is its touched HDR buckets, packed 4 bytes each into one array per
+ * operator (`LatencyHistory`), plus its outcome and probe counts in this meter's `ring`;
+ * only the last window's `WindowMetrics` is kept. Measured the same way: 0.34-0.44 GB,
+ * ticks of 19-24 ms (docs/performance.md). A window's size follows the spread of its
+ * latencies, not its traffic: tens to a few hundred buckets, at most 2,560 (10 KB).
+ * The alternatives weighed:
+ * - minute roll-ups (6 raw windows + 5 per-minute histograms) still hold 11-12 WASM
+ *   histograms per operator (~1.4 GB at 10,000), and a 5-minute view built from them
+ *   covers 5 to 6 minutes depending on where the minute boundary falls: answers would
+ *   change. Compact windows keep every window, so any `view(k)` is exactly the union.
+ * - a pool of WASM histograms reused across operators saves allocations, not memory, while
+ *   every operator has traffic: each closed window still needs its own counts.
+ * - compact closed windows with the open window still in WASM: reading a WASM histogram's
+ *   counts back (`encode()` and parse, the only way) costs ~4 µs, 40 ms per tick at 10,000.
+ *   The open window is therefore plain JS too (`LatencyRecorder`), which also halved the
+ *   cost of recording.
  */
 import { ATTEMPT_OUTCOMES, OUTCOME_INDEX, type AttemptOutcome } from './attempt-recorder.js';
 import type { ProbeResult } from './health-prober.js';
-import { decodeHistogram, encodeHistogram, type Histogram, newLatencyHistogram, recordLatency } from './latency-histogram.js';
+import { CompactLatency, type Histogram, LatencyHistory, LatencyMerger, LatencyRecorder, newLatencyHistogram } from './latency-histogram.js';
 import { METHOD_LABELS } from './method-labels.js';
 import { summarizeWindow, type WindowMetrics } from './window-metrics.js';
 
@@ -29,26 +49,40 @@ export interface MeterExport {
   readonly latencyCount: number;
 }
 
-interface ClosedWindow {
-  histogram: Histogram;
-  outcomes: Float64Array;
-  probesSent: number;
-  probesOk: number;
-  probesUnreachable: number;
-  metrics: WindowMetrics | undefined;
+/** A closed window's counts in the meter's `ring`: the outcomes, then these. */
+const PROBES_SENT = OUTCOMES;
+const PROBES_OK = OUTCOMES + 1;
+const PROBES_UNREACHABLE = OUTCOMES + 2;
+const WINDOW_START = OUTCOMES + 3;
+const WINDOW_END = OUTCOMES + 4;
+const RING_STRIDE = OUTCOMES + 5;
+
+/** Merges for views, and a view onto one closed window: per thread, used synchronously. */
+const merger = new LatencyMerger();
+const slotView = new CompactLatency();
+
+let latestScratchHistogram: Histogram | undefined;
+function latestScratch(): Histogram {
+  latestScratchHistogram ??= newLatencyHistogram();
+  return latestScratchHistogram;
 }
 
 export class OperatorMeter {
   /** The open window. */
-  private histogram: Histogram = newLatencyHistogram();
-  private outcomes: Float64Array = new Float64Array(OUTCOMES);
+  private readonly latency = new LatencyRecorder();
+  private readonly outcomes: Float64Array = new Float64Array(OUTCOMES);
   private probesSent = 0;
   private probesOk = 0;
   private probesUnreachable = 0;
-  /** Closed windows, oldest overwritten first; `ringNext` is the slot the next close fills. */
-  private readonly ring: ClosedWindow[] = [];
+  /**
+   * Closed windows, oldest overwritten first; `ringNext` is the slot the next close fills.
+   * Slot s: latency in `history` slot s, counts and bounds at [s × RING_STRIDE, (s + 1) × RING_STRIDE).
+   */
+  private readonly history: LatencyHistory;
+  private readonly ring: Float64Array;
   private ringNext = 0;
   private closedCount = 0;
+  private latestMetrics: WindowMetrics | undefined;
 
   /** Since start, for Prometheus: [method][outcome] counts, latency buckets (+Inf last), sum. */
   readonly attemptsByMethodOutcome = new Float64Array(METHOD_LABELS.length * OUTCOMES);
@@ -66,7 +100,10 @@ export class OperatorMeter {
     readonly chain: string,
     readonly index: number,
     private readonly historyWindows: number,
-  ) {}
+  ) {
+    this.ring = new Float64Array(historyWindows * RING_STRIDE);
+    this.history = new LatencyHistory(historyWindows);
+  }
 
   record(methodIndex: number, outcome: AttemptOutcome, micros: number): void {
     const o = OUTCOME_INDEX[outcome];
@@ -75,7 +112,7 @@ export class OperatorMeter {
     // A refused connection answers in microseconds: its "latency" would flatter the operator.
     // A wrong result re-labels an answer already timed when it was served.
     if (o === CONNECT || o === WRONG_RESULT) return;
-    recordLatency(this.histogram, micros);
+    this.latency.record(micros);
     let b = 0;
     while (b < LATENCY_BUCKETS_MICROS.length && micros > LATENCY_BUCKETS_MICROS[b]!) b++;
     this.latencyBuckets[b]!++;
@@ -95,74 +132,98 @@ export class OperatorMeter {
   }
 
   /**
-   * Closes the open window into the ring and opens a fresh one. The histogram of the oldest
-   * closed window is reset and reused as the new open one: swapped, not allocated.
+   * Closes the open window into the ring (overwriting the oldest slot) and opens a fresh
+   * one. The latency counts are packed into the history, visiting only the buckets the
+   * window touched; percentiles are computed once, here, from the packed form, and kept in
+   * the returned summary (`latest`). An operator without traffic costs a few assignments
+   * and its summary. Nothing is allocated but the summary.
    */
   close(start: number, end: number, bestHead: number | null): WindowMetrics {
-    let slot = this.ring[this.ringNext];
-    const recycled = slot?.histogram ?? newLatencyHistogram();
-    const recycledCounts = slot?.outcomes ?? new Float64Array(OUTCOMES);
-    recycled.reset();
-    recycledCounts.fill(0);
-    if (slot === undefined) {
-      slot = { histogram: this.histogram, outcomes: this.outcomes, probesSent: 0, probesOk: 0, probesUnreachable: 0, metrics: undefined };
-      this.ring.push(slot);
-    }
-    slot.histogram = this.histogram;
-    slot.outcomes = this.outcomes;
-    slot.probesSent = this.probesSent;
-    slot.probesOk = this.probesOk;
-    slot.probesUnreachable = this.probesUnreachable;
-    slot.metrics = summarizeWindow(this, start, end, slot.histogram, slot, {
+    const s = this.ringNext;
+    this.latency.closeInto(this.history, s);
+    const o = s * RING_STRIDE;
+    const ring = this.ring;
+    ring.set(this.outcomes, o);
+    ring[o + PROBES_SENT] = this.probesSent;
+    ring[o + PROBES_OK] = this.probesOk;
+    ring[o + PROBES_UNREACHABLE] = this.probesUnreachable;
+    ring[o + WINDOW_START] = start;
+    ring[o + WINDOW_END] = end;
+    const metrics = summarizeWindow(this, start, end, this.history.window(s, slotView), { outcomes: this.outcomes, probesSent: this.probesSent, probesOk: this.probesOk, probesUnreachable: this.probesUnreachable }, {
       head: this.head,
       headLag: bestHead !== null && this.head !== null ? Math.max(0, bestHead - this.head) : null,
       chainId: this.chainId,
     });
-    this.histogram = recycled;
-    this.outcomes = recycledCounts;
+    this.outcomes.fill(0);
     this.probesSent = 0;
     this.probesOk = 0;
     this.probesUnreachable = 0;
-    this.ringNext = (this.ringNext + 1) % this.historyWindows;
+    this.ringNext = (s + 1) % this.historyWindows;
     this.closedCount++;
-    return slot.metrics;
+    this.latestMetrics = metrics;
+    return metrics;
   }
 
   /** The last closed window. */
   get latest(): WindowMetrics | undefined {
-    if (this.closedCount === 0) return undefined;
-    return this.ring[(this.ringNext - 1 + this.historyWindows) % this.historyWindows]!.metrics;
+    return this.latestMetrics;
   }
 
-  /** The last `windows` closed windows as one: histograms added (exact), counts summed. */
-  merged(windows: number, scratch: Histogram): WindowMetrics | undefined {
+  /** How many closed windows are held (at most the history). */
+  get closedWindows(): number {
+    return Math.min(this.closedCount, this.historyWindows);
+  }
+
+  /** Bytes of latency counts held by the closed windows (the open window is a fixed 10 KB). */
+  get closedLatencyBytes(): number {
+    return this.history.byteLength;
+  }
+
+  /**
+   * The last `windows` closed windows as one: latency counts added bucket by bucket (exact,
+   * the union's percentiles; never averaged), outcome and probe counts summed.
+   */
+  merged(windows: number): WindowMetrics | undefined {
     const n = Math.min(windows, this.closedCount, this.historyWindows);
     if (n === 0) return undefined;
-    scratch.reset();
     const outcomes = new Float64Array(OUTCOMES);
     let probesSent = 0;
     let probesOk = 0;
     let probesUnreachable = 0;
     let start = Infinity;
     let end = -Infinity;
+    const ring = this.ring;
     for (let k = 1; k <= n; k++) {
-      const w = this.ring[(this.ringNext - k + this.historyWindows) % this.historyWindows]!;
-      scratch.add(w.histogram);
-      for (let i = 0; i < OUTCOMES; i++) outcomes[i]! += w.outcomes[i]!;
-      probesSent += w.probesSent;
-      probesOk += w.probesOk;
-      probesUnreachable += w.probesUnreachable;
-      start = Math.min(start, w.metrics!.windowStart);
-      end = Math.max(end, w.metrics!.windowEnd);
+      const s = (this.ringNext - k + this.historyWindows) % this.historyWindows;
+      const o = s * RING_STRIDE;
+      merger.add(this.history.window(s, slotView));
+      for (let i = 0; i < OUTCOMES; i++) outcomes[i]! += ring[o + i]!;
+      probesSent += ring[o + PROBES_SENT]!;
+      probesOk += ring[o + PROBES_OK]!;
+      probesUnreachable += ring[o + PROBES_UNREACHABLE]!;
+      start = Math.min(start, ring[o + WINDOW_START]!);
+      end = Math.max(end, ring[o + WINDOW_END]!);
     }
-    const last = this.latest!;
-    return summarizeWindow(this, start, end, scratch, { outcomes, probesSent, probesOk, probesUnreachable }, { head: last.head, headLag: last.headLag, chainId: last.chainId });
+    const last = this.latestMetrics!;
+    return summarizeWindow(this, start, end, merger.finish(), { outcomes, probesSent, probesOk, probesUnreachable }, { head: last.head, headLag: last.headLag, chainId: last.chainId });
   }
 
-  /** The last closed window's histogram, for encoding. */
+  /**
+   * The last closed window's latency as a WASM histogram, for encoding. The histogram is
+   * shared scratch, overwritten by the next call or encoding: use it at once.
+   */
   latestHistogram(): Histogram | undefined {
+    return this.latestLatency()?.materialize(latestScratch());
+  }
+
+  /** The last closed window's latency in HDR's compressed encoding. */
+  encodeLatest(): string | undefined {
+    return this.latestLatency()?.encode();
+  }
+
+  private latestLatency(): CompactLatency | undefined {
     if (this.closedCount === 0) return undefined;
-    return this.ring[(this.ringNext - 1 + this.historyWindows) % this.historyWindows]!.histogram;
+    return this.history.window((this.ringNext - 1 + this.historyWindows) % this.historyWindows, slotView);
   }
 
   /**
@@ -173,13 +234,13 @@ export class OperatorMeter {
     const exported: MeterExport = {
       index: this.index,
       outcomes: this.outcomes.slice(),
-      histogram: this.histogram.totalCount > 0 ? encodeHistogram(this.histogram) : null,
+      histogram: this.latency.totalCount > 0 ? this.latency.encode() : null,
       attemptsByMethodOutcome: this.attemptsByMethodOutcome.slice(),
       latencyBuckets: this.latencyBuckets.slice(),
       latencySumSeconds: this.latencySumSeconds,
       latencyCount: this.latencyCount,
     };
-    this.histogram.reset();
+    this.latency.reset();
     this.outcomes.fill(0);
     this.attemptsByMethodOutcome.fill(0);
     this.latencyBuckets.fill(0);
@@ -195,11 +256,7 @@ export class OperatorMeter {
     for (let i = 0; i < this.latencyBuckets.length; i++) this.latencyBuckets[i]! += part.latencyBuckets[i] ?? 0;
     this.latencySumSeconds += part.latencySumSeconds;
     this.latencyCount += part.latencyCount;
-    if (part.histogram !== null) {
-      const decoded = decodeHistogram(part.histogram);
-      this.histogram.add(decoded);
-      decoded.destroy();
-    }
+    if (part.histogram !== null) this.latency.absorb(part.histogram);
   }
 
   /** Cumulative count of one outcome since start, all methods. */
@@ -210,10 +267,10 @@ export class OperatorMeter {
     return n;
   }
 
-  /** Frees the WebAssembly memory of every histogram. */
+  /** Forgets the closed windows (nothing here holds WebAssembly memory any more). */
   destroy(): void {
-    this.histogram.destroy();
-    for (const w of this.ring) w.histogram.destroy();
-    this.ring.length = 0;
+    this.latestMetrics = undefined;
+    this.closedCount = 0;
+    this.ringNext = 0;
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { PerformanceMetrics } from '../types.js';
 import { ATTEMPT_OUTCOMES, type AttemptOutcome, OUTCOME_INDEX } from './attempt-recorder.js';
-import type { Histogram } from './latency-histogram.js';
+import type { LatencyDistribution } from './latency-histogram.js';
 
 /** Outcomes that count against the operator. 429 is the operator shedding load: neither success nor failure. */
 export const FAILURE_CAUSES = ['timeout', 'connect', 'http_5xx', 'http_other', 'invalid_envelope', 'wrong_result'] as const satisfies readonly AttemptOutcome[];
@@ -50,7 +50,7 @@ export function summarizeWindow(
   identity: { operatorId: string; chain: string },
   start: number,
   end: number,
-  histogram: Histogram,
+  histogram: LatencyDistribution,
   counts: WindowCounts,
   probe: { head: number | null; headLag: number | null; chainId: string | null },
 ): WindowMetrics {
@@ -58,12 +58,16 @@ export function summarizeWindow(
   let requests = 0;
   for (let i = 0; i < ATTEMPT_OUTCOMES.length; i++) requests += o[i]!;
   const successes = o[OUTCOME_INDEX.success]! + o[OUTCOME_INDEX.rpc_error]!;
-  const failures = {} as Record<FailureCause, number>;
-  let failed = 0;
-  for (const cause of FAILURE_CAUSES) {
-    failures[cause] = o[OUTCOME_INDEX[cause]]!;
-    failed += failures[cause];
-  }
+  // A literal (one shape, no keyed stores): this runs for every operator at every window close.
+  const failures = {
+    timeout: o[OUTCOME_INDEX.timeout]!,
+    connect: o[OUTCOME_INDEX.connect]!,
+    http_5xx: o[OUTCOME_INDEX.http_5xx]!,
+    http_other: o[OUTCOME_INDEX.http_other]!,
+    invalid_envelope: o[OUTCOME_INDEX.invalid_envelope]!,
+    wrong_result: o[OUTCOME_INDEX.wrong_result]!,
+  } satisfies Record<FailureCause, number>;
+  const failed = failures.timeout + failures.connect + failures.http_5xx + failures.http_other + failures.invalid_envelope + failures.wrong_result;
   const judged = successes + failed;
   const seconds = Math.max((end - start) / 1000, 1e-3);
   const downs = failures.connect + failures.timeout;
