@@ -9,8 +9,7 @@ import { BATCH_METHOD, methodIndex } from '../metrics/method-labels.js';
 import {
   NON_IDEMPOTENT_METHODS,
   gatewayErrorResponse,
-  isValidId,
-  parseJsonBody,
+  mayShareConnection,
   parseRequestBody,
   type BatchEntry,
   type JsonRpcId,
@@ -18,6 +17,7 @@ import {
 } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import type { CrossChecker } from './cross-check.js';
+import { type ResponseScan, idEquals, idEqualsNumber, scanBatchResponse, scanResponse, withId } from './response-scan.js';
 import { UpstreamError, type UpstreamReply } from './upstream.js';
 
 export interface ForwarderOptions {
@@ -34,6 +34,9 @@ export interface RpcReply {
 }
 
 const NO_CONTENT: RpcReply = Object.freeze({ status: 204, body: null });
+const OPEN_BRACKET = Buffer.from('[');
+const CLOSE_BRACKET = Buffer.from(']');
+const COMMA = Buffer.from(',');
 
 const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = {
   UPSTREAM_CONNECT: 'connect',
@@ -43,19 +46,6 @@ const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = 
   UPSTREAM_HTTP_OTHER: 'http_other',
   UPSTREAM_INVALID_ENVELOPE: 'invalid_envelope',
 };
-
-/** A JSON-RPC 2.0 response object: the right version, a valid id, exactly one of result and error. */
-function isResponseObject(value: unknown): value is Record<string, unknown> & { id: JsonRpcId } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const obj = value as Record<string, unknown>;
-  if (obj['jsonrpc'] !== '2.0' || !isValidId(obj['id'])) return false;
-  const hasResult = 'result' in obj;
-  const error = obj['error'];
-  if (error === undefined) return hasResult;
-  return !hasResult && typeof error === 'object' && error !== null
-    && Number.isInteger((error as Record<string, unknown>)['code'])
-    && typeof (error as Record<string, unknown>)['message'] === 'string';
-}
 
 /** HTTP-level failures: 429 and 5xx are retried elsewhere; the body is not trusted. */
 function httpFailure(status: number): UpstreamError | GatewayError | undefined {
@@ -168,6 +158,7 @@ export class Forwarder {
   private async single(chain: string, call: RpcCall, raw: Buffer): Promise<RpcReply> {
     const deadline = performance.now() + this.options.requestDeadlineMs;
     const write = NON_IDEMPOTENT_METHODS.has(call.method);
+    const shareable = mayShareConnection(call.method);
     const method = methodIndex(call.method);
     let rewritten = !passesThrough(call.id);
     let body: Buffer | string = rewritten ? JSON.stringify(upstreamRequest(call, 1)) : raw;
@@ -187,7 +178,7 @@ export class Forwarder {
       let reply: UpstreamReply | undefined;
       let failure: GatewayError | undefined;
       try {
-        reply = await operator.upstream.send(body, Math.min(this.options.attemptTimeoutMs, remaining), !write);
+        reply = await operator.upstream.send(body, Math.min(this.options.attemptTimeoutMs, remaining), shareable);
       } catch (err) {
         failure = err as UpstreamError;
       }
@@ -198,11 +189,12 @@ export class Forwarder {
         if (failure === undefined) {
           if (call.notification) answer = NO_CONTENT;
           else {
-            const response = parseJsonBody(reply.body);
-            if (isResponseObject(response)) {
-              if ('error' in response) outcome = 'rpc_error';
-              if (response.id === (rewritten ? 1 : call.id)) {
-                answer = { status: 200, body: rewritten ? JSON.stringify({ ...response, id: call.id }) : reply.body };
+            // The envelope is checked without building the result: answers can be megabytes.
+            const scan = scanResponse(reply.body);
+            if (scan.ok) {
+              if (scan.isError) outcome = 'rpc_error';
+              if (rewritten ? idEqualsNumber(reply.body, scan, 1) : idEquals(reply.body, scan, call.id)) {
+                answer = { status: 200, body: rewritten ? withId(reply.body, scan, JSON.stringify(call.id)) : reply.body };
                 if (outcome === 'success') this.crossChecker?.consider(chain, call, operator, reply.body);
               } else if (!rewritten && !write) {
                 // The operator may have read the client's id spelling differently: ask it once
@@ -236,7 +228,7 @@ export class Forwarder {
    */
   private async batch(chain: string, entries: readonly BatchEntry[]): Promise<RpcReply> {
     const deadline = performance.now() + this.options.requestDeadlineMs;
-    const answers: (string | Record<string, unknown> | undefined)[] = entries.map((e) => e.error);
+    const answers: (string | Buffer | undefined)[] = entries.map((e) => e.error);
     let pending = entries.flatMap((e, i) => (e.call === undefined ? [] : [i]));
     let tried: OperatorRef[] | undefined;
     let lastError: GatewayError | undefined;
@@ -248,13 +240,13 @@ export class Forwarder {
       }
       const operator = this.pick(chain, tried);
       if (operator === undefined) break;
-      const hasWrite = pending.some((i) => NON_IDEMPOTENT_METHODS.has(entries[i]!.call!.method));
+      const shareable = pending.every((i) => mayShareConnection(entries[i]!.call!.method));
       const upstreamBody = JSON.stringify(pending.map((i) => upstreamRequest(entries[i]!.call!, i)));
       const started = performance.now();
       let failure: GatewayError | undefined;
       const stillPending: number[] = [];
       try {
-        const reply = await operator.upstream.send(upstreamBody, Math.min(this.options.attemptTimeoutMs, remaining), !hasWrite);
+        const reply = await operator.upstream.send(upstreamBody, Math.min(this.options.attemptTimeoutMs, remaining), shareable);
         failure = httpFailure(reply.status);
         if (failure === undefined) failure = this.settleBatch(reply, entries, pending, answers, stillPending);
         else stillPending.push(...pending);
@@ -288,19 +280,17 @@ export class Forwarder {
       const call = entries[i]!.call!;
       if (!call.notification) answers[i] = gatewayErrorResponse(call.id, finalError, lastError?.detail);
     }
-    const parts: string[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const answer = answers[i];
+    // Operators' answers are spliced in as bytes (with the client's id), never re-serialized.
+    const parts: Buffer[] = [OPEN_BRACKET];
+    for (const answer of answers) {
       if (answer === undefined) continue;
-      if (typeof answer === 'string') parts.push(answer);
-      else {
-        answer['id'] = entries[i]!.call!.id;
-        parts.push(JSON.stringify(answer));
-      }
+      if (parts.length > 1) parts.push(COMMA);
+      parts.push(typeof answer === 'string' ? Buffer.from(answer) : answer);
     }
     // A batch of only notifications gets no answer at all (spec §6).
-    if (parts.length === 0) return NO_CONTENT;
-    return { status: 200, body: `[${parts.join(',')}]` };
+    if (parts.length === 1) return NO_CONTENT;
+    parts.push(CLOSE_BRACKET);
+    return { status: 200, body: Buffer.concat(parts) };
   }
 
   /**
@@ -311,19 +301,20 @@ export class Forwarder {
     reply: UpstreamReply,
     entries: readonly BatchEntry[],
     pending: readonly number[],
-    answers: (string | Record<string, unknown> | undefined)[],
+    answers: (string | Buffer | undefined)[],
     stillPending: number[],
   ): GatewayError | undefined {
     const expectsAnswer = pending.some((i) => !entries[i]!.call!.notification);
     if (!expectsAnswer) return undefined; // notifications delivered: any 2xx will do
-    const response = parseJsonBody(reply.body);
-    if (!Array.isArray(response)) {
+    const scan = scanBatchResponse(reply.body);
+    if (!scan.ok) {
       stillPending.push(...pending);
-      return invalidEnvelope(reply.status, 'batch answered with something other than an array');
+      return invalidEnvelope(reply.status, 'batch answered with something other than an array of JSON');
     }
-    const byId = new Map<number, Record<string, unknown>>();
-    for (const item of response) {
-      if (isResponseObject(item) && typeof item.id === 'number') byId.set(item.id, item);
+    // The gateway's ids are the entries' indexes; an item with any other id answers nothing.
+    const byId = new Map<number, ResponseScan>();
+    for (const item of scan.items) {
+      if (item.ok && item.idKind === 'number' && Number.isInteger(item.idNumber)) byId.set(item.idNumber, item);
     }
     let missing = 0;
     for (const i of pending) {
@@ -332,7 +323,7 @@ export class Forwarder {
       if (item === undefined) {
         stillPending.push(i);
         missing++;
-      } else answers[i] = item;
+      } else answers[i] = withId(reply.body, item, JSON.stringify(entries[i]!.call!.id));
     }
     return missing === 0 ? undefined : invalidEnvelope(reply.status, `${missing} of the batch's answers missing or malformed`);
   }

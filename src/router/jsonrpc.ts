@@ -123,3 +123,19 @@ export const NON_IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
   'eth_submitHashrate',
   'personal_sendTransaction',
 ]);
+
+/** Reads that can take an operator seconds: they get a connection to themselves, like writes. */
+const SLOW_METHODS: ReadonlySet<string> = new Set(['eth_getLogs', 'eth_getFilterLogs', 'eth_newFilter']);
+const SLOW_PREFIXES = ['debug_', 'trace_', 'ots_', 'arbtrace_'] as const;
+
+/**
+ * Whether a call may share an upstream connection with others (HTTP/1.1 pipelining). Not
+ * writes: a write that has left is never resent, so it must not be lost because another
+ * request on its connection timed out and took the connection down. Not slow reads: they
+ * would hold up every answer queued behind them on the connection.
+ */
+export function mayShareConnection(method: string): boolean {
+  if (NON_IDEMPOTENT_METHODS.has(method) || SLOW_METHODS.has(method)) return false;
+  for (const prefix of SLOW_PREFIXES) if (method.startsWith(prefix)) return false;
+  return true;
+}
