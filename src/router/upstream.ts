@@ -1,15 +1,31 @@
 /**
- * One operator's HTTP endpoint: an undici Pool with keep-alive, and one `send` that turns
- * every way an attempt can fail into a GatewayError the failover logic understands.
+ * One operator's HTTP endpoint: a small HTTP/1.1 client with a pool of keep-alive
+ * connections, and one `send` that turns every way an attempt can fail into an UpstreamError
+ * the failover logic understands.
+ *
+ * Why not undici: a JSON-RPC proxy needs one kind of request (POST, JSON body, whole answer
+ * buffered). undici's general machinery (request objects, header arrays, stream plumbing, a
+ * setImmediate hop before each write) was about half of the gateway's CPU per request in the
+ * profile; this client writes each request as one buffer and reads answers through one
+ * static read buffer (`onread`), so the answer is copied once, from the kernel's bytes into
+ * its own buffer. The numbers are in docs/performance.md.
  */
-import { type Dispatcher, Pool } from 'undici';
+import net from 'node:net';
+import tls from 'node:tls';
 import { GatewayError } from '../errors.js';
+import { type ParsedResponse, ResponseParseError, ResponseParser } from './http1-response-parser.js';
 
 export interface UpstreamOptions {
   readonly connections: number;
+  /**
+   * Requests one connection may carry at once (HTTP/1.1 pipelining). Above 1, shareable
+   * requests that go out in the same event-loop turn are also written together, in one
+   * write. Writes and slow reads never share a connection (`send`'s `shareable`).
+   */
   readonly pipelining: number;
   readonly keepAliveTimeoutMs: number;
   readonly maxResponseBytes: number;
+  readonly connectTimeoutMs?: number;
 }
 
 export interface UpstreamReply {
@@ -17,154 +33,486 @@ export interface UpstreamReply {
   readonly body: Buffer;
 }
 
-/** Socket-level failures raised before any byte of the request could have left. */
-const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-
 /** A failed attempt. `neverSent` is true only when the operator surely never saw the request. */
+type UpstreamErrorCode = 'UPSTREAM_CONNECT' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_INVALID_ENVELOPE';
+
 export class UpstreamError extends GatewayError {
   constructor(
-    code: 'UPSTREAM_CONNECT' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_INVALID_ENVELOPE',
+    code: UpstreamErrorCode,
     readonly neverSent: boolean,
     detail: string,
     cause?: unknown,
   ) {
     super(code, detail, { cause });
   }
+
+  /** The same failure, for a request that had not left yet. */
+  asNeverSent(): UpstreamError {
+    return this.neverSent ? this : new UpstreamError(this.code as UpstreamErrorCode, true, this.detail ?? '', this.cause);
+  }
 }
 
-const JSON_HEADERS = { 'content-type': 'application/json' };
+const MAX_HEAD_BYTES = 16 * 1024;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Shared by every connection of this thread: a read is parsed (and copied out) before the next. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+/** Idle connections are checked for expiry this often, and before each reuse. */
+const REAP_INTERVAL_MS = 1_000;
 
 export class Upstream {
-  private readonly pool: Pool;
-  private readonly path: string;
+  private readonly secure: boolean;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly servername: string | undefined;
+  /** Everything of a request before its Content-Length value. */
+  private readonly requestPrefix: Buffer;
+  private readonly connections = new Set<Connection>();
+  /** Connections with nothing in flight, most recently used last (reused first: the others expire). */
+  private readonly idle: Connection[] = [];
+  /** Connections holding writes until the end of this event-loop turn (pipelining only). */
+  private unflushed: Connection[] = [];
+  /** Attempts waiting for a connection, oldest first. */
+  private queue: Exchange[] = [];
+  private queueHead = 0;
+  private reaper: NodeJS.Timeout | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  private whenEmpty: (() => void) | undefined;
 
   constructor(
     readonly url: string,
     private readonly options: UpstreamOptions,
   ) {
     const parsed = new URL(url);
-    this.path = parsed.pathname + parsed.search;
-    this.pool = new Pool(parsed.origin, {
-      connections: options.connections,
-      pipelining: options.pipelining,
-      keepAliveTimeout: options.keepAliveTimeoutMs,
-      connectTimeout: 5_000,
-    });
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`unsupported protocol ${parsed.protocol} in ${url}`);
+    this.secure = parsed.protocol === 'https:';
+    this.host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname;
+    this.port = parsed.port === '' ? (this.secure ? 443 : 80) : Number(parsed.port);
+    this.servername = this.secure && net.isIP(this.host) === 0 ? this.host : undefined;
+    const auth = parsed.username === '' ? '' : `Authorization: Basic ${Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString('base64')}\r\n`;
+    this.requestPrefix = Buffer.from(
+      `POST ${parsed.pathname}${parsed.search} HTTP/1.1\r\nHost: ${parsed.host}\r\n${auth}Content-Type: application/json\r\nContent-Length: `,
+      'latin1',
+    );
   }
 
   /**
    * POSTs `body` and resolves with the status and whole response body, or rejects with an
-   * UpstreamError. `idempotent` lets undici pipeline the request; writes are never pipelined.
-   *
-   * Uses undici's dispatch API with a small handler rather than `request()`: no Readable
-   * stream, no async iterator and no AbortController per request, which the profile showed
-   * as a large share of the gateway's own CPU per request.
+   * UpstreamError. `shareable` lets the request share a connection with other shareable ones
+   * when pipelining is on; otherwise it gets a connection to itself.
    */
-  send(body: Buffer | string, timeoutMs: number, idempotent: boolean): Promise<UpstreamReply> {
+  send(body: Buffer | string, timeoutMs: number, shareable: boolean): Promise<UpstreamReply> {
     if (this.closed) return Promise.reject(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed'));
     return new Promise<UpstreamReply>((resolve, reject) => {
-      const exchange = new Exchange(resolve, reject, this.options.maxResponseBytes, timeoutMs);
-      this.pool.dispatch(
-        {
-          path: this.path,
-          method: 'POST',
-          headers: JSON_HEADERS,
-          body,
-          idempotent,
-          blocking: !idempotent,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        },
-        exchange,
-      );
+      const exchange = new Exchange(this.encode(body), shareable, resolve, reject, timeoutMs);
+      this.dispatch(exchange);
     });
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Stops taking requests; resolves once the attempts in flight are settled and every connection is closed. */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
     this.closed = true;
-    await this.pool.close().catch(() => this.pool.destroy());
+    this.closing = new Promise((resolve) => (this.whenEmpty = resolve));
+    this.failQueue(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed'));
+    for (const conn of this.idle.splice(0)) conn.destroy();
+    if (this.reaper !== undefined) clearInterval(this.reaper);
+    if (this.connections.size === 0) this.whenEmpty!();
+    return this.closing;
   }
 
   /** Drops connections at once, failing what is in flight. */
   async destroy(): Promise<void> {
     this.closed = true;
-    await this.pool.destroy();
+    this.failQueue(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed'));
+    for (const conn of [...this.connections]) conn.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'upstream destroyed'));
+    await this.close();
+  }
+
+  /** Request line and headers, then the body: one buffer, one write. */
+  private encode(body: Buffer | string): Buffer {
+    const prefix = this.requestPrefix;
+    const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    const digits = bodyLength < 10 ? 1 : Math.floor(Math.log10(bodyLength)) + 1;
+    const out = Buffer.allocUnsafe(prefix.length + digits + 4 + bodyLength);
+    prefix.copy(out, 0);
+    let at = prefix.length + out.write(String(bodyLength), prefix.length, 'latin1');
+    out[at++] = 13;
+    out[at++] = 10;
+    out[at++] = 13;
+    out[at++] = 10;
+    if (typeof body === 'string') out.write(body, at, 'utf8');
+    else body.copy(out, at);
+    return out;
+  }
+
+  private dispatch(exchange: Exchange): void {
+    const conn =
+      this.batchTarget(exchange) ??
+      this.takeIdle() ??
+      (this.connections.size < this.options.connections ? this.open() : this.pipelineTarget(exchange));
+    if (conn === undefined) this.queue.push(exchange);
+    else conn.assign(exchange);
+  }
+
+  /**
+   * With pipelining on, a connection whose writes of this turn are still waiting: joining it
+   * costs no syscall of its own, and the answers come back together too. Only requests that
+   * go out in the same turn share this way, so at low rates every request still gets an idle
+   * connection, and under load the gateway spends its CPU on requests rather than syscalls.
+   */
+  private batchTarget(exchange: Exchange): Connection | undefined {
+    if (!exchange.shareable) return undefined;
+    const pending = this.unflushed;
+    for (let i = pending.length - 1; i >= 0; i--) {
+      if (pending[i]!.accepts(this.options.pipelining)) return pending[i];
+    }
+    return undefined;
+  }
+
+  /** Called by a connection that holds writes for the end of this turn. */
+  holdWrites(conn: Connection): void {
+    if (this.unflushed.push(conn) === 1) setImmediate(this.flushWrites);
+  }
+
+  /** Runs after the turn's I/O callbacks (setImmediate): one write per connection for all it was given. */
+  private readonly flushWrites = (): void => {
+    const pending = this.unflushed;
+    this.unflushed = [];
+    for (const conn of pending) conn.flush();
+  };
+
+  /** The most recently idle connection that has not outlived its keep-alive. */
+  private takeIdle(): Connection | undefined {
+    const now = performance.now();
+    let conn = this.idle.pop();
+    while (conn !== undefined && conn.expired(now)) {
+      conn.destroy();
+      conn = this.idle.pop();
+    }
+    return conn;
+  }
+
+  /** With pipelining on, the least busy connection that may take one more read. */
+  private pipelineTarget(exchange: Exchange): Connection | undefined {
+    if (!exchange.shareable) return undefined;
+    let best: Connection | undefined;
+    for (const conn of this.connections) {
+      if (conn.accepts(this.options.pipelining) && (best === undefined || conn.inflightCount < best.inflightCount)) best = conn;
+    }
+    return best;
+  }
+
+  private open(): Connection {
+    const conn = new Connection(this, this.options);
+    this.connections.add(conn);
+    const onread = { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => conn.onData(n, buf as Buffer) };
+    const socket = this.secure
+      ? tls.connect({ host: this.host, port: this.port, servername: this.servername, ALPNProtocols: ['http/1.1'], onread } as tls.ConnectionOptions)
+      : net.connect({ host: this.host, port: this.port, noDelay: true, onread });
+    conn.attach(socket, this.secure ? 'secureConnect' : 'connect', this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    return conn;
+  }
+
+  /** A connection finished an attempt: fill it from the queue, or park it when it has nothing to do. */
+  released(conn: Connection): void {
+    let next: Exchange | undefined;
+    while ((next = this.peekQueued()) !== undefined) {
+      // An empty connection takes anything; a busy one only another read, within the pipelining depth.
+      if (conn.inflightCount > 0 && !(next.shareable && conn.accepts(this.options.pipelining))) break;
+      this.queueHead++;
+      conn.assign(next);
+    }
+    if (conn.inflightCount > 0) return;
+    if (this.closed) {
+      conn.destroy();
+      return;
+    }
+    this.idle.push(conn);
+    this.reaper ??= setInterval(() => this.reap(), REAP_INTERVAL_MS).unref();
+  }
+
+  /** A connection is gone; its attempts are already failed. Queued ones get a new connection. */
+  removed(conn: Connection): void {
+    this.connections.delete(conn);
+    const at = this.idle.indexOf(conn);
+    if (at !== -1) this.idle.splice(at, 1);
+    if (this.connections.size === 0 && this.whenEmpty !== undefined) this.whenEmpty();
+    if (this.closed) return;
+    let next: Exchange | undefined;
+    while (this.connections.size < this.options.connections && (next = this.nextQueued()) !== undefined) this.open().assign(next);
+  }
+
+  /** The oldest queued attempt still waiting (timed-out ones are dropped on the way). */
+  private peekQueued(): Exchange | undefined {
+    while (this.queueHead < this.queue.length) {
+      const exchange = this.queue[this.queueHead]!;
+      if (!exchange.settled) return exchange;
+      this.queueHead++;
+    }
+    if (this.queueHead > 0) {
+      this.queue = [];
+      this.queueHead = 0;
+    }
+    return undefined;
+  }
+
+  private nextQueued(): Exchange | undefined {
+    const exchange = this.peekQueued();
+    if (exchange !== undefined) this.queueHead++;
+    return exchange;
+  }
+
+  private failQueue(err: UpstreamError): void {
+    let exchange: Exchange | undefined;
+    while ((exchange = this.nextQueued()) !== undefined) exchange.fail(err);
+  }
+
+  private reap(): void {
+    const now = performance.now();
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const conn = this.idle[i]!;
+      if (conn.expired(now)) {
+        this.idle.splice(i, 1);
+        conn.destroy();
+      }
+    }
+    if (this.idle.length === 0 && this.reaper !== undefined) {
+      clearInterval(this.reaper);
+      this.reaper = undefined;
+    }
   }
 }
 
-/** One attempt in flight: collects the answer, enforces the deadline and the size cap. */
-class Exchange implements Dispatcher.DispatchHandler {
-  private status = 0;
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private controller: Dispatcher.DispatchController | undefined;
-  private timedOut = false;
-  private settled = false;
+/** One keep-alive connection: its socket, its parser, and its attempts in flight in order. */
+class Connection {
+  private socket: net.Socket | undefined;
+  private readonly parser: ResponseParser;
+  private readonly inflight: Exchange[] = [];
+  private connected = false;
+  /** Carries a request that may not share (a write, a slow read): nothing may be pipelined behind it. */
+  private exclusive = false;
+  /** Requests given to it this turn, written together by `flush` (pipelining only). */
+  private outbox: Exchange[] | undefined;
+  private reusable = true;
+  private gone = false;
+  private idleSince = 0;
+  private keepAliveMs: number;
+  private connectTimer: NodeJS.Timeout | undefined;
+  /** An answer completed during the current read: hand the connection back once the read is parsed. */
+  private releaseAfterRead = false;
+
+  private readonly holdsWrites: boolean;
+
+  constructor(
+    private readonly owner: Upstream,
+    options: UpstreamOptions,
+  ) {
+    this.holdsWrites = options.pipelining > 1;
+    this.keepAliveMs = options.keepAliveTimeoutMs;
+    this.parser = new ResponseParser({ maxHeadBytes: MAX_HEAD_BYTES, maxBodyBytes: options.maxResponseBytes }, (r) => this.onResponse(r));
+  }
+
+  get inflightCount(): number {
+    return this.inflight.length;
+  }
+
+  /** Whether a request written to it may have left (before this, writes wait in Node's buffer). */
+  get isUp(): boolean {
+    return this.connected;
+  }
+
+  attach(socket: net.Socket, connectEvent: string, connectTimeoutMs: number): void {
+    this.socket = socket;
+    this.connectTimer = setTimeout(() => {
+      const err = new Error(`no connection within ${connectTimeoutMs} ms`) as NodeJS.ErrnoException;
+      err.code = 'CONNECT_TIMEOUT';
+      socket.destroy(err);
+    }, connectTimeoutMs);
+    socket.once(connectEvent, () => {
+      this.connected = true;
+      clearTimeout(this.connectTimer);
+      if (this.socket instanceof tls.TLSSocket) this.socket.setNoDelay(true);
+    });
+    socket.on('error', (err) => this.fail(classify(err, this.connected)));
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection closed by the operator')));
+  }
+
+  accepts(pipelining: number): boolean {
+    return this.reusable && !this.exclusive && !this.gone && this.inflight.length < pipelining;
+  }
+
+  expired(now: number): boolean {
+    return now - this.idleSince >= this.keepAliveMs;
+  }
+
+  assign(exchange: Exchange): void {
+    this.inflight.push(exchange);
+    if (!exchange.shareable) this.exclusive = true;
+    exchange.connection = this;
+    if (!this.holdsWrites) {
+      exchange.written = true;
+      this.socket!.write(exchange.request);
+    } else if (this.outbox === undefined) {
+      this.outbox = [exchange];
+      this.owner.holdWrites(this);
+    } else this.outbox.push(exchange);
+  }
+
+  /** Writes what `assign` held this turn, in one write. */
+  flush(): void {
+    const outbox = this.outbox;
+    this.outbox = undefined;
+    if (outbox === undefined || this.gone) return;
+    let bytes: Buffer;
+    if (outbox.length === 1) bytes = outbox[0]!.request;
+    else {
+      let size = 0;
+      for (const exchange of outbox) size += exchange.request.length;
+      bytes = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (const exchange of outbox) at += exchange.request.copy(bytes, at);
+    }
+    for (const exchange of outbox) exchange.written = true;
+    this.socket!.write(bytes);
+  }
+
+  onData(length: number, buf: Buffer): boolean {
+    if (this.gone) return false;
+    if (this.inflight.length === 0) {
+      this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, 'data from the operator with no request in flight'));
+      return false;
+    }
+    try {
+      this.parser.execute(buf, length);
+    } catch (err) {
+      if (!(err instanceof ResponseParseError)) throw err;
+      this.failHead(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `malformed HTTP response: ${err.message}`, err));
+      return false;
+    }
+    if (this.releaseAfterRead) {
+      this.releaseAfterRead = false;
+      // Bytes after the last answer (past its Content-Length, a second answer) answer no request:
+      // handed back mid-read, the connection would pass them off as the next request's answer.
+      if (this.inflight.length === 0 && !this.parser.idle) {
+        this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, 'data from the operator with no request in flight'));
+        return false;
+      }
+      if (!this.gone) this.owner.released(this);
+    }
+    return !this.gone;
+  }
+
+  private onResponse(response: ParsedResponse): void {
+    const exchange = this.inflight.shift();
+    if (exchange === undefined) {
+      this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, 'response with no request in flight'));
+      return;
+    }
+    exchange.succeed(response.status, response.body);
+    if (response.keepAliveTimeoutMs !== undefined) {
+      // Leave a margin so the operator does not close the connection as a request goes out.
+      const hint = response.keepAliveTimeoutMs > 2_000 ? response.keepAliveTimeoutMs - 1_000 : response.keepAliveTimeoutMs / 2;
+      if (hint < this.keepAliveMs) this.keepAliveMs = hint;
+    }
+    if (!response.keepAlive) {
+      this.reusable = false;
+      if (this.inflight.length === 0) this.destroy();
+      else this.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'operator closed the connection after an earlier answer'));
+      return;
+    }
+    if (this.inflight.length === 0) {
+      this.exclusive = false;
+      this.idleSince = performance.now();
+    }
+    this.releaseAfterRead = true;
+  }
+
+  private onEnd(): void {
+    try {
+      this.parser.finish();
+    } catch (err) {
+      if (!(err instanceof ResponseParseError)) throw err;
+    }
+    this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection closed by the operator'));
+  }
+
+  /** The attempt being answered gets `err`; those behind it lost their connection. */
+  private failHead(err: UpstreamError): void {
+    const head = this.inflight.shift();
+    head?.fail(err);
+    this.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'connection dropped after a malformed answer'));
+  }
+
+  /** Ends the connection, failing everything in flight with `err`. Idempotent. */
+  fail(err: UpstreamError): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.reusable = false;
+    clearTimeout(this.connectTimer);
+    const inflight = this.inflight.splice(0);
+    this.outbox = undefined;
+    this.socket?.destroy();
+    // A request still held for the end of the turn never left, whatever happened to the others.
+    for (const exchange of inflight) exchange.fail(exchange.written ? err : err.asNeverSent());
+    this.owner.removed(this);
+  }
+
+  /** Closes a connection with nothing in flight. */
+  destroy(): void {
+    this.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'connection closed'));
+  }
+
+  /** An attempt timed out: its answer may still come, so the connection cannot be reused. */
+  abandon(exchange: Exchange): void {
+    if (this.inflight.includes(exchange)) this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection dropped after an attempt timed out'));
+  }
+}
+
+/** One attempt: the encoded request, its deadline, and how to settle it. */
+class Exchange {
+  settled = false;
+  /** Handed to the socket (which may still be connecting: see Connection.isUp). */
+  written = false;
+  connection: Connection | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(
+    readonly request: Buffer,
+    readonly shareable: boolean,
     private readonly resolve: (reply: UpstreamReply) => void,
     private readonly reject: (err: UpstreamError) => void,
-    private readonly maxBytes: number,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
   ) {
-    // One deadline for the whole attempt; undici's own timeouts only bound each phase.
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.fail(new UpstreamError('UPSTREAM_TIMEOUT', false, `no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    this.timer = setTimeout(() => this.timeout(timeoutMs), timeoutMs);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.settled) controller.abort(new Error('attempt already settled'));
-  }
-
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    this.status = statusCode;
-    const declared = Number(headers['content-length']);
-    if (declared > this.maxBytes) this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `response of ${declared} bytes exceeds the limit`));
-  }
-
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.settled) return;
-    this.size += chunk.length;
-    if (this.size > this.maxBytes) {
-      this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `response exceeds ${this.maxBytes} bytes`));
-      return;
-    }
-    this.chunks.push(chunk);
-  }
-
-  onResponseEnd(): void {
+  succeed(status: number, body: Buffer): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
-    const chunks = this.chunks;
-    this.resolve({ status: this.status, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size) });
+    this.resolve({ status, body });
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.fail(classify(err, this.timedOut, this.timeoutMs));
-  }
-
-  /** Settles once with `err` and stops the exchange (the connection is dropped, not reused). */
-  private fail(err: UpstreamError): void {
+  fail(err: UpstreamError): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
     this.reject(err);
-    if (this.controller !== undefined && !this.controller.aborted) this.controller.abort(err);
+  }
+
+  private timeout(timeoutMs: number): void {
+    if (this.settled) return;
+    // Still queued, or its connection never came up: the operator surely never saw it, so a write may go elsewhere.
+    const neverSent = this.connection === undefined || !this.connection.isUp || !this.written;
+    this.fail(new UpstreamError('UPSTREAM_TIMEOUT', neverSent, `no answer within ${timeoutMs} ms`));
+    this.connection?.abandon(this);
   }
 }
 
-function classify(err: unknown, aborted: boolean, timeoutMs: number): UpstreamError {
+/** Before the connection is up, the request is still in Node's write buffer: it never left. */
+function classify(err: unknown, connected: boolean): UpstreamError {
   const code = (err as { code?: string } | null)?.code ?? '';
-  if (aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new UpstreamError('UPSTREAM_TIMEOUT', false, `no answer within ${timeoutMs} ms`, err);
-  }
-  if (NEVER_SENT_CODES.has(code)) return new UpstreamError('UPSTREAM_CONNECT', true, code, err);
-  return new UpstreamError('UPSTREAM_CONNECT', false, code || (err as Error)?.message || 'socket error', err);
+  return new UpstreamError('UPSTREAM_CONNECT', !connected, code || (err as Error)?.message || 'socket error', err);
 }

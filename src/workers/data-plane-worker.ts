@@ -1,6 +1,6 @@
 /**
  * A data-plane worker thread: its own uWS listener on the shared RPC port (the kernel
- * spreads connections over the workers), its own undici pools, forwarder and meters.
+ * spreads connections over the workers), its own upstream pools, forwarder and meters.
  * It owns no state that matters beyond a window: the control plane sends it routing
  * tables and collects its measurements at every window close.
  */

@@ -362,6 +362,31 @@ describe('gateway in front of three anvil nodes', () => {
     for (const n of served) expect(n).toBeGreaterThan(fetches / 10);
   });
 
+  it('with upstream pipelining, anvil answers reads shared on two connections per node correctly', async () => {
+    // 32 clients over 2 connections per node: requests are pipelined and written together.
+    const config = parseConfig({
+      rpc: { port: 0 },
+      admin: { port: 0 },
+      logLevel: 'silent',
+      upstream: { connections: 2, pipelining: 8 },
+      operators: anvils.map((a, i) => ({ id: `anvil-${i}`, url: a.url })),
+    });
+    const pipelined = await Gateway.start(config);
+    try {
+      const client = httpClient(pipelined.rpcUrl);
+      const { errors } = await runPool(600, 32, (i) => agreeingRead(client, i));
+      expect(errors).toEqual([]);
+      for (let i = 0; i < anvils.length; i++) {
+        expect(pipelined.measurement.count(i, 'success')).toBeGreaterThan(0);
+        for (const outcome of ['connect', 'timeout', 'invalid_envelope', 'http_5xx', 'http_other'] as const) {
+          expect(pipelined.measurement.count(i, outcome)).toBe(0);
+        }
+      }
+    } finally {
+      await pipelined.stop();
+    }
+  });
+
   it('forwards a signed transaction exactly once: it lands on exactly one node', async () => {
     const account = privateKeyToAccount(SENDER.privateKey);
     expect(account.address).toBe(SENDER.address);

@@ -1,0 +1,456 @@
+/**
+ * An incremental HTTP/1.1 response parser for the upstream client: bytes in (from a read
+ * buffer that is reused by the next read), whole responses out (status, body, whether the
+ * connection may carry another request). It reads only what a JSON-RPC proxy needs from the
+ * head: the status, Content-Length, Transfer-Encoding, Connection and Keep-Alive.
+ *
+ * Strict where leniency lets two parties disagree on where a response ends (RFC 9112 §6.3,
+ * §11.2): Content-Length together with Transfer-Encoding, differing Content-Lengths, codings
+ * other than `chunked`, bare LF line ends and obs-fold are errors, and an error ends the
+ * connection. Bodies are copied out of the read buffer once: into a buffer of the declared
+ * size when there is a Content-Length, else into a list of chunks joined at the end.
+ */
+
+const CR = 13;
+const LF = 10;
+const SPACE = 32;
+const TAB = 9;
+const COLON = 58;
+const SEMICOLON = 59;
+
+/** Why a byte stream is not a valid response; the connection carrying it is dropped. */
+export class ResponseParseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ResponseParseError';
+  }
+}
+
+export interface ParsedResponse {
+  readonly status: number;
+  readonly body: Buffer;
+  /** False when the server asked to close, spoke HTTP/1.0, or delimited the body by closing. */
+  readonly keepAlive: boolean;
+  /** The server's `Keep-Alive: timeout=N` in ms, when it sent one. */
+  readonly keepAliveTimeoutMs: number | undefined;
+}
+
+export interface ResponseParserLimits {
+  /** Status line and header fields together. */
+  readonly maxHeadBytes: number;
+  readonly maxBodyBytes: number;
+}
+
+const enum State {
+  Head,
+  FixedBody,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  UntilClose,
+  Failed,
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Smallest block a body of unknown length grows by, after its first piece. */
+const BODY_BLOCK_BYTES = 16 * 1024;
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+interface Head {
+  status: number;
+  contentLength: number;
+  chunked: boolean;
+  close: boolean;
+  keepAliveTimeoutMs: number | undefined;
+}
+
+export class ResponseParser {
+  private state = State.Head;
+  /** A head or chunk-size line split across reads, kept until its end arrives. */
+  private partial: Buffer = EMPTY;
+  private head: Head | undefined;
+  private fixed: Buffer = EMPTY;
+  private filled = 0;
+  private chunks: Buffer[] = [];
+  /** Bytes used of the last of `chunks` (the others are full). */
+  private lastFill = 0;
+  private size = 0;
+  private chunkLeft = 0;
+
+  constructor(
+    private readonly limits: ResponseParserLimits,
+    /** Called once per complete final response, in order. */
+    private readonly onResponse: (response: ParsedResponse) => void,
+  ) {}
+
+  /** True between responses: nothing of the next one has arrived yet. */
+  get idle(): boolean {
+    return this.state === State.Head && this.partial.length === 0;
+  }
+
+  /**
+   * Consumes `buf[0, length)`. Throws ResponseParseError on a malformed stream; after that
+   * the parser refuses everything. `buf` may be overwritten once this returns.
+   */
+  execute(buf: Buffer, length: number): void {
+    let pos = 0;
+    while (pos < length) {
+      switch (this.state) {
+        case State.Head:
+          pos = this.readHead(buf, pos, length);
+          break;
+        case State.FixedBody: {
+          const n = Math.min(length - pos, this.fixed.length - this.filled);
+          buf.copy(this.fixed, this.filled, pos, pos + n);
+          this.filled += n;
+          pos += n;
+          if (this.filled === this.fixed.length) this.complete(this.fixed);
+          break;
+        }
+        case State.ChunkSize:
+          pos = this.readChunkSize(buf, pos, length);
+          break;
+        case State.ChunkData: {
+          const n = Math.min(length - pos, this.chunkLeft);
+          this.keep(buf, pos, pos + n);
+          this.chunkLeft -= n;
+          pos += n;
+          if (this.chunkLeft === 0) this.state = State.ChunkDataEnd;
+          break;
+        }
+        case State.ChunkDataEnd:
+          pos = this.readChunkDataEnd(buf, pos, length);
+          break;
+        case State.Trailers:
+          pos = this.readTrailers(buf, pos, length);
+          break;
+        case State.UntilClose:
+          this.keep(buf, pos, length);
+          pos = length;
+          break;
+        case State.Failed:
+          throw new ResponseParseError('parser already failed');
+      }
+    }
+  }
+
+  /**
+   * The peer closed its side. Completes a body delimited by the close; anything else in
+   * progress is a truncated response. Returns whether a response was completed.
+   */
+  finish(): boolean {
+    if (this.state === State.UntilClose) {
+      this.complete(this.joined());
+      return true;
+    }
+    if (!this.idle) this.fail('connection closed in the middle of a response');
+    return false;
+  }
+
+  private readHead(buf: Buffer, pos: number, length: number): number {
+    let data = buf;
+    let start = pos;
+    let end = length;
+    if (this.partial.length > 0) {
+      // Only a head split across reads is joined; the common case parses in place.
+      data = Buffer.concat([this.partial, buf.subarray(pos, length)]);
+      start = 0;
+      end = data.length;
+    }
+    const at = data.indexOf(HEAD_END, start);
+    // The read buffer is reused: bytes past `end` are stale, so a match must lie wholly before it.
+    if (at === -1 || at + 4 > end) {
+      if (end - start > this.limits.maxHeadBytes) this.fail(`response head over ${this.limits.maxHeadBytes} bytes`);
+      // A non-HTTP peer (a banner, a TLS alert) never sends the blank line waited for here:
+      // refuse it now rather than at the attempt's timeout.
+      if (!couldStartStatusLine(data, start, end)) this.fail('not an HTTP/1.x status line');
+      this.partial = Buffer.from(data.subarray(start, end));
+      return length;
+    }
+    const headEnd = at + 4;
+    if (headEnd - start > this.limits.maxHeadBytes) this.fail(`response head over ${this.limits.maxHeadBytes} bytes`);
+    const consumedFromBuf = this.partial.length > 0 ? headEnd - this.partial.length : headEnd - pos;
+    this.partial = EMPTY;
+    const head = this.parseHead(data, start, at + 2);
+    const next = pos + consumedFromBuf;
+    if (head.status < 200) {
+      // 1xx interim answers (100 Continue, 103 Early Hints) precede the real one; 101 would switch protocols.
+      if (head.status === 101) this.fail('unexpected 101 Switching Protocols');
+      return next;
+    }
+    this.head = head;
+    if (head.status === 204 || head.status === 304) this.complete(EMPTY);
+    else if (head.chunked) {
+      this.state = State.ChunkSize;
+      this.chunks = [];
+      this.size = 0;
+    } else if (head.contentLength >= 0) {
+      if (head.contentLength > this.limits.maxBodyBytes) this.fail(`response of ${head.contentLength} bytes exceeds the limit`);
+      if (head.contentLength === 0) this.complete(EMPTY);
+      else {
+        this.fixed = Buffer.allocUnsafe(head.contentLength);
+        this.filled = 0;
+        this.state = State.FixedBody;
+      }
+    } else {
+      head.close = true;
+      this.chunks = [];
+      this.size = 0;
+      this.state = State.UntilClose;
+    }
+    return next;
+  }
+
+  /** Parses `data[start, end)`: the status line and header lines, each ending in CRLF. */
+  private parseHead(data: Buffer, start: number, end: number): Head {
+    // "HTTP/1.1 200 ..." : version, space, three digits, then a space or the line end.
+    if (
+      end - start < 14 ||
+      data[start] !== 72 || data[start + 1] !== 84 || data[start + 2] !== 84 || data[start + 3] !== 80 ||
+      data[start + 4] !== 47 || data[start + 5] !== 49 || data[start + 6] !== 46 ||
+      (data[start + 7] !== 49 && data[start + 7] !== 48) || data[start + 8] !== SPACE
+    ) {
+      this.fail('not an HTTP/1.x status line');
+    }
+    const http10 = data[start + 7] === 48;
+    const status = digit(data[start + 9]!) * 100 + digit(data[start + 10]!) * 10 + digit(data[start + 11]!);
+    if (!(status >= 100 && status <= 999) || (data[start + 12] !== SPACE && data[start + 12] !== CR)) this.fail('bad status code');
+    const head: Head = { status, contentLength: -1, chunked: false, close: false, keepAliveTimeoutMs: undefined };
+    let line = this.lineEnd(data, start + 12, end);
+    let sawTransferEncoding = false;
+    let keepAliveToken = false;
+    let closeToken = false;
+    while (line + 2 < end) {
+      const lineStart = line + 2;
+      // One pass per line: find its CR (refusing bare LFs) and its first colon.
+      let colon = -1;
+      let i = lineStart;
+      for (; i < end; i++) {
+        const b = data[i]!;
+        if (b === CR) break;
+        if (b === LF) this.fail('line not ended by CRLF');
+        if (b === COLON && colon === -1) colon = i;
+      }
+      if (data[i + 1] !== LF) this.fail('line not ended by CRLF');
+      line = i;
+      const first = data[lineStart]!;
+      if (first === SPACE || first === TAB) this.fail('obsolete line folding');
+      if (colon === -1 || colon === lineStart) this.fail('malformed header line');
+      if (data[colon - 1] === SPACE || data[colon - 1] === TAB) this.fail('whitespace before a header colon');
+      let vStart = colon + 1;
+      let vEnd = line;
+      while (vStart < vEnd && (data[vStart] === SPACE || data[vStart] === TAB)) vStart++;
+      while (vEnd > vStart && (data[vEnd - 1] === SPACE || data[vEnd - 1] === TAB)) vEnd--;
+      const nameLength = colon - lineStart;
+      if (nameLength === 14 && nameIs(data, lineStart, 'content-length')) {
+        const value = this.parseContentLength(data, vStart, vEnd);
+        if (head.contentLength !== -1 && head.contentLength !== value) this.fail('conflicting Content-Length values');
+        head.contentLength = value;
+      } else if (nameLength === 17 && nameIs(data, lineStart, 'transfer-encoding')) {
+        if (sawTransferEncoding) this.fail('more than one Transfer-Encoding field');
+        sawTransferEncoding = true;
+        if (vEnd - vStart !== 7 || !nameIs(data, vStart, 'chunked')) this.fail('unsupported Transfer-Encoding');
+        head.chunked = true;
+      } else if (nameLength === 10 && nameIs(data, lineStart, 'connection')) {
+        // Node and Go send exactly "keep-alive" or "close"; other lists take the slow path.
+        if (vEnd - vStart === 10 && nameIs(data, vStart, 'keep-alive')) keepAliveToken = true;
+        else if (vEnd - vStart === 5 && nameIs(data, vStart, 'close')) closeToken = true;
+        else {
+          for (const token of data.toString('latin1', vStart, vEnd).toLowerCase().split(',')) {
+            const t = token.trim();
+            if (t === 'close') closeToken = true;
+            else if (t === 'keep-alive') keepAliveToken = true;
+          }
+        }
+      } else if (nameLength === 10 && nameIs(data, lineStart, 'keep-alive')) {
+        head.keepAliveTimeoutMs = keepAliveTimeout(data, vStart, vEnd);
+      }
+    }
+    head.close = closeToken || (http10 && !keepAliveToken);
+    if (head.chunked && head.contentLength !== -1) this.fail('both Content-Length and Transfer-Encoding');
+    return head;
+  }
+
+  /** The index of the CR ending the line that contains `from`. A bare LF, or a CR not followed by LF, is refused rather than guessed at. */
+  private lineEnd(data: Buffer, from: number, end: number): number {
+    let i = from;
+    while (i < end && data[i] !== CR) {
+      if (data[i] === LF) this.fail('line not ended by CRLF');
+      i++;
+    }
+    if (data[i + 1] !== LF) this.fail('line not ended by CRLF');
+    return i;
+  }
+
+  private parseContentLength(data: Buffer, start: number, end: number): number {
+    if (start === end || end - start > 15) this.fail('bad Content-Length');
+    let value = 0;
+    for (let i = start; i < end; i++) {
+      const d = data[i]! - 48;
+      if (d < 0 || d > 9) this.fail('bad Content-Length');
+      value = value * 10 + d;
+    }
+    return value;
+  }
+
+  private readChunkSize(buf: Buffer, pos: number, length: number): number {
+    const lf = buf.indexOf(LF, pos);
+    if (lf === -1 || lf >= length) {
+      this.partial = Buffer.concat([this.partial, buf.subarray(pos, length)]);
+      if (this.partial.length > 1024) this.fail('chunk size line too long');
+      return length;
+    }
+    // The same limit whether or not the line was split across reads.
+    if (this.partial.length + lf - pos > 1024) this.fail('chunk size line too long');
+    let line = buf.subarray(pos, lf + 1);
+    if (this.partial.length > 0) {
+      line = Buffer.concat([this.partial, line]);
+      this.partial = EMPTY;
+    }
+    const end = line.length - 1; // at the LF
+    if (end < 1 || line[end - 1] !== CR) this.fail('chunk size line not ended by CRLF');
+    let size = 0;
+    let i = 0;
+    for (; i < end - 1; i++) {
+      const h = hexDigit(line[i]!);
+      if (h < 0) break;
+      size = size * 16 + h;
+      if (size > this.limits.maxBodyBytes) this.fail(`response exceeds ${this.limits.maxBodyBytes} bytes`);
+    }
+    if (i === 0) this.fail('bad chunk size');
+    // Chunk extensions (";name=value") carry nothing we use.
+    if (i < end - 1 && line[i] !== SEMICOLON && line[i] !== SPACE && line[i] !== TAB) this.fail('bad chunk size');
+    if (size === 0) this.state = State.Trailers;
+    else {
+      if (this.size + size > this.limits.maxBodyBytes) this.fail(`response exceeds ${this.limits.maxBodyBytes} bytes`);
+      this.chunkLeft = size;
+      this.state = State.ChunkData;
+    }
+    return lf + 1;
+  }
+
+  private readChunkDataEnd(buf: Buffer, pos: number, length: number): number {
+    // The CRLF after a chunk's data may itself be split across reads.
+    const have = this.partial.length;
+    const need = 2 - have;
+    const take = Math.min(need, length - pos);
+    const bytes = have === 0 ? buf.subarray(pos, pos + take) : Buffer.concat([this.partial, buf.subarray(pos, pos + take)]);
+    if (bytes[0] !== CR || (bytes.length > 1 && bytes[1] !== LF)) this.fail('chunk data not followed by CRLF');
+    if (bytes.length < 2) {
+      this.partial = Buffer.from(bytes);
+      return pos + take;
+    }
+    this.partial = EMPTY;
+    this.state = State.ChunkSize;
+    return pos + take;
+  }
+
+  private readTrailers(buf: Buffer, pos: number, length: number): number {
+    // Trailer fields are read and dropped; an empty line ends the message.
+    const lf = buf.indexOf(LF, pos);
+    if (lf === -1 || lf >= length) {
+      this.partial = Buffer.concat([this.partial, buf.subarray(pos, length)]);
+      if (this.partial.length > this.limits.maxHeadBytes) this.fail('trailers too large');
+      return length;
+    }
+    if (this.partial.length + lf - pos > this.limits.maxHeadBytes) this.fail('trailers too large');
+    const line = this.partial.length > 0 ? Buffer.concat([this.partial, buf.subarray(pos, lf + 1)]) : buf.subarray(pos, lf + 1);
+    this.partial = EMPTY;
+    if (line.length < 2 || line[line.length - 2] !== CR) this.fail('trailer line not ended by CRLF');
+    if (line.length === 2) this.complete(this.joined());
+    return lf + 1;
+  }
+
+  private keep(buf: Buffer, start: number, end: number): void {
+    if (end === start) return;
+    this.size += end - start;
+    if (this.size > this.limits.maxBodyBytes) this.fail(`response exceeds ${this.limits.maxBodyBytes} bytes`);
+    // A buffer per piece would let a body of 1-byte chunks cost ~100 bytes of heap per byte:
+    // pieces after the first are packed into blocks of at least BODY_BLOCK_BYTES.
+    const last = this.chunks[this.chunks.length - 1];
+    if (last !== undefined && this.lastFill < last.length) {
+      const n = Math.min(end - start, last.length - this.lastFill);
+      buf.copy(last, this.lastFill, start, start + n);
+      this.lastFill += n;
+      start += n;
+      if (start === end) return;
+    }
+    const block = Buffer.allocUnsafe(last === undefined ? end - start : Math.max(BODY_BLOCK_BYTES, end - start));
+    buf.copy(block, 0, start, end);
+    this.chunks.push(block);
+    this.lastFill = end - start;
+  }
+
+  private joined(): Buffer {
+    const chunks = this.chunks;
+    this.chunks = [];
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size);
+  }
+
+  private complete(body: Buffer): void {
+    const head = this.head!;
+    this.head = undefined;
+    this.fixed = EMPTY;
+    this.state = State.Head;
+    this.onResponse({ status: head.status, body, keepAlive: !head.close, keepAliveTimeoutMs: head.keepAliveTimeoutMs });
+  }
+
+  private fail(message: string): never {
+    this.state = State.Failed;
+    this.partial = EMPTY;
+    this.chunks = [];
+    throw new ResponseParseError(message);
+  }
+}
+
+/** `timeout=N` (seconds) from a Keep-Alive field value such as "timeout=5, max=1000", in ms. */
+function keepAliveTimeout(data: Buffer, start: number, end: number): number | undefined {
+  let i = start;
+  while (i < end) {
+    while (i < end && (data[i] === SPACE || data[i] === TAB || data[i] === 44)) i++;
+    if (end - i > 8 && nameIs(data, i, 'timeout=')) {
+      let seconds = 0;
+      let j = i + 8;
+      for (; j < end && j - i < 16; j++) {
+        const d = data[j]! - 48;
+        if (d < 0 || d > 9) break;
+        seconds = seconds * 10 + d;
+      }
+      return j > i + 8 ? seconds * 1000 : undefined;
+    }
+    while (i < end && data[i] !== 44) i++;
+  }
+  return undefined;
+}
+
+const STATUS_LINE_START = Buffer.from('HTTP/1.');
+
+/** Whether `data[start, end)`, a head still arriving, may yet become "HTTP/1.x ...". */
+function couldStartStatusLine(data: Buffer, start: number, end: number): boolean {
+  const n = Math.min(end - start, STATUS_LINE_START.length);
+  for (let i = 0; i < n; i++) {
+    if (data[start + i] !== STATUS_LINE_START[i]) return false;
+  }
+  return true;
+}
+
+function digit(byte: number): number {
+  const d = byte - 48;
+  return d >= 0 && d <= 9 ? d : NaN;
+}
+
+function hexDigit(byte: number): number {
+  if (byte >= 48 && byte <= 57) return byte - 48;
+  const lower = byte | 0x20;
+  if (lower >= 97 && lower <= 102) return lower - 87;
+  return -1;
+}
+
+/** Case-insensitive match of `data` at `at` against a lowercase ASCII `name`. */
+function nameIs(data: Buffer, at: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    if ((data[at + i]! | 0x20) !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
