@@ -13,7 +13,7 @@
 // BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2), BENCH_TOOLS ("autocannon,wrk": measurement suite),
 // BENCH_PROXY_TOOLS ("wrk", or "autocannon" without wrk: proxies suite, closed-loop scenarios),
 // BENCH_PROXY_SCENARIOS ("single,batch,large,c1000,rate"), BENCH_PROXY_TARGETS (all:
-// "gateway,direct,nginx-1,nginx-auto,haproxy,gateway-auto"), BENCH_RATE (2000), BENCH_RATE_DURATION (s, 5),
+// "gateway,direct,nginx-1,nginx-auto,haproxy,gateway-auto,gateway-pipelined"), BENCH_RATE (2000), BENCH_RATE_DURATION (s, 5),
 // BENCH_SUITE ("proxies,measurement"; BENCH_SCENARIOS is an alias),
 // BENCH_QUIET_WAIT (s, 30: before each run, wait up to this long for the machine to be idle; 0 = don't),
 // BENCH_NOISY_RETRIES (2: a run during which other load used > 0.2 cores is repeated this many times).
@@ -295,13 +295,19 @@ async function check(url, scenario) {
 // ---- the suites: which processes, targets, scenarios and rounds ----
 
 const gatewayScript = here('./gateway-process.mjs');
-const ALL_PROXY_TARGETS = ['gateway', 'direct', 'nginx-1', 'nginx-auto', 'haproxy', 'gateway-auto'];
+const ALL_PROXY_TARGETS = ['gateway', 'direct', 'nginx-1', 'nginx-auto', 'haproxy', 'gateway-auto', 'gateway-pipelined'];
+/** The gateway variants: the default config, data-plane workers on every core, and upstream pipelining. */
+const GATEWAY_VARIANTS = {
+  gateway: { key: 'gateway', args: ['--workers', '1'] },
+  'gateway-auto': { key: 'gatewayAuto', args: ['--workers', 'auto'] },
+  'gateway-pipelined': { key: 'gatewayPipelined', args: ['--workers', '1', '--pipelining', '8'] },
+};
 const PROXY_TARGETS = (process.env.BENCH_PROXY_TARGETS ?? ALL_PROXY_TARGETS.join(',')).split(',').map((x) => x.trim()).filter(Boolean);
 for (const t of PROXY_TARGETS) if (!ALL_PROXY_TARGETS.includes(t)) throw new Error(`unknown target "${t}" (known: ${ALL_PROXY_TARGETS.join(', ')})`);
 const PROXY_SCENARIO_IDS = (process.env.BENCH_PROXY_SCENARIOS ?? Object.keys(PROXY_SCENARIOS).join(',')).split(',').map((x) => x.trim()).filter(Boolean);
 for (const id of PROXY_SCENARIO_IDS) if (!PROXY_SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (known: ${Object.keys(PROXY_SCENARIOS).join(', ')})`);
 // The fixed-rate scenario is about added latency: nginx with workers auto adds nothing there.
-const RATE_TARGETS = ['gateway', 'direct', 'nginx-1', 'haproxy', 'gateway-auto'];
+const RATE_TARGETS = ['gateway', 'direct', 'nginx-1', 'haproxy', 'gateway-auto', 'gateway-pipelined'];
 
 const SUITES = {
   proxies: {
@@ -330,11 +336,10 @@ const SUITES = {
       const gateways = {};
       try {
         for (const name of PROXY_TARGETS) {
-          if (name === 'gateway' || name === 'gateway-auto') {
+          if (GATEWAY_VARIANTS[name]) {
             // Default config (cross-check at its default rate: eth_blockNumber is never sampled anyway).
-            const workers = name === 'gateway' ? '1' : 'auto';
-            const gw = await spawnNode(gatewayScript, ['--upstreams', upstreams, '--workers', workers]);
-            const key = name === 'gateway' ? 'gateway' : 'gatewayAuto';
+            const { key, args } = GATEWAY_VARIANTS[name];
+            const gw = await spawnNode(gatewayScript, ['--upstreams', upstreams, ...args]);
             pids[key] = [gw.info.pid];
             gateways[name] = gw;
             stops.push(async () => ({ [name]: (await stopChild(gw.child), gw.child.lines.at(-1) ?? null) }));
@@ -556,7 +561,7 @@ const agg = (rs) => ({
   maxOtherCores: Math.max(...rs.map((r) => r.otherCores + r.stealCores)),
 });
 
-const GATEWAYS = ['gateway', 'gateway-auto'];
+const GATEWAYS = Object.keys(GATEWAY_VARIANTS);
 const BASELINES = ['direct', 'nginx-1', 'nginx-auto', 'haproxy'];
 const PCTS = ['p50', 'p90', 'p99', 'p999'];
 
@@ -651,17 +656,21 @@ function proxiesVerdicts(groups, rateLabel) {
   const rate = groups.find((g) => g.scenarioId === 'rate');
   const r = (gw, base) => single?.ratios.find((x) => x.gateway === gw && x.baseline === base) ?? null;
   const v = [];
-  const cpu = (base, label) => {
-    const x = r('gateway', base);
+  const cpu = (gw, base, label) => {
+    const x = r(gw, base);
+    if (gw !== 'gateway' && !x) return;
+    const variant = gw === 'gateway' ? '' : ` (${gw === 'gateway-pipelined' ? 'upstream.pipelining 8' : gw})`;
     v.push({
-      target: `proxied requests per CPU-second, measurement on, ≥ ${label}`,
-      basis: single ? `${single.tool}, ${single.scenario}: gateway ${fmt(x?.gatewayUsPerRequest, 1)} vs ${base} ${fmt(x?.baselineUsPerRequest, 1)} CPU µs/req` : 'not run',
+      target: `proxied requests per CPU-second${variant}, measurement on, ≥ ${label}`,
+      basis: single ? `${single.tool}, ${single.scenario}: ${gw} ${fmt(x?.gatewayUsPerRequest, 1)} vs ${base} ${fmt(x?.baselineUsPerRequest, 1)} CPU µs/req` : 'not run',
       value: x?.reqPerCpuSecond ?? null,
       met: x?.reqPerCpuSecond === null || x?.reqPerCpuSecond === undefined ? null : x.reqPerCpuSecond >= 1,
     });
   };
-  cpu('nginx-1', "nginx's (1 worker)");
-  cpu('haproxy', "HAProxy's (nbthread 2)");
+  for (const gw of ['gateway', 'gateway-pipelined']) {
+    cpu(gw, 'nginx-1', "nginx's (1 worker)");
+    cpu(gw, 'haproxy', "HAProxy's (nbthread 2)");
+  }
   const one = r('gateway', 'nginx-auto');
   const auto = r('gateway-auto', 'nginx-auto');
   const best = auto ?? one;
@@ -737,7 +746,8 @@ function proxiesMarkdown(suite, settings) {
     '',
     `All targets in front of the same simulated operator process (${w.length || '?'} operator(s), zero latency; "direct" hits it ` +
       'without a proxy). Gateway: default config, measurement on, upstream pool 64 connections, pipelining 1; "gateway-auto" is the ' +
-      'same with `workers: "auto"` (data-plane worker threads, one per core). nginx: `worker_processes 1` ("nginx-1") or `auto` ' +
+      'same with `workers: "auto"` (data-plane worker threads, one per core); "gateway-pipelined" the same as "gateway" with ' +
+      '`upstream.pipelining: 8` (reads sent in the same event-loop turn share a connection and one write). nginx: `worker_processes 1` ("nginx-1") or `auto` ' +
       '("nginx-auto"), upstream `keepalive 64`, HTTP/1.1 upstream, logging off. HAProxy: `nbthread 2`, `mode http`, ' +
       '`http-reuse always`, logging off. Proxy weights = the gateway\'s routing weights ' +
       `(${w.map((o) => `${o.id} ${o.proxyWeight}`).join(', ') || '–'}). Targets interleaved within each round, one process ` +
