@@ -232,6 +232,15 @@ export class Upstream {
     this.reaper ??= setInterval(() => this.reap(), REAP_INTERVAL_MS).unref();
   }
 
+  /** An attempt whose connection closed before it was answered, to be sent again (it keeps its deadline). */
+  retry(exchange: Exchange): void {
+    if (exchange.settled) return;
+    if (this.closed) exchange.fail(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed'));
+    // A fresh connection: the operator may have closed its other idle ones at the same moment.
+    else if (this.connections.size < this.options.connections) this.open().assign(exchange);
+    else this.dispatch(exchange);
+  }
+
   /** A connection is gone; its attempts are already failed. Queued ones get a new connection. */
   removed(conn: Connection): void {
     this.connections.delete(conn);
@@ -303,6 +312,8 @@ class Connection {
   private releaseAfterRead = false;
 
   private readonly holdsWrites: boolean;
+  /** Answers completed on this connection. */
+  private answered = 0;
 
   constructor(
     private readonly owner: Upstream,
@@ -334,9 +345,9 @@ class Connection {
       clearTimeout(this.connectTimer);
       if (this.socket instanceof tls.TLSSocket) this.socket.setNoDelay(true);
     });
-    socket.on('error', (err) => this.fail(classify(err, this.connected)));
+    socket.on('error', (err) => this.fail(classify(err, this.connected), this.closedWhileIdle()));
     socket.on('end', () => this.onEnd());
-    socket.on('close', () => this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection closed by the operator')));
+    socket.on('close', () => this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection closed by the operator'), this.closedWhileIdle()));
   }
 
   accepts(pipelining: number): boolean {
@@ -410,6 +421,7 @@ class Connection {
       this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, 'response with no request in flight'));
       return;
     }
+    this.answered++;
     exchange.succeed(response.status, response.body);
     if (response.keepAliveTimeoutMs !== undefined) {
       // Leave a margin so the operator does not close the connection as a request goes out.
@@ -435,7 +447,17 @@ class Connection {
     } catch (err) {
       if (!(err instanceof ResponseParseError)) throw err;
     }
-    this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection closed by the operator'));
+    this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection closed by the operator'), this.closedWhileIdle());
+  }
+
+  /**
+   * A kept-alive connection that the operator closed (or reset) before any byte of the next
+   * answer: most likely it timed the connection out as our request went out, a race no
+   * keep-alive hint fully closes. Its reads are tried once more on a fresh connection rather
+   * than charged to the operator; a write is not (it may have been read before the close).
+   */
+  private closedWhileIdle(): boolean {
+    return this.answered > 0 && this.parser.idle;
   }
 
   /** The attempt being answered gets `err`; those behind it lost their connection. */
@@ -445,8 +467,11 @@ class Connection {
     this.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'connection dropped after a malformed answer'));
   }
 
-  /** Ends the connection, failing everything in flight with `err`. Idempotent. */
-  fail(err: UpstreamError): void {
+  /**
+   * Ends the connection, failing everything in flight with `err`, or with `retryReads`,
+   * handing its shareable requests back to the pool once (see closedWhileIdle). Idempotent.
+   */
+  fail(err: UpstreamError, retryReads = false): void {
     if (this.gone) return;
     this.gone = true;
     this.reusable = false;
@@ -454,9 +479,20 @@ class Connection {
     const inflight = this.inflight.splice(0);
     this.outbox = undefined;
     this.socket?.destroy();
-    // A request still held for the end of the turn never left, whatever happened to the others.
-    for (const exchange of inflight) exchange.fail(exchange.written ? err : err.asNeverSent());
+    const again: Exchange[] = [];
+    for (const exchange of inflight) {
+      if (retryReads && exchange.shareable && !exchange.retried) {
+        exchange.retried = true;
+        exchange.written = false;
+        exchange.connection = undefined;
+        again.push(exchange);
+      } else {
+        // A request still held for the end of the turn never left, whatever happened to the others.
+        exchange.fail(exchange.written ? err : err.asNeverSent());
+      }
+    }
     this.owner.removed(this);
+    for (const exchange of again) this.owner.retry(exchange);
   }
 
   /** Closes a connection with nothing in flight. */
@@ -475,6 +511,8 @@ class Exchange {
   settled = false;
   /** Handed to the socket (which may still be connecting: see Connection.isUp). */
   written = false;
+  /** Already re-sent once after its kept-alive connection closed under it. */
+  retried = false;
   connection: Connection | undefined;
   private readonly timer: NodeJS.Timeout;
 

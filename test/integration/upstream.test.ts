@@ -509,6 +509,43 @@ describe('Upstream: failures and neverSent', () => {
     expect(err.neverSent).toBe(false);
   });
 
+  it('a kept-alive connection closed under a read, before any answer byte: the read is sent once more on a fresh connection', async () => {
+    // The operator answers the first request on each connection, then drops the connection on
+    // the next one unanswered: what a keep-alive timeout racing our request looks like.
+    const server = await rawServer((req, s) => {
+      const onConn = s.requests.filter((r) => r.conn === req.conn).length;
+      if (onConn === 1) req.socket.write(answer(req.body));
+      else req.socket.destroy();
+    });
+    const u = upstream(server.url, { connections: 4 });
+    expect((await u.send('"first"', 1_000, true)).body.toString()).toBe('"first"');
+    expect((await u.send('"second"', 1_000, true)).body.toString()).toBe('"second"');
+    expect(server.accepted).toBe(2);
+    // Once only: a connection that drops again is the operator's failure.
+    const always = await rawServer((req, s) => {
+      if (s.requests.filter((r) => r.conn === req.conn).length === 1 && req.conn === 0) req.socket.write(answer(req.body));
+      else req.socket.destroy();
+    });
+    const v = upstream(always.url, { connections: 4 });
+    await v.send('"ok"', 1_000, true);
+    const err = await rejection(v.send('"doomed"', 1_000, true));
+    expect(err.code).toBe('UPSTREAM_CONNECT');
+    expect(always.accepted).toBe(2);
+  });
+
+  it('a kept-alive connection closed under a write: the write is not sent again', async () => {
+    const server = await rawServer((req, s) => {
+      if (s.requests.filter((r) => r.conn === req.conn).length === 1) req.socket.write(answer(req.body));
+      else req.socket.destroy();
+    });
+    const u = upstream(server.url, { connections: 4 });
+    await u.send('"first"', 1_000, true);
+    const err = await rejection(u.send('"write"', 1_000, false));
+    expect(err.code).toBe('UPSTREAM_CONNECT');
+    expect(err.neverSent).toBe(false);
+    expect(server.requests.filter((r) => r.body.toString() === '"write"')).toHaveLength(1);
+  });
+
   it('the server answers half a body then closes: an error, not a truncated success', async () => {
     for (const bytes of [
       'HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{"jsonrpc":"2.0"',
