@@ -10,12 +10,16 @@ import { createInterface } from 'node:readline';
  * Spawns `node script ...args` and resolves with { child, info } once the child printed its
  * first stdout line (JSON). Later JSON lines go to child.lines (e.g. the final stats line).
  * stdin stays an open pipe: children exit when it closes, so a crashed parent leaves no orphans.
+ * `nofile`: start it through `sh -c 'ulimit -n N'` (an open-file limit above this process's).
  */
-export function spawnNode(script, args = [], env = {}, nodeArgs = []) {
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  });
+export function spawnNode(script, args = [], env = {}, nodeArgs = [], nofile = undefined) {
+  const argv = [...nodeArgs, script, ...args];
+  const child = nofile === undefined
+    ? spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+    : spawn('/bin/sh', ['-c', `ulimit -n ${nofile} || exit 97; exec "$0" "$@"`, process.execPath, ...argv], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: { ...process.env, ...env },
+      });
   child.lines = [];
   const rl = createInterface({ input: child.stdout });
   return new Promise((resolve, reject) => {
@@ -35,7 +39,8 @@ export function spawnNode(script, args = [], env = {}, nodeArgs = []) {
     });
     child.once('error', reject);
     child.once('exit', (code, signal) => {
-      if (first) reject(new Error(`${script} exited (code ${code}, signal ${signal}) before announcing itself`));
+      const why = code === 97 && nofile !== undefined ? ': could not raise the open-file limit' : '';
+      if (first) reject(new Error(`${script} exited (code ${code}${why}, signal ${signal}) before announcing itself`));
     });
   });
 }

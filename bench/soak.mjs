@@ -21,9 +21,8 @@
 //   --retries: a phase whose sim exits without the bench stopping it is run again (fresh processes).
 // or `npm run bench:soak` (builds dist/ first; `npm run bench:soak -- --minutes 1`).
 // Writes bench/results/<date>-<HHMM>-soak.json and .md (Markdown also to stdout).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -134,33 +133,7 @@ function fdLimits() {
  * process's is lower: `sh -c 'ulimit -n N; exec node …'` (exec: same pid, same pipes).
  */
 function spawnNodeWithFdLimit(script, args, nofile) {
-  if (nofile <= fdLimits().soft) return spawnNode(script, args);
-  const child = spawn('/bin/sh', ['-c', `ulimit -n ${nofile} || exit 97; exec "$0" "$@"`, process.execPath, script, ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: process.env,
-  });
-  child.lines = [];
-  const rl = createInterface({ input: child.stdout });
-  return new Promise((resolve, reject) => {
-    let first = true;
-    rl.on('line', (line) => {
-      let parsed;
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        process.stderr.write(`[${script}] ${line}\n`);
-        return;
-      }
-      if (first) {
-        first = false;
-        resolve({ child, info: parsed });
-      } else child.lines.push(parsed);
-    });
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      if (first) reject(new Error(`${script} exited (code ${code}${code === 97 ? ': could not raise the open-file limit' : ''}, signal ${signal}) before announcing itself`));
-    });
-  });
+  return spawnNode(script, args, {}, [], nofile <= fdLimits().soft ? undefined : nofile);
 }
 
 /** Sends a command line to a child speaking the idle-conns.mjs protocol and waits for its answer. */
