@@ -678,8 +678,8 @@ function markdown(res) {
         : '**Target not judged: too few samples after the warm-up.**',
       '',
       'What "steady" means here: the gateway keeps bounded histories that are still filling during a 5-minute run. The ' +
-        'measurement ring keeps 300 s of closed windows per operator (`windowSeconds` 10 → 30 windows, each an HDR histogram ' +
-        'of ~3 KB of WebAssembly memory plus a window summary), full 300 s after the gateway starts; the staking core keeps ' +
+        'measurement ring keeps 300 s of closed windows per operator (`windowSeconds` 10 → 30 windows, each its touched HDR ' +
+        'buckets at 4 bytes each), full 300 s after the gateway starts; the staking core keeps ' +
         '`staking.metricsHistory` (1,000) window summaries per operator, twice (the core\'s cache and the in-memory store): full only ' +
         'after 1,000 × 10 s ≈ 2.8 h. With one operator both add tens of KB over this run, far below the 5 % bar, so they cannot hide ' +
         'or fake a leak of that size; the last-half figures are the ones least affected by warm-up.',
