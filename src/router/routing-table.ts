@@ -1,7 +1,8 @@
 /**
- * The routing snapshot the hot path reads: per chain, the eligible operators and their
- * cumulative weights. A table is immutable; the control loop builds a new one and swaps
- * it in with one assignment (`RoutingState.publish`), so a pick never sees a half-update.
+ * The routing snapshot the hot path reads: per chain, the eligible operators and an alias
+ * table of their selection probabilities. A table is immutable; the control loop builds a
+ * new one and swaps it in with one assignment (`RoutingState.publish`), so a pick never
+ * sees a half-update.
  */
 import type { Upstream } from './upstream.js';
 
@@ -19,12 +20,25 @@ export interface WeightedOperator {
   readonly weight: number;
 }
 
+/** Uniform on [0, 1), like `Math.random`. */
 export type RandomSource = () => number;
+
+/**
+ * Working memory of `buildAliasTable`, reused from one build to the next (a build is
+ * synchronous, and each thread has its own module): grown to the largest chain, never shrunk.
+ */
+let scratch = { weights: new Float64Array(0), work: new Int32Array(0) };
 
 export class ChainRoute {
   readonly operators: readonly OperatorRef[];
+  /** The sum of the weights (informational: the table is built from weights scaled by the largest). */
   readonly totalWeight: number;
-  private readonly cumulative: Float64Array;
+  /**
+   * Vose's alias table, packed so that a draw reads one 16-byte entry: for column i,
+   * `table[2i]` is the probability of keeping operator i and `table[2i + 1]` the index of
+   * the operator taken otherwise (its alias). See `buildAliasTable`.
+   */
+  private readonly table: Float64Array;
 
   constructor(
     readonly chain: string,
@@ -33,33 +47,34 @@ export class ChainRoute {
     readonly explorationShare: number,
   ) {
     this.operators = Object.freeze(entries.map((e) => e.operator));
-    this.cumulative = new Float64Array(entries.length);
+    const n = entries.length;
+    if (scratch.weights.length < n) scratch = { weights: new Float64Array(n), work: new Int32Array(n) };
+    const weights = scratch.weights;
     let sum = 0;
-    for (let i = 0; i < entries.length; i++) {
+    let max = 0;
+    for (let i = 0; i < n; i++) {
       const w = entries[i]!.weight;
       if (!(w >= 0) || !Number.isFinite(w)) throw new RangeError(`weight of ${entries[i]!.operator.id} must be finite and >= 0, got ${w}`);
+      weights[i] = w;
       sum += w;
-      this.cumulative[i] = sum;
+      if (w > max) max = w;
     }
     this.totalWeight = sum;
+    // As before the alias table, a share at or below 0 (or NaN) never explores and one at or
+    // above 1 always does.
+    this.table = buildAliasTable(n, max, explorationShare > 0 ? Math.min(explorationShare, 1) : 0);
   }
 
-  /** One weighted draw: O(log n), no allocation. */
+  /**
+   * One weighted draw, exploration included: O(1) whatever the number of operators, exactly
+   * two `random()` calls (a column, then a coin), no allocation.
+   */
   draw(random: RandomSource): OperatorRef | undefined {
     const n = this.operators.length;
     if (n === 0) return undefined;
-    const total = this.totalWeight;
-    if (total === 0 || random() < this.explorationShare) return this.operators[Math.floor(random() * n)];
-    const target = random() * total;
-    const cumulative = this.cumulative;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (cumulative[mid]! > target) hi = mid;
-      else lo = mid + 1;
-    }
-    return this.operators[lo];
+    const column = Math.floor(random() * n);
+    const table = this.table;
+    return this.operators[random() < table[2 * column]! ? column : table[2 * column + 1]!];
   }
 
   /**
@@ -81,6 +96,82 @@ export class ChainRoute {
     }
     return undefined;
   }
+
+  /**
+   * The probability with which `draw` returns each operator (in `operators` order), read
+   * back from the alias table: O(n) and allocates, for tests and diagnostics only.
+   */
+  selectionShares(): Float64Array {
+    const n = this.operators.length;
+    const shares = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const keep = this.table[2 * i]!;
+      shares[i]! += keep / n;
+      shares[this.table[2 * i + 1]!]! += (1 - keep) / n;
+    }
+    return shares;
+  }
+}
+
+/**
+ * Vose's alias method, O(n), run once per table publish over the n weights in
+ * `scratch.weights` (largest `max`), which it overwrites. The target distribution folds the
+ * exploration in: p_i = share / n + (1 - share) * w_i / W (uniform when every weight is
+ * zero). Each of the n columns is a coin between two operators, filled with n * p_i:
+ * an operator below 1 ("small") is topped up by one at or above 1 ("large"), which becomes
+ * its alias and gives up what it filled. A draw then picks a column uniformly and flips its
+ * coin, so operator i comes out with probability (its own column's keep + the parts of the
+ * columns it is alias of) / n = p_i, exactly up to rounding (under 1e-12 per share).
+ *
+ * Weights are divided by the largest before summing, so huge weights cannot overflow the
+ * sum nor tiny ones underflow it. A zero weight without exploration keeps 0 in its column
+ * and is never an alias (an alias is a large operator), so it is never drawn, even when
+ * `random()` returns 0.
+ */
+function buildAliasTable(n: number, max: number, share: number): Float64Array {
+  const table = new Float64Array(2 * n);
+  if (n === 0) return table;
+  const { weights: scaled, work } = scratch;
+  // Scaled in place to n * p_i (mean 1) and sorted into two stacks in one array, each
+  // index in exactly one: small from the front, large from the back.
+  let k = 0;
+  if (max > 0) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += scaled[i]! / max;
+    k = ((1 - share) * n) / sum;
+  }
+  let smalls = 0;
+  let larges = n;
+  for (let i = 0; i < n; i++) {
+    const q = max > 0 ? share + k * (scaled[i]! / max) : 1;
+    scaled[i] = q;
+    if (q < 1) work[smalls++] = i;
+    else work[--larges] = i;
+  }
+  while (smalls > 0 && larges < n) {
+    const s = work[--smalls]!;
+    const l = work[larges++]!;
+    table[2 * s] = scaled[s]!;
+    table[2 * s + 1] = l;
+    // (a + b) - 1 rather than a - (1 - b): the form that loses least to rounding.
+    const rest = scaled[l]! + scaled[s]! - 1;
+    scaled[l] = rest;
+    if (rest < 1) work[smalls++] = l;
+    else work[--larges] = l;
+  }
+  // What remains is full up to rounding (~n² · 2⁻⁵³, far from what would leave a zero
+  // weight here): each keeps itself.
+  while (larges < n) {
+    const l = work[larges++]!;
+    table[2 * l] = 1;
+    table[2 * l + 1] = l;
+  }
+  while (smalls > 0) {
+    const s = work[--smalls]!;
+    table[2 * s] = 1;
+    table[2 * s + 1] = s;
+  }
+  return table;
 }
 
 export class RoutingTable {
