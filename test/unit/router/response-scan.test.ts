@@ -11,6 +11,7 @@ import {
   withId,
   type ResponseScan,
 } from '../../../src/router/response-scan.js';
+import { BASE_BLOCK_NUMBER, ChainModel } from '../../../src/sim/chain-model.js';
 
 type Rec = Record<string, unknown>;
 type Id = string | number | null;
@@ -733,5 +734,185 @@ describe('scanBatchResponse and withId', () => {
     expect(() => withId(buf, batch.items[1]!, '1')).toThrow(RangeError);
     const spliced = withId(buf, batch.items[0]!, '"caf\u00e9"');
     expect(spliced.toString()).toBe('{"jsonrpc":"2.0","id":"caf\u00e9","result":"a"}');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The fast paths of skipValue: word mode (texts of 256 bytes or more, read four bytes at a time
+// through a DataView, 16 bytes per round), the byte-wise tail, the compact joints `":"` and
+// `","`, and the envelope's own byte-wise strings. Every case is checked against JSON.parse.
+
+describe('scanResponse: fast-path edges', () => {
+  /** Long enough to put any answer into word mode; has no quote, backslash or control byte. */
+  const LONG_PAD = 'p'.repeat(300);
+  const SPECIALS: [string, Buffer][] = [
+    ['quote', Buffer.from('"')],
+    ['escaped quote', Buffer.from('\\"')],
+    ['escaped backslash', Buffer.from('\\\\')],
+    ['lone backslash', Buffer.from('\\')],
+    ['bad escape', Buffer.from('\\x')],
+    ['unicode escape', Buffer.from('\\u00e9')],
+    ['truncated unicode escape', Buffer.from('\\u00')],
+    ['raw newline', Buffer.from([0x0a])],
+    ['raw NUL', Buffer.from([0x00])],
+    ['raw 0x1f', Buffer.from([0x1f])],
+    ['space', Buffer.from(' ')],
+    ['bang', Buffer.from('!')],
+    ['hash after a quote-like byte', Buffer.from('!#')],
+    ['hash', Buffer.from('#')],
+    ['DEL', Buffer.from([0x7f])],
+    ['0xa2 (a quote with bit 7)', Buffer.from([0xa2])],
+    ['0xdc (a backslash with bit 7)', Buffer.from([0xdc])],
+    ['0x80', Buffer.from([0x80])],
+    ['0xff', Buffer.from([0xff])],
+  ];
+  /** Around one word (4 bytes), one round of the word loop (16), two rounds, and a 66-byte hash. */
+  const LENGTHS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 20, 31, 32, 33, 66];
+
+  /** The verdict and the id only (the full check() on ~23 000 texts per mode takes too long). */
+  function sameVerdict(buf: Buffer): void {
+    const ref = reference(buf);
+    const scan = scanResponse(buf);
+    if (scan.validJson !== ref.json || scan.ok !== ref.ok) {
+      expect({ json: scan.validJson, ok: scan.ok }, `${scan.reason} for ${JSON.stringify(buf.toString('latin1'))}`).toEqual({ json: ref.json, ok: ref.ok });
+    }
+    if (ref.ok) expect(Object.is(JSON.parse(buf.toString('utf8', scan.idStart, scan.idEnd)), (ref.value as Rec)['id'])).toBe(true);
+  }
+
+  /** The string contents `s` (raw bytes) placed as a value, a deep key, an array element and the id. */
+  function placements(s: Buffer, long: boolean): Buffer[] {
+    const pad = long ? `,"pad":"${LONG_PAD}"` : '';
+    const q = (t: string) => Buffer.from(t);
+    return [
+      Buffer.concat([q('{"jsonrpc":"2.0","id":1,"result":{"a":"'), s, q('","b":"0x1"}' + pad + '}')]),
+      Buffer.concat([q('{"jsonrpc":"2.0","id":1' + pad + ',"result":{"a":1,"'), s, q('":"0x1","c":[]}}')]),
+      Buffer.concat([q('{"jsonrpc":"2.0","id":1,"result":["0x0","'), s, q('",null]' + pad + '}')]),
+      Buffer.concat([q('{"jsonrpc":"2.0"' + pad + ',"id":"'), s, q('","result":"0x1"}')]),
+    ];
+  }
+
+  it.each([false, true])('agrees with JSON.parse on a special byte at every position of a string (word mode: %s)', (long) => {
+    for (const [, special] of SPECIALS) {
+      for (const n of LENGTHS) {
+        for (let at = 0; at <= n; at++) {
+          const s = Buffer.concat([Buffer.from('a'.repeat(at)), special, Buffer.from('b'.repeat(n - at))]);
+          for (const text of placements(s, long)) {
+            expect(text.length >= 256).toBe(long);
+            sameVerdict(text);
+          }
+        }
+      }
+    }
+  });
+
+  it('agrees at every offset of the text in a bigger buffer (alignment of the word reads)', () => {
+    const inner = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 'x', result: { h: `0x${'ab'.repeat(32)}`, e: 'q"\\\n', pad: LONG_PAD } }));
+    for (let offset = 0; offset < 8; offset++) {
+      const buf = Buffer.concat([Buffer.from('"\\'.repeat(8).slice(0, offset)), inner, Buffer.from('"}\\x')]);
+      checkAgainstReference(buf, offset, offset + inner.length);
+      // The same text cut short anywhere is never accepted.
+      for (let cut = inner.length - 24; cut < inner.length; cut++) {
+        expect(scanResponse(buf, offset, offset + cut).validJson).toBe(false);
+      }
+    }
+  });
+
+  it('agrees on strings that end within the last 20 bytes of the text (the byte-wise tail of word mode)', () => {
+    for (let n = 240; n <= 300; n++) {
+      for (const tail of ['', 'x', 'xy', 'xyz', ' ', '\\"', '\\\\', '\\u0041', '\u0001', '#']) {
+        const body = 'a'.repeat(n) + tail;
+        check(Buffer.from(`"${body}"`)); // a top-level string: valid JSON, not an object
+        check(Buffer.from(`"${body}`)); // unterminated
+        check(Buffer.from(`{"jsonrpc":"2.0","id":1,"result":"${body}"}`));
+        check(Buffer.from(`{"jsonrpc":"2.0","id":1,"result":["${body}"]}`));
+        check(Buffer.from(`{"jsonrpc":"2.0","id":1,"result":{"${body}":1}}`));
+        check(Buffer.from(`{"jsonrpc":"2.0","id":1,"result":{"k":"${body}"}} `));
+      }
+    }
+  });
+
+  it('gives the same verdicts just below, at and above the word-mode threshold', () => {
+    const texts = [
+      (pad: string) => `{"jsonrpc":"2.0","id":1,"result":{"a":"${pad}","b":["x","y"],"c":"\\"q\\""}}`,
+      (pad: string) => `{"jsonrpc":"2.0","id":"i\\u0064","result":["${pad}", "z" ,"w"]}`,
+      (pad: string) => `{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"${pad}"}}`,
+      (pad: string) => `{"jsonrpc":"2.0","id":1,"result":{"a":"${pad}\n"}}`,
+    ];
+    for (const make of texts) {
+      const base = make('').length;
+      for (let total = 250; total <= 262; total++) {
+        const text = make('x'.repeat(total - base));
+        expect(Buffer.byteLength(text)).toBe(total);
+        check(Buffer.from(text));
+      }
+    }
+  });
+
+  it('takes the compact joints only where they are joints', () => {
+    const cases = [
+      '{"a":"b","c":"d"}', '{"a" :"b","c":"d"}', '{"a": "b","c":"d"}', '{"a":"b" ,"c":"d"}', '{"a":"b", "c":"d"}',
+      '{"a":"b","c"}', '{"a","b"}', '{"a":"b",}', '{"a":"b","c":}', '{"a":"b":"c"}', '{"a":"b" "c":"d"}',
+      '["a","b"]', '["a" ,"b"]', '["a", "b"]', '["a":"b"]', '["a",]', '["a","b"', '{"a":["b","c"],"d":{"e":"f"}}',
+      '{"a":"b","c":1}', '{"a":"b","c":{"d":"e"}}', '{"a":"","":""}', '{"":""}', '[""]', '["",""]',
+      '"a","b"', '"a":"b"', '"a"', '{"a":"b"}}', '{"a":"b"]',
+    ];
+    for (const value of cases) {
+      for (const pad of ['', LONG_PAD]) {
+        check(Buffer.from(`{"jsonrpc":"2.0","id":1,"result":${value},"pad":"${pad}"}`));
+        check(Buffer.from(`{"jsonrpc":"2.0","id":1,"pad":"${pad}","result":${value}}`));
+        check(Buffer.from(`[${value},"${pad}"]`));
+      }
+    }
+  });
+
+  it('decodes and deduplicates escaped keys at depth 1 only, and keeps track of backslashes after them', () => {
+    const R = SCAN_REASONS;
+    for (const pad of ['', LONG_PAD]) {
+      const cases: [string, string][] = [
+        [`{"jsonrpc":"2.0","\\u0069d":1,"result":{"\\u0069d":2,"id":3,"a\\"b":"c\\\\","pad":"${pad}"}}`, R.OK],
+        [`{"jsonrpc":"2.0","id":1,"result":{"id":1,"id":2,"result":3,"jsonrpc":"1.0","pad":"${pad}"}}`, R.OK],
+        [`{"jsonrpc":"2.0","id":1,"result":[{"error":1,"error":2}],"pad":"${pad}"}`, R.OK],
+        [`{"jsonrpc":"2.0","id":1,"r\\u0065sult":{"x":"\\"${pad}\\""},"\\u0069d":2}`, R.DUPLICATE],
+        [`{"\\u006asonrpc":"2.0","id":"\\\\","result":"${pad}\\n","pad":"a\\"b"}`, R.OK],
+        [`{"jsonrpc":"2.0","id":1,"error":{"c\\u006fde":1,"message":"m${pad}","code":2}}`, R.DUPLICATE],
+        [`{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m","data":{"code":"x","message":1,"p":"${pad}"}}}`, R.OK],
+        [`{"jsonrpc":"2.0","id":1,"result":{"k\\u00":1,"pad":"${pad}"}}`, R.BAD_ESCAPE],
+        [`{"jsonrpc":"2.0","\\x69d":1,"result":"${pad}"}`, R.BAD_ESCAPE],
+      ];
+      for (const [text, reason] of cases) {
+        const buf = Buffer.from(text);
+        expect(scanResponse(buf).reason, text).toBe(reason);
+        check(buf);
+      }
+    }
+  });
+});
+
+describe('scanResponse: differential properties on Ethereum-shaped answers', () => {
+  const chain = new ChainModel({ chainId: 1 });
+  const block = chain.block(BASE_BLOCK_NUMBER, true);
+  const txs = block.transactions as unknown as Rec[];
+  const fixtures = [
+    { jsonrpc: '2.0', id: 1, result: '0x1234' },
+    { jsonrpc: '2.0', id: 7, result: { ...txs[3], accessList: [], chainId: '0x1', yParity: '0x1' } },
+    { jsonrpc: '2.0', id: 'a', result: { ...chain.block(BASE_BLOCK_NUMBER, false), transactions: txs.slice(0, 3).map((t) => t['hash']) } },
+    { jsonrpc: '2.0', id: null, result: txs.slice(0, 4) },
+  ].map((v) => Buffer.from(JSON.stringify(v)));
+
+  it('accepts the fixtures as they are, pretty-printed, and in every byte mode', () => {
+    for (const buf of fixtures) {
+      check(buf);
+      check(Buffer.from(JSON.stringify(JSON.parse(buf.toString()), null, 2)));
+    }
+  });
+
+  it('agrees after flipped, inserted and deleted bytes', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...fixtures), mutationsArb, placementArb, (bytes, mutations, placement) => {
+        const [buf, start, end] = place(mutate(bytes, mutations), placement);
+        checkAgainstReference(buf, start, end);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
