@@ -117,6 +117,7 @@ export class Upstream {
     this.failQueue(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed'));
     for (const conn of this.idle.splice(0)) conn.destroy();
     if (this.reaper !== undefined) clearInterval(this.reaper);
+    this.reaper = undefined;
     if (this.connections.size === 0) this.whenEmpty!();
     return this.closing;
   }
