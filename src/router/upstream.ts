@@ -124,8 +124,8 @@ export class Upstream {
 
   /** Drops connections at once, failing what is in flight. */
   async destroy(): Promise<void> {
+    // Closed first, so failing connections opens none for the queue; close() fails the queue.
     this.closed = true;
-    this.failQueue(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed'));
     for (const conn of [...this.connections]) conn.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'upstream destroyed'));
     await this.close();
   }
@@ -134,10 +134,10 @@ export class Upstream {
   private encode(body: Buffer | string): Buffer {
     const prefix = this.requestPrefix;
     const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    const digits = bodyLength < 10 ? 1 : Math.floor(Math.log10(bodyLength)) + 1;
-    const out = Buffer.allocUnsafe(prefix.length + digits + 4 + bodyLength);
+    const contentLength = String(bodyLength);
+    const out = Buffer.allocUnsafe(prefix.length + contentLength.length + 4 + bodyLength);
     prefix.copy(out, 0);
-    let at = prefix.length + out.write(String(bodyLength), prefix.length, 'latin1');
+    let at = prefix.length + out.write(contentLength, prefix.length, 'latin1');
     out[at++] = 13;
     out[at++] = 10;
     out[at++] = 13;
@@ -196,7 +196,8 @@ export class Upstream {
 
   /** With pipelining on, the least busy connection that may take one more read. */
   private pipelineTarget(exchange: Exchange): Connection | undefined {
-    if (!exchange.shareable) return undefined;
+    // Without pipelining no busy connection accepts more: skip the scan of the whole pool.
+    if (this.options.pipelining <= 1 || !exchange.shareable) return undefined;
     let best: Connection | undefined;
     for (const conn of this.connections) {
       if (conn.accepts(this.options.pipelining) && (best === undefined || conn.inflightCount < best.inflightCount)) best = conn;
