@@ -18,7 +18,7 @@ import {
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import type { CrossChecker } from './cross-check.js';
 import { type ResponseScan, idEquals, idEqualsNumber, scanBatchResponse, scanResponse, withId } from './response-scan.js';
-import { UpstreamError, type UpstreamReply } from './upstream.js';
+import { UpstreamError, type UpstreamHandler, type UpstreamReply } from './upstream.js';
 
 export interface ForwarderOptions {
   readonly maxAttempts: number;
@@ -77,7 +77,7 @@ export class Forwarder {
   constructor(
     private readonly routing: RoutingState,
     private readonly recorder: AttemptRecorder,
-    private readonly options: ForwarderOptions,
+    readonly options: ForwarderOptions,
     private readonly random: RandomSource = Math.random,
     private readonly onInternalError: (err: unknown) => void = (err) => console.error(err),
   ) {}
@@ -96,19 +96,37 @@ export class Forwarder {
     return this.inflight;
   }
 
-  /** Answers one HTTP body or WebSocket message for `chain`. Never rejects. */
-  async handle(chain: string, body: Buffer): Promise<RpcReply> {
-    if (this.draining) return this.wholeError('SHUTTING_DOWN', null);
-    this.inflight++;
-    try {
-      return await this.dispatch(chain, body);
-    } catch (err) {
-      // A bug, not an input: answer rather than leave the client hanging, and say so loudly.
-      this.onInternalError(err);
-      return this.wholeError('INTERNAL_ERROR', null);
-    } finally {
-      if (--this.inflight === 0 && this.drained) this.drained();
+  /**
+   * Answers one HTTP body or WebSocket message for `chain`: calls `reply` exactly once, at
+   * once for what the gateway answers itself, else from the upstream's socket callback.
+   */
+  handle(chain: string, body: Buffer, reply: (answer: RpcReply) => void): void {
+    if (this.draining) {
+      reply(this.wholeError('SHUTTING_DOWN', null));
+      return;
     }
+    this.inflight++;
+    let replied = false;
+    const done = (answer: RpcReply): void => {
+      if (replied) return;
+      replied = true;
+      try {
+        reply(answer);
+      } finally {
+        if (--this.inflight === 0 && this.drained) this.drained();
+      }
+    };
+    try {
+      this.dispatch(chain, body, done);
+    } catch (err) {
+      this.internalError(err, done);
+    }
+  }
+
+  /** A bug, not an input: answer rather than leave the client hanging, and say so loudly. */
+  internalError(err: unknown, done: (answer: RpcReply) => void): void {
+    this.onInternalError(err);
+    done(this.wholeError('INTERNAL_ERROR', null));
   }
 
   /** Refuses new requests and resolves when those in flight have been answered (or after `graceMs`). */
@@ -119,106 +137,45 @@ export class Forwarder {
       const timer = setTimeout(resolve, graceMs);
       this.drained = () => {
         clearTimeout(timer);
-        // The last answer is written in a promise callback that runs after this one: let it.
+        // Let anything the last answer scheduled (its write's completion) run first.
         setImmediate(resolve);
       };
     });
   }
 
-  private async dispatch(chain: string, body: Buffer): Promise<RpcReply> {
+  private dispatch(chain: string, body: Buffer, done: (answer: RpcReply) => void): void {
     const parsed = parseRequestBody(body.toString('utf8'), this.options.maxBatchSize);
     if (parsed.kind === 'error') {
       this.recorder.recordClientFault(
         parsed.code === 'PARSE_ERROR' ? 'parse_error' : parsed.code === 'BATCH_TOO_LARGE' ? 'batch_too_large' : 'invalid_request',
       );
-      return { status: ERRORS[parsed.code].httpStatus, body: parsed.body };
+      done({ status: ERRORS[parsed.code].httpStatus, body: parsed.body });
+      return;
     }
     if (this.routing.current.route(chain) === undefined) {
       this.recorder.recordClientFault('unknown_chain');
-      return this.wholeError('UNKNOWN_CHAIN', parsed.kind === 'single' ? parsed.call.id : null, `"${chain}"`);
+      done(this.wholeError('UNKNOWN_CHAIN', parsed.kind === 'single' ? parsed.call.id : null, `"${chain}"`));
+      return;
     }
-    if (parsed.kind === 'single') return this.single(chain, parsed.call, body);
-    return this.batch(chain, parsed.entries);
+    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, done).next();
+    else this.batch(chain, parsed.entries).then(done, (err: unknown) => this.internalError(err, done));
   }
 
-  private wholeError(code: GatewayErrorCode, id: JsonRpcId, detail?: string): RpcReply {
+  wholeError(code: GatewayErrorCode, id: JsonRpcId, detail?: string): RpcReply {
     return { status: ERRORS[code].httpStatus, body: gatewayErrorResponse(id, code, detail) };
   }
 
-  private pick(chain: string, tried: OperatorRef[] | undefined): OperatorRef | undefined {
+  pick(chain: string, tried: OperatorRef[] | undefined): OperatorRef | undefined {
     return this.routing.current.route(chain)?.pick(this.random, tried);
   }
 
-  /**
-   * A valid single request. The common case (a string or safe-integer id) is forwarded byte
-   * for byte and the answer returned byte for byte. Ids an operator may not read back
-   * faithfully (fractions, huge numbers, odd spellings such as 1e3) go out re-serialized
-   * with the gateway's own id, and the answer gets the client's id back.
-   */
-  private async single(chain: string, call: RpcCall, raw: Buffer): Promise<RpcReply> {
-    const deadline = performance.now() + this.options.requestDeadlineMs;
-    const write = NON_IDEMPOTENT_METHODS.has(call.method);
-    const shareable = mayShareConnection(call.method);
-    const method = methodIndex(call.method);
-    let rewritten = !passesThrough(call.id);
-    let body: Buffer | string = rewritten ? JSON.stringify(upstreamRequest(call, 1)) : raw;
-    let tried: OperatorRef[] | undefined;
-    let lastError: GatewayError | undefined;
-    let again: OperatorRef | undefined;
-    for (let attempt = 0; attempt < this.options.maxAttempts; attempt++) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        lastError = new GatewayError('DEADLINE_EXCEEDED');
-        break;
-      }
-      const operator = again ?? this.pick(chain, tried);
-      again = undefined;
-      if (operator === undefined) break;
-      const started = performance.now();
-      let reply: UpstreamReply | undefined;
-      let failure: GatewayError | undefined;
-      try {
-        reply = await operator.upstream.send(body, Math.min(this.options.attemptTimeoutMs, remaining), shareable);
-      } catch (err) {
-        failure = err as UpstreamError;
-      }
-      let answer: RpcReply | undefined;
-      let outcome: AttemptOutcome = 'success';
-      if (reply !== undefined) {
-        failure = httpFailure(reply.status);
-        if (failure === undefined) {
-          if (call.notification) answer = NO_CONTENT;
-          else {
-            // The envelope is checked without building the result: answers can be megabytes.
-            const scan = scanResponse(reply.body);
-            if (scan.ok) {
-              if (scan.isError) outcome = 'rpc_error';
-              if (rewritten ? idEqualsNumber(reply.body, scan, 1) : idEquals(reply.body, scan, call.id)) {
-                answer = { status: 200, body: rewritten ? withId(reply.body, scan, JSON.stringify(call.id)) : reply.body };
-                if (outcome === 'success') this.crossChecker?.consider(chain, call, operator, reply.body);
-              } else if (!rewritten && !write) {
-                // The operator may have read the client's id spelling differently: ask it once
-                // more in canonical form before holding the mismatch against it.
-                outcome = 'rpc_error';
-                rewritten = true;
-                body = JSON.stringify(upstreamRequest(call, 1));
-                again = operator;
-                attempt--;
-              } else failure = invalidEnvelope(reply.status, 'answer carries the wrong id');
-            } else failure = invalidEnvelope(reply.status, 'not a JSON-RPC response');
-          }
-        }
-      }
-      if (failure !== undefined) outcome = OUTCOME_OF[failure.code] ?? 'invalid_envelope';
-      this.recorder.recordAttempt(operator.index, method, outcome, micros(started));
-      if (answer !== undefined) return answer;
-      if (again !== undefined) continue;
-      lastError = failure;
-      if (!mayRetry(failure!, write)) break;
-      (tried ??= []).push(operator);
-    }
-    if (call.notification) return NO_CONTENT;
-    return this.wholeError(lastError?.code ?? 'NO_OPERATOR', call.id, lastError?.detail);
+  /** Records one attempt of a single call and offers a good answer for cross-checking. */
+  recordSingle(operator: OperatorRef, method: number, outcome: AttemptOutcome, startedMs: number): void {
+    this.recorder.recordAttempt(operator.index, method, outcome, micros(startedMs));
+  }
+
+  considerForCrossCheck(chain: string, call: RpcCall, operator: OperatorRef, answer: Buffer): void {
+    this.crossChecker?.consider(chain, call, operator, answer);
   }
 
   /**
@@ -326,6 +283,121 @@ export class Forwarder {
       } else answers[i] = withId(reply.body, item, JSON.stringify(entries[i]!.call!.id));
     }
     return missing === 0 ? undefined : invalidEnvelope(reply.status, `${missing} of the batch's answers missing or malformed`);
+  }
+}
+
+/**
+ * A valid single request, as a handler object the upstream calls back (no promise, closure or
+ * microtask per attempt). The common case (a string or safe-integer id) is forwarded byte for
+ * byte and the answer returned byte for byte. Ids an operator may not read back faithfully
+ * (fractions, huge numbers, odd spellings such as 1e3) go out re-serialized with the
+ * gateway's own id, and the answer gets the client's id back.
+ */
+class SingleCall implements UpstreamHandler {
+  private readonly deadline: number;
+  private readonly write: boolean;
+  private readonly shareable: boolean;
+  private readonly method: number;
+  private rewritten: boolean;
+  private body: Buffer | string;
+  private attempt = 0;
+  private tried: OperatorRef[] | undefined;
+  private lastError: GatewayError | undefined;
+  /** The operator of the attempt in flight. */
+  private operator: OperatorRef | undefined;
+  private started = 0;
+
+  constructor(
+    private readonly forwarder: Forwarder,
+    private readonly chain: string,
+    private readonly call: RpcCall,
+    raw: Buffer,
+    private readonly done: (answer: RpcReply) => void,
+  ) {
+    this.deadline = performance.now() + forwarder.options.requestDeadlineMs;
+    this.write = NON_IDEMPOTENT_METHODS.has(call.method);
+    this.shareable = mayShareConnection(call.method);
+    this.method = methodIndex(call.method);
+    this.rewritten = !passesThrough(call.id);
+    this.body = this.rewritten ? JSON.stringify(upstreamRequest(call, 1)) : raw;
+  }
+
+  /** Sends the next attempt to `again`, or to a fresh pick; answers with the last error when none is left. */
+  next(again?: OperatorRef): void {
+    const options = this.forwarder.options;
+    if (this.attempt >= options.maxAttempts) return this.giveUp();
+    this.attempt++;
+    const now = performance.now();
+    const remaining = this.deadline - now;
+    if (remaining <= 0) {
+      this.lastError = new GatewayError('DEADLINE_EXCEEDED');
+      return this.giveUp();
+    }
+    const operator = again ?? this.forwarder.pick(this.chain, this.tried);
+    if (operator === undefined) return this.giveUp();
+    this.operator = operator;
+    this.started = now;
+    operator.upstream.request(this.body, Math.min(options.attemptTimeoutMs, remaining), this.shareable, this);
+  }
+
+  onUpstreamReply(status: number, body: Buffer): void {
+    try {
+      this.settle(status, body);
+    } catch (err) {
+      this.forwarder.internalError(err, this.done);
+    }
+  }
+
+  onUpstreamError(err: UpstreamError): void {
+    try {
+      this.failed(err);
+    } catch (bug) {
+      this.forwarder.internalError(bug, this.done);
+    }
+  }
+
+  private settle(status: number, body: Buffer): void {
+    const operator = this.operator!;
+    const failure = httpFailure(status);
+    if (failure !== undefined) return this.failed(failure);
+    if (this.call.notification) {
+      this.forwarder.recordSingle(operator, this.method, 'success', this.started);
+      return this.done(NO_CONTENT);
+    }
+    // The envelope is checked without building the result: answers can be megabytes.
+    const scan = scanResponse(body);
+    if (!scan.ok) return this.failed(invalidEnvelope(status, 'not a JSON-RPC response'));
+    const outcome: AttemptOutcome = scan.isError ? 'rpc_error' : 'success';
+    const rewritten = this.rewritten;
+    if (rewritten ? idEqualsNumber(body, scan, 1) : idEquals(body, scan, this.call.id)) {
+      this.forwarder.recordSingle(operator, this.method, outcome, this.started);
+      if (outcome === 'success') this.forwarder.considerForCrossCheck(this.chain, this.call, operator, body);
+      return this.done({ status: 200, body: rewritten ? withId(body, scan, JSON.stringify(this.call.id)) : body });
+    }
+    if (!rewritten && !this.write) {
+      // The operator may have read the client's id spelling differently: ask it once more in
+      // canonical form (not counted as an attempt) before holding the mismatch against it.
+      this.forwarder.recordSingle(operator, this.method, 'rpc_error', this.started);
+      this.rewritten = true;
+      this.body = JSON.stringify(upstreamRequest(this.call, 1));
+      this.attempt--;
+      return this.next(operator);
+    }
+    this.failed(invalidEnvelope(status, 'answer carries the wrong id'));
+  }
+
+  private failed(failure: GatewayError): void {
+    const operator = this.operator!;
+    this.forwarder.recordSingle(operator, this.method, OUTCOME_OF[failure.code] ?? 'invalid_envelope', this.started);
+    this.lastError = failure;
+    if (!mayRetry(failure, this.write)) return this.giveUp();
+    (this.tried ??= []).push(operator);
+    this.next();
+  }
+
+  private giveUp(): void {
+    if (this.call.notification) return this.done(NO_CONTENT);
+    this.done(this.forwarder.wholeError(this.lastError?.code ?? 'NO_OPERATOR', this.call.id, this.lastError?.detail));
   }
 }
 

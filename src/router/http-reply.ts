@@ -2,9 +2,9 @@
  * Writing one HTTP answer through uWS: corked, and with backpressure respected for large
  * bodies (tryEnd, then resume in onWritable), as uWS's Backpressure example does.
  */
-import type { HttpResponse } from 'uWebSockets.js';
+import type { HttpResponse, RecognizedString } from 'uWebSockets.js';
 
-const STATUS_LINES: Readonly<Record<number, string>> = {
+const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: '200 OK',
   201: '201 Created',
   204: '204 No Content',
@@ -20,16 +20,23 @@ const STATUS_LINES: Readonly<Record<number, string>> = {
   504: '504 Gateway Timeout',
 };
 
-export function statusLine(status: number): string {
-  return STATUS_LINES[status] ?? `${status} Status`;
+/** Status lines as bytes: uWS takes a Buffer as is, where a string is converted on every call. */
+const STATUS_LINES = new Map(Object.entries(STATUS_TEXT).map(([status, text]) => [Number(status), Buffer.from(text, 'latin1')]));
+
+export function statusLine(status: number): RecognizedString {
+  return STATUS_LINES.get(status) ?? `${status} Status`;
 }
+
+/** Bodies up to this size are handed to uWS whole (it keeps what the socket does not take at once). */
+const END_AT_ONCE_BYTES = 16 * 1024;
 
 /** Per-exchange state shared by the abort handler and the writer. */
 export interface Exchange {
   aborted: boolean;
 }
 
-export type Headers = ReadonlyArray<readonly [string, string]>;
+/** Names and values; pass Buffers for fixed ones (see STATUS_LINES). */
+export type Headers = ReadonlyArray<readonly [RecognizedString, RecognizedString]>;
 
 /**
  * Sends status, headers and body. Must be called while `res` is valid (not aborted).
@@ -55,6 +62,11 @@ export function writeReply(
       return;
     }
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    if (bytes.length <= END_AT_ONCE_BYTES) {
+      res.end(bytes);
+      return;
+    }
+    // A large body is offered piece by piece as the socket drains, so uWS never holds a copy of it.
     const startOffset = res.getWriteOffset();
     const [ok, done] = res.tryEnd(bytes, bytes.length);
     if (ok || done) return;

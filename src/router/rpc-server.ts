@@ -41,11 +41,9 @@ export class RpcServer {
     private readonly routing: RoutingState,
     private readonly options: RpcServerOptions,
   ) {
-    this.jsonHeaders = [
-      ['content-type', 'application/json'],
-      ['access-control-allow-origin', options.allowOrigin],
-    ];
-    this.textHeaders = [['access-control-allow-origin', options.allowOrigin]];
+    const allowOrigin: readonly [Buffer, Buffer] = [Buffer.from('access-control-allow-origin'), Buffer.from(options.allowOrigin)];
+    this.jsonHeaders = [[Buffer.from('content-type'), Buffer.from('application/json')], allowOrigin];
+    this.textHeaders = [allowOrigin];
     this.app = uWS.App();
     const defaultChain = options.defaultChain;
     this.app
@@ -93,7 +91,7 @@ export class RpcServer {
       exchange,
       this.options.maxBodyBytes,
       (body) => {
-        this.forwarder.handle(chain, body).then((reply) => {
+        this.forwarder.handle(chain, body, (reply) => {
           if (!exchange.aborted) writeReply(res, exchange, reply.status, reply.body === null ? this.textHeaders : this.jsonHeaders, reply.body);
         });
       },
@@ -134,7 +132,7 @@ export class RpcServer {
           return;
         }
         data.inflight++;
-        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message))).then((reply) => {
+        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message)), (reply) => {
           data.inflight--;
           if (data.open && reply.body !== null) {
             const body = reply.body;
