@@ -65,7 +65,7 @@ export const ConfigSchema = z.strictObject({
   upstream: z
     .strictObject({
       connections: z.number().int().min(1).max(4096).default(64),
-      pipelining: z.number().int().min(1).max(128).default(1),
+      pipelining: z.number().int().min(1).max(128).default(8),
       keepAliveTimeoutMs: z.number().int().min(100).default(30_000),
       /** One attempt against one operator. */
       attemptTimeoutMs: z.number().int().min(10).default(5_000),

@@ -62,6 +62,8 @@ export function newOperatorRef(config: Config, op: { id: string; index: number; 
   const upstream = new Upstream(op.url, {
     connections: config.upstream.connections,
     pipelining: config.upstream.pipelining,
+    // An operator is trusted with pipelined requests only after it has answered a pair correctly.
+    pipeliningCheck: { method: 'eth_chainId', timeoutMs: config.probes.timeoutMs },
     keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
     maxResponseBytes: config.limits.maxResponseBytes,
   });

@@ -5,7 +5,7 @@
  */
 import { ERRORS, GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { AttemptOutcome, AttemptRecorder, ClientFault } from '../metrics/attempt-recorder.js';
-import { BATCH_METHOD, methodIndex } from '../metrics/method-labels.js';
+import { BATCH_METHOD, KNOWN_METHODS, methodIndex } from '../metrics/method-labels.js';
 import {
   NON_IDEMPOTENT_METHODS,
   gatewayErrorResponse,
@@ -314,10 +314,12 @@ class SingleCall implements UpstreamHandler {
     raw: Buffer,
     private readonly done: (answer: RpcReply) => void,
   ) {
-    this.deadline = performance.now() + forwarder.options.requestDeadlineMs;
-    this.write = NON_IDEMPOTENT_METHODS.has(call.method);
-    this.shareable = mayShareConnection(call.method);
-    this.method = methodIndex(call.method);
+    this.started = performance.now();
+    this.deadline = this.started + forwarder.options.requestDeadlineMs;
+    const traits = methodTraits(call.method);
+    this.write = traits.write;
+    this.shareable = traits.shareable;
+    this.method = traits.index;
     this.rewritten = !passesThrough(call.id);
     this.body = this.rewritten ? JSON.stringify(upstreamRequest(call, 1)) : raw;
   }
@@ -327,7 +329,8 @@ class SingleCall implements UpstreamHandler {
     const options = this.forwarder.options;
     if (this.attempt >= options.maxAttempts) return this.giveUp();
     this.attempt++;
-    const now = performance.now();
+    // The first attempt goes out as the call is made: no second clock read.
+    const now = this.operator === undefined ? this.started : performance.now();
     const remaining = this.deadline - now;
     if (remaining <= 0) {
       this.lastError = new GatewayError('DEADLINE_EXCEEDED');
@@ -399,6 +402,26 @@ class SingleCall implements UpstreamHandler {
     if (this.call.notification) return this.done(NO_CONTENT);
     this.done(this.forwarder.wholeError(this.lastError?.code ?? 'NO_OPERATOR', this.call.id, this.lastError?.detail));
   }
+}
+
+interface MethodTraits {
+  /** The method's label index for measurement. */
+  readonly index: number;
+  /** Changes state: never resent once it may have left. */
+  readonly write: boolean;
+  /** May share an upstream connection (see mayShareConnection). */
+  readonly shareable: boolean;
+}
+
+function traitsOf(method: string): MethodTraits {
+  return { index: methodIndex(method), write: NON_IDEMPOTENT_METHODS.has(method), shareable: mayShareConnection(method) };
+}
+
+/** The labelled methods' traits, looked up once per call; a client's other method names are not kept. */
+const KNOWN_TRAITS = new Map<string, MethodTraits>(KNOWN_METHODS.map((method) => [method, traitsOf(method)]));
+
+function methodTraits(method: string): MethodTraits {
+  return KNOWN_TRAITS.get(method) ?? traitsOf(method);
 }
 
 /** Ids every JSON-RPC server reads back as sent. */

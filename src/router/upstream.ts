@@ -14,6 +14,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { GatewayError } from '../errors.js';
 import { type ParsedResponse, ResponseParseError, ResponseParser } from './http1-response-parser.js';
+import { idEqualsNumber, scanResponse } from './response-scan.js';
 
 export interface UpstreamOptions {
   readonly connections: number;
@@ -23,6 +24,13 @@ export interface UpstreamOptions {
    * write. Writes and slow reads never share a connection (`send`'s `shareable`).
    */
   readonly pipelining: number;
+  /**
+   * Pipeline only once the operator has shown it can: with the first request, two calls of
+   * this JSON-RPC `method` (ids 1 and 2) go out together on a fresh connection, and only both
+   * answered 200 with their own ids, in order, turn pipelining on (see PipeliningCheck).
+   * Without it, `pipelining` applies at once (the mechanics' tests, a known operator).
+   */
+  readonly pipeliningCheck?: { readonly method: string; readonly timeoutMs: number };
   readonly keepAliveTimeoutMs: number;
   readonly maxResponseBytes: number;
   readonly connectTimeoutMs?: number;
@@ -67,6 +75,15 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 /** Idle connections are checked for expiry this often, and before each reuse. */
 const REAP_INTERVAL_MS = 1_000;
+/** After a failed pipelining check, or pipelining that broke, the next check waits this long. */
+export const PIPELINING_RECHECK_MS = 10 * 60_000;
+
+/**
+ * `off`: configured off. `unchecked`: wanted, not yet tried. `checking`: the check is out.
+ * `on`: checked and in use. `refused`: the check failed (or pipelining broke); depth 1 until
+ * the next check.
+ */
+export type PipeliningState = 'off' | 'unchecked' | 'checking' | 'on' | 'refused';
 
 export class Upstream {
   private readonly secure: boolean;
@@ -87,6 +104,10 @@ export class Upstream {
   private closed = false;
   private closing: Promise<void> | undefined;
   private whenEmpty: (() => void) | undefined;
+  /** Requests one connection may carry now: `options.pipelining` once pipelining is on, else 1. */
+  depth: number;
+  private pipelining: PipeliningState;
+  private nextCheckAt = 0;
 
   constructor(
     readonly url: string,
@@ -103,6 +124,12 @@ export class Upstream {
       `POST ${parsed.pathname}${parsed.search} HTTP/1.1\r\nHost: ${parsed.host}\r\n${auth}Content-Type: application/json\r\nContent-Length: `,
       'latin1',
     );
+    this.pipelining = options.pipelining <= 1 ? 'off' : options.pipeliningCheck === undefined ? 'on' : 'unchecked';
+    this.depth = this.pipelining === 'on' ? options.pipelining : 1;
+  }
+
+  get pipeliningState(): PipeliningState {
+    return this.pipelining;
   }
 
   /**
@@ -116,7 +143,40 @@ export class Upstream {
       queueMicrotask(() => handler.onUpstreamError(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed')));
       return;
     }
+    if (this.pipelining === 'unchecked' || this.pipelining === 'refused') this.checkPipelining();
     this.dispatch(new Exchange(this.encode(body), shareable, handler, timeoutMs));
+  }
+
+  /**
+   * Sends the pipelining check when one is due (see `pipeliningCheck`). Its two requests are
+   * the gateway's own: whatever happens to them is never recorded against the operator.
+   */
+  checkPipelining(): void {
+    const check = this.options.pipeliningCheck;
+    if (check === undefined || this.closed || this.pipelining === 'checking' || this.pipelining === 'on') return;
+    const now = performance.now();
+    if (now < this.nextCheckAt || this.connections.size >= this.options.connections) return;
+    this.pipelining = 'checking';
+    const verdict = new PipeliningCheck((passed) => {
+      if (this.pipelining !== 'checking') return;
+      this.pipelining = passed ? 'on' : 'refused';
+      this.depth = passed ? this.options.pipelining : 1;
+      if (!passed) this.nextCheckAt = performance.now() + PIPELINING_RECHECK_MS;
+    });
+    const call = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: check.method, params: [] });
+    const first = new Exchange(this.encode(call(1)), true, verdict, check.timeoutMs);
+    const second = new Exchange(this.encode(call(2)), true, verdict, check.timeoutMs);
+    // A check that needs a second try has failed: never resent.
+    first.retried = second.retried = true;
+    this.open().assignTogether(first, second);
+  }
+
+  /** Pipelining went wrong on a connection: back to one request per connection until the next check. */
+  pipeliningBroke(): void {
+    if (this.pipelining !== 'on' || this.options.pipeliningCheck === undefined) return;
+    this.pipelining = 'refused';
+    this.depth = 1;
+    this.nextCheckAt = performance.now() + PIPELINING_RECHECK_MS;
   }
 
   /** `request` as a promise, for callers off the request path (probes, cross-checks, batches). */
@@ -186,7 +246,7 @@ export class Upstream {
     if (!exchange.shareable) return undefined;
     const pending = this.unflushed;
     for (let i = pending.length - 1; i >= 0; i--) {
-      if (pending[i]!.accepts(this.options.pipelining)) return pending[i];
+      if (pending[i]!.accepts(this.depth)) return pending[i];
     }
     return undefined;
   }
@@ -205,8 +265,9 @@ export class Upstream {
 
   /** The most recently idle connection that has not outlived its keep-alive. */
   private takeIdle(): Connection | undefined {
-    const now = performance.now();
     let conn = this.idle.pop();
+    if (conn === undefined) return undefined;
+    const now = performance.now();
     while (conn !== undefined && conn.expired(now)) {
       conn.destroy();
       conn = this.idle.pop();
@@ -217,16 +278,16 @@ export class Upstream {
   /** With pipelining on, the least busy connection that may take one more read. */
   private pipelineTarget(exchange: Exchange): Connection | undefined {
     // Without pipelining no busy connection accepts more: skip the scan of the whole pool.
-    if (this.options.pipelining <= 1 || !exchange.shareable) return undefined;
+    if (this.depth <= 1 || !exchange.shareable) return undefined;
     let best: Connection | undefined;
     for (const conn of this.connections) {
-      if (conn.accepts(this.options.pipelining) && (best === undefined || conn.inflightCount < best.inflightCount)) best = conn;
+      if (conn.accepts(this.depth) && (best === undefined || conn.inflightCount < best.inflightCount)) best = conn;
     }
     return best;
   }
 
   private open(): Connection {
-    const conn = new Connection(this, this.options);
+    const conn = new Connection(this, this.options.keepAliveTimeoutMs, this.options.maxResponseBytes);
     this.connections.add(conn);
     const onread = { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => conn.onData(n, buf as Buffer) };
     const socket = this.secure
@@ -241,7 +302,7 @@ export class Upstream {
     let next: Exchange | undefined;
     while ((next = this.peekQueued()) !== undefined) {
       // An empty connection takes anything; a busy one only another read, within the pipelining depth.
-      if (conn.inflightCount > 0 && !(next.shareable && conn.accepts(this.options.pipelining))) break;
+      if (conn.inflightCount > 0 && !(next.shareable && conn.accepts(this.depth))) break;
       this.queueHead++;
       conn.assign(next);
     }
@@ -333,17 +394,16 @@ class Connection {
   /** An answer completed during the current read: hand the connection back once the read is parsed. */
   private releaseAfterRead = false;
 
-  private readonly holdsWrites: boolean;
   /** Answers completed on this connection. */
   private answered = 0;
 
   constructor(
     private readonly owner: Upstream,
-    options: UpstreamOptions,
+    keepAliveTimeoutMs: number,
+    maxResponseBytes: number,
   ) {
-    this.holdsWrites = options.pipelining > 1;
-    this.keepAliveMs = options.keepAliveTimeoutMs;
-    this.parser = new ResponseParser({ maxHeadBytes: MAX_HEAD_BYTES, maxBodyBytes: options.maxResponseBytes }, (r) => this.onResponse(r));
+    this.keepAliveMs = keepAliveTimeoutMs;
+    this.parser = new ResponseParser({ maxHeadBytes: MAX_HEAD_BYTES, maxBodyBytes: maxResponseBytes }, (r) => this.onResponse(r));
   }
 
   get inflightCount(): number {
@@ -384,13 +444,23 @@ class Connection {
     this.inflight.push(exchange);
     if (!exchange.shareable) this.exclusive = true;
     exchange.connection = this;
-    if (!this.holdsWrites) {
+    if (this.owner.depth <= 1 && this.outbox === undefined) {
       exchange.written = true;
       this.socket!.write(exchange.request);
     } else if (this.outbox === undefined) {
       this.outbox = [exchange];
       this.owner.holdWrites(this);
     } else this.outbox.push(exchange);
+  }
+
+  /** Two requests written together, one behind the other: the pipelining check. */
+  assignTogether(first: Exchange, second: Exchange): void {
+    this.inflight.push(first, second);
+    first.connection = this;
+    second.connection = this;
+    first.written = true;
+    second.written = true;
+    this.socket!.write(Buffer.concat([first.request, second.request]));
   }
 
   /** Writes what `assign` held this turn, in one write. */
@@ -453,7 +523,12 @@ class Connection {
     if (!response.keepAlive) {
       this.reusable = false;
       if (this.inflight.length === 0) this.destroy();
-      else this.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'operator closed the connection after an earlier answer'));
+      else {
+        // It answered one and said it would read no more: those pipelined behind it were never
+        // read, so they go out again rather than count against the operator (they are all reads:
+        // nothing shares a connection with a write).
+        this.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'operator closed the connection after an earlier answer'), true);
+      }
       return;
     }
     if (this.inflight.length === 0) {
@@ -495,6 +570,8 @@ class Connection {
    */
   fail(err: UpstreamError, retryReads = false): void {
     if (this.gone) return;
+    // Closed under more than one request after answering: what pipelining risks, so stop it.
+    if (retryReads && this.inflight.length > 1) this.owner.pipeliningBroke();
     this.gone = true;
     this.reusable = false;
     clearTimeout(this.connectTimer);
@@ -525,6 +602,30 @@ class Connection {
   /** An attempt timed out: its answer may still come, so the connection cannot be reused. */
   abandon(exchange: Exchange): void {
     if (this.inflight.includes(exchange)) this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection dropped after an attempt timed out'));
+  }
+}
+
+/**
+ * The verdict on two check requests sent together: passed only when both are answered 200
+ * with their own ids (1 and 2), in order. A timeout, a close or anything else fails it.
+ */
+class PipeliningCheck implements UpstreamHandler {
+  private answered = 0;
+  private failed = false;
+
+  constructor(private readonly verdict: (passed: boolean) => void) {}
+
+  onUpstreamReply(status: number, body: Buffer): void {
+    if (this.failed) return;
+    const scan = scanResponse(body);
+    if (status !== 200 || !scan.ok || !idEqualsNumber(body, scan, ++this.answered)) return this.onUpstreamError();
+    if (this.answered === 2) this.verdict(true);
+  }
+
+  onUpstreamError(): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.verdict(false);
   }
 }
 

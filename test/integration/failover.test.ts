@@ -16,6 +16,11 @@ afterEach(async () => {
 
 /** The first pick always lands on op0 (all the weight, no exploration); failover must leave it. */
 const FIRST_ON_OP0 = { config: { routing: { explorationShare: 0 } } } as const;
+/**
+ * For tests that count every call an operator gets: with pipelining on, each operator's pool
+ * first sends its own two-call pipelining check, which would add to the counts.
+ */
+const NO_PIPELINING = { upstream: { pipelining: 1 } } as const;
 const heavyFirst = (profile: object) => [{ profile, stakeEth: 1_000_000 }, { stakeEth: 1 }, { stakeEth: 1 }];
 
 describe('failover', () => {
@@ -141,7 +146,7 @@ describe('batches', () => {
     });
     await new Promise<void>((resolve) => partial.listen(0, '127.0.0.1', resolve));
     try {
-      stack = await startStack({ operators: [{ stakeEth: 1 }], ...FIRST_ON_OP0 });
+      stack = await startStack({ operators: [{ stakeEth: 1 }], config: { ...FIRST_ON_OP0.config, ...NO_PIPELINING } });
       const partialPort = (partial.address() as { port: number }).port;
       await stack.gateway.core.registerOperator('partial', '0x0000000000000000000000000000000000000000', 10n ** 24n, { url: `http://127.0.0.1:${partialPort}/`, chain: 'ethereum' });
       stack.gateway.rebuildRoutes();
@@ -180,7 +185,7 @@ describe('measurement attribution', () => {
 describe('weighted selection through the gateway', () => {
   it('sends traffic to operators in proportion to their stake', async () => {
     const stakes = [1, 2, 5];
-    stack = await startStack({ operators: stakes.map((stakeEth) => ({ stakeEth })), config: { routing: { explorationShare: 0 } }, random: seededRandom(99) });
+    stack = await startStack({ operators: stakes.map((stakeEth) => ({ stakeEth })), config: { routing: { explorationShare: 0 }, ...NO_PIPELINING }, random: seededRandom(99) });
     const total = 1600;
     for (let i = 0; i < total; i += 40) {
       await Promise.all(Array.from({ length: 40 }, (_, j) => post(stack!.url, rpc('eth_chainId', i + j))));

@@ -477,6 +477,126 @@ describe('Upstream: connections', () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe('Upstream: pipelining only after the operator has passed the check', () => {
+  const CHECK = { method: 'eth_chainId', timeoutMs: 300 } as const;
+
+  /** A JSON-RPC answer carrying the request's own id. */
+  function rpcAnswer(req: RawRequest, extraHead = ''): Buffer {
+    const id = (JSON.parse(req.body.toString()) as { id?: unknown }).id ?? null;
+    return answer(JSON.stringify({ jsonrpc: '2.0', id, result: '0x1' }), extraHead);
+  }
+
+  async function until(u: Upstream, ...states: string[]): Promise<void> {
+    for (let i = 0; i < 200 && !states.includes(u.pipeliningState); i++) await sleep(5);
+    expect(states).toContain(u.pipeliningState);
+  }
+
+  /** The most requests ever outstanding at once on one connection, and on which connections they came. */
+  function outstandingTracker(holdMs: number, reply: (req: RawRequest) => Buffer = rpcAnswer) {
+    const open = new Map<number, number>();
+    const seen = { max: 0 };
+    const onRequest: OnRequest = (req) => {
+      const n = (open.get(req.conn) ?? 0) + 1;
+      open.set(req.conn, n);
+      seen.max = Math.max(seen.max, n);
+      setTimeout(() => {
+        open.set(req.conn, open.get(req.conn)! - 1);
+        if (!req.socket.destroyed) req.socket.write(reply(req));
+      }, holdMs);
+    };
+    return { seen, onRequest };
+  }
+
+  it('sends two calls together on a fresh connection with the first request, then pipelines', async () => {
+    const { seen, onRequest } = outstandingTracker(20);
+    const server = await rawServer(onRequest);
+    const u = upstream(server.url, { connections: 4, pipelining: 8, pipeliningCheck: CHECK });
+    expect(u.pipeliningState).toBe('unchecked');
+    expect(u.depth).toBe(1);
+    const first = await u.send('{"jsonrpc":"2.0","id":"a","method":"eth_blockNumber"}', 2_000, true);
+    expect(first.status).toBe(200);
+    await until(u, 'on');
+    expect(u.depth).toBe(8);
+    const check = server.requests.filter((r) => r.body.toString().includes('eth_chainId'));
+    expect(check.map((r) => JSON.parse(r.body.toString()).id)).toEqual([1, 2]);
+    expect(check[0]!.conn).toBe(check[1]!.conn);
+    // Once on, reads of one turn share a connection.
+    seen.max = 0;
+    await Promise.all(Array.from({ length: 6 }, (_, i) => u.send(`{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"}`, 2_000, true)));
+    expect(seen.max).toBeGreaterThan(1);
+  });
+
+  it('an operator that reads only the first request of a write is never pipelined, and nothing fails', async () => {
+    // A naive server: it answers the first request in each chunk it reads and drops the rest.
+    const answered: number[] = [];
+    const server = await rawServer(() => {}, (socket, s) => {
+      const conn = s.accepted - 1;
+      socket.removeAllListeners('data');
+      socket.on('data', (d) => {
+        const head = d.indexOf('\r\n\r\n');
+        const length = Number(/content-length: (\d+)/i.exec(d.toString('latin1'))![1]);
+        const body = d.subarray(head + 4, head + 4 + length);
+        answered.push(conn);
+        socket.write(answer(JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(body.toString()).id, result: '0x1' })));
+      });
+    });
+    const u = upstream(server.url, { connections: 4, pipelining: 8, pipeliningCheck: CHECK });
+    const replies = await Promise.all(Array.from({ length: 3 }, (_, i) => u.send(`{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"}`, 2_000, true)));
+    expect(replies.map((r) => JSON.parse(r.body.toString()).id)).toEqual([0, 1, 2]);
+    await until(u, 'refused');
+    expect(u.depth).toBe(1);
+    // Every later request still gets its answer: one request per connection at a time.
+    for (let round = 0; round < 3; round++) {
+      const more = await Promise.all(Array.from({ length: 8 }, (_, i) => u.send(`{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"}`, 2_000, true)));
+      expect(more.map((r) => JSON.parse(r.body.toString()).id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    }
+    expect(u.pipeliningState).toBe('refused');
+  });
+
+  it('fails the check when the operator closes after the first answer, or answers with the wrong ids', async () => {
+    const closing = await rawServer((req) => req.socket.write(rpcAnswer(req, 'Connection: close\r\n')));
+    const u1 = upstream(closing.url, { connections: 4, pipelining: 8, pipeliningCheck: CHECK });
+    expect((await u1.send('{"jsonrpc":"2.0","id":7,"method":"eth_blockNumber"}', 2_000, true)).status).toBe(200);
+    await until(u1, 'refused');
+
+    const wrongIds = await rawServer((req) => req.socket.write(answer('{"jsonrpc":"2.0","id":99,"result":"0x1"}')));
+    const u2 = upstream(wrongIds.url, { connections: 4, pipelining: 8, pipeliningCheck: CHECK });
+    await u2.send('{}', 2_000, true);
+    await until(u2, 'refused');
+    expect(u2.depth).toBe(1);
+  });
+
+  it('when a pipelining operator starts closing after each answer, the reads behind are sent again and pipelining stops', async () => {
+    let closeAfterAnswer = false;
+    const server = await rawServer((req) => {
+      setTimeout(() => {
+        if (req.socket.destroyed) return;
+        req.socket.write(rpcAnswer(req, closeAfterAnswer ? 'Connection: close\r\n' : ''));
+        if (closeAfterAnswer) req.socket.end();
+      }, 10);
+    });
+    const u = upstream(server.url, { connections: 2, pipelining: 8, pipeliningCheck: CHECK });
+    await u.send('{"jsonrpc":"2.0","id":0,"method":"eth_blockNumber"}', 2_000, true);
+    await until(u, 'on');
+    closeAfterAnswer = true;
+    const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => u.send(`{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"}`, 2_000, true)));
+    expect(replies.map((r) => JSON.parse(r.body.toString()).id)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(u.pipeliningState).toBe('refused');
+    expect(u.depth).toBe(1);
+  });
+
+  it('without a check configured, the depth applies at once; with pipelining 1 there is no check', async () => {
+    const server = await rawServer((req) => req.socket.write(rpcAnswer(req)));
+    expect(upstream(server.url, { pipelining: 8 }).pipeliningState).toBe('on');
+    const off = upstream(server.url, { pipelining: 1, pipeliningCheck: CHECK });
+    await off.send('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}', 2_000, true);
+    expect(off.pipeliningState).toBe('off');
+    expect(server.requests).toHaveLength(1);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
 describe('Upstream: failures and neverSent', () => {
   it('connection refused: UPSTREAM_CONNECT, never sent', async () => {
     const u = upstream(`http://127.0.0.1:${await freePort()}/`);
