@@ -1,7 +1,7 @@
 // Runs the gateway in its own process, with its simulated operators in a further child process
 // (so gateway, sims and load generator never share an event loop or a /proc CPU counter).
 // Usage: node bench/gateway-process.mjs [--sims N | --upstreams URL,URL...] [--connections 64]
-//          [--pipelining 1] [--record true|false] [--cross-check-rate R] [--workers N|auto]
+//          [--pipelining N] [--record true|false] [--cross-check-rate R] [--workers N|auto]
 //   --upstreams: operators already running elsewhere (e.g. a sim-process.mjs the harness shares
 //     with nginx and HAProxy); no sim child then, and "simPid" is null.
 //   --workers N|auto (env BENCH_WORKERS): the config's `workers` (default 1: the main thread serves RPC).
@@ -23,7 +23,8 @@ const { values } = parseArgs({
   options: {
     sims: { type: 'string', default: process.env.BENCH_SIMS ?? '1' },
     connections: { type: 'string', default: process.env.BENCH_UPSTREAM_CONNECTIONS ?? '64' },
-    pipelining: { type: 'string', default: process.env.BENCH_UPSTREAM_PIPELINING ?? '1' },
+    // Unset: the config's default (upstream.pipelining 8, each operator checked first).
+    pipelining: { type: 'string', default: process.env.BENCH_UPSTREAM_PIPELINING },
     record: { type: 'string', default: process.env.BENCH_RECORD ?? 'true' },
     'cross-check-rate': { type: 'string', default: process.env.BENCH_CROSS_CHECK_RATE },
     upstreams: { type: 'string' },
@@ -44,7 +45,7 @@ const config = parseConfig({
   workers,
   admin: { port: 0 },
   logLevel: 'silent',
-  upstream: { connections: Number(values.connections), pipelining: Number(values.pipelining) },
+  upstream: { connections: Number(values.connections), ...(values.pipelining === undefined ? {} : { pipelining: Number(values.pipelining) }) },
   ...(crossCheckRate === undefined ? {} : { staking: { crossCheck: { sampleRate: crossCheckRate } } }),
   operators,
 });
@@ -107,7 +108,9 @@ function outcomeCounts() {
   const faults = rec.clientFaults;
   const names = attempts.CLIENT_FAULTS;
   if (faults && names) clientFaults = Object.fromEntries(names.map((n, i) => [n, Number(faults[i] ?? 0)]).filter(([, v]) => v > 0));
-  return { record, outcomes, clientFaults };
+  // Whether each operator's pool (this thread's) passed the pipelining check: "on", "refused", "off", ...
+  const pipelining = Object.fromEntries(operators.map((op) => [op.id, gw.operatorRef?.(op.id)?.upstream.pipeliningState ?? null]));
+  return { record, outcomes, clientFaults, pipelining };
 }
 
 process.on('SIGTERM', stop);

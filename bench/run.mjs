@@ -13,7 +13,7 @@
 // BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2), BENCH_TOOLS ("autocannon,wrk": measurement suite),
 // BENCH_PROXY_TOOLS ("wrk", or "autocannon" without wrk: proxies suite, closed-loop scenarios),
 // BENCH_PROXY_SCENARIOS ("single,batch,large,c1000,rate"), BENCH_PROXY_TARGETS (all:
-// "gateway,direct,nginx-1,nginx-auto,haproxy,gateway-auto,gateway-pipelined"), BENCH_RATE (2000), BENCH_RATE_DURATION (s, 5),
+// "gateway,direct,nginx-1,nginx-auto,haproxy,gateway-auto,gateway-pipelining-1"), BENCH_RATE (2000), BENCH_RATE_DURATION (s, 5),
 // BENCH_SUITE ("proxies,measurement"; BENCH_SCENARIOS is an alias),
 // BENCH_QUIET_WAIT (s, 30: before each run, wait up to this long for the machine to be idle; 0 = don't),
 // BENCH_NOISY_RETRIES (2: a run during which other load used > 0.2 cores is repeated this many times).
@@ -295,19 +295,19 @@ async function check(url, scenario) {
 // ---- the suites: which processes, targets, scenarios and rounds ----
 
 const gatewayScript = here('./gateway-process.mjs');
-const ALL_PROXY_TARGETS = ['gateway', 'direct', 'nginx-1', 'nginx-auto', 'haproxy', 'gateway-auto', 'gateway-pipelined'];
-/** The gateway variants: the default config, data-plane workers on every core, and upstream pipelining. */
+const ALL_PROXY_TARGETS = ['gateway', 'direct', 'nginx-1', 'nginx-auto', 'haproxy', 'gateway-auto', 'gateway-pipelining-1'];
+/** The gateway variants: the default config, data-plane workers on every core, and upstream pipelining off (one request per connection). */
 const GATEWAY_VARIANTS = {
   gateway: { key: 'gateway', args: ['--workers', '1'] },
   'gateway-auto': { key: 'gatewayAuto', args: ['--workers', 'auto'] },
-  'gateway-pipelined': { key: 'gatewayPipelined', args: ['--workers', '1', '--pipelining', '8'] },
+  'gateway-pipelining-1': { key: 'gatewayPipelining1', args: ['--workers', '1', '--pipelining', '1'] },
 };
 const PROXY_TARGETS = (process.env.BENCH_PROXY_TARGETS ?? ALL_PROXY_TARGETS.join(',')).split(',').map((x) => x.trim()).filter(Boolean);
 for (const t of PROXY_TARGETS) if (!ALL_PROXY_TARGETS.includes(t)) throw new Error(`unknown target "${t}" (known: ${ALL_PROXY_TARGETS.join(', ')})`);
 const PROXY_SCENARIO_IDS = (process.env.BENCH_PROXY_SCENARIOS ?? Object.keys(PROXY_SCENARIOS).join(',')).split(',').map((x) => x.trim()).filter(Boolean);
 for (const id of PROXY_SCENARIO_IDS) if (!PROXY_SCENARIOS[id]) throw new Error(`unknown scenario "${id}" (known: ${Object.keys(PROXY_SCENARIOS).join(', ')})`);
 // The fixed-rate scenario is about added latency: nginx with workers auto adds nothing there.
-const RATE_TARGETS = ['gateway', 'direct', 'nginx-1', 'haproxy', 'gateway-auto', 'gateway-pipelined'];
+const RATE_TARGETS = ['gateway', 'direct', 'nginx-1', 'haproxy', 'gateway-auto', 'gateway-pipelining-1'];
 
 const SUITES = {
   proxies: {
@@ -659,7 +659,7 @@ function proxiesVerdicts(groups, rateLabel) {
   const cpu = (gw, base, label) => {
     const x = r(gw, base);
     if (gw !== 'gateway' && !x) return;
-    const variant = gw === 'gateway' ? '' : ` (${gw === 'gateway-pipelined' ? 'upstream.pipelining 8' : gw})`;
+    const variant = gw === 'gateway' ? '' : ` (${gw === 'gateway-pipelining-1' ? 'upstream.pipelining 1' : gw})`;
     v.push({
       target: `proxied requests per CPU-second${variant}, measurement on, ≥ ${label}`,
       basis: single ? `${single.tool}, ${single.scenario}: ${gw} ${fmt(x?.gatewayUsPerRequest, 1)} vs ${base} ${fmt(x?.baselineUsPerRequest, 1)} CPU µs/req` : 'not run',
@@ -667,7 +667,7 @@ function proxiesVerdicts(groups, rateLabel) {
       met: x?.reqPerCpuSecond === null || x?.reqPerCpuSecond === undefined ? null : x.reqPerCpuSecond >= 1,
     });
   };
-  for (const gw of ['gateway', 'gateway-pipelined']) {
+  for (const gw of ['gateway', 'gateway-pipelining-1']) {
     cpu(gw, 'nginx-1', "nginx's (1 worker)");
     cpu(gw, 'haproxy', "HAProxy's (nbthread 2)");
   }
@@ -745,9 +745,10 @@ function proxiesMarkdown(suite, settings) {
     `## ${suite.title}`,
     '',
     `All targets in front of the same simulated operator process (${w.length || '?'} operator(s), zero latency; "direct" hits it ` +
-      'without a proxy). Gateway: default config, measurement on, upstream pool 64 connections, pipelining 1; "gateway-auto" is the ' +
-      'same with `workers: "auto"` (data-plane worker threads, one per core); "gateway-pipelined" the same as "gateway" with ' +
-      '`upstream.pipelining: 8` (reads sent in the same event-loop turn share a connection and one write). nginx: `worker_processes 1` ("nginx-1") or `auto` ' +
+      'without a proxy). Gateway: default config, measurement on, upstream pool 64 connections, pipelining 8 once the operator has passed ' +
+      'the check (reads sent in the same event-loop turn share a connection and one write); "gateway-auto" is the ' +
+      'same with `workers: "auto"` (data-plane worker threads, one per core); "gateway-pipelining-1" the same as "gateway" with ' +
+      '`upstream.pipelining: 1` (one request per connection at a time). nginx: `worker_processes 1` ("nginx-1") or `auto` ' +
       '("nginx-auto"), upstream `keepalive 64`, HTTP/1.1 upstream, logging off. HAProxy: `nbthread 2`, `mode http`, ' +
       '`http-reuse always`, logging off. Proxy weights = the gateway\'s routing weights ' +
       `(${w.map((o) => `${o.id} ${o.proxyWeight}`).join(', ') || '–'}). Targets interleaved within each round, one process ` +
@@ -994,7 +995,7 @@ const result = {
     tools: TOOLS,
     upstream: {
       connections: Number(process.env.BENCH_UPSTREAM_CONNECTIONS ?? 64),
-      pipelining: Number(process.env.BENCH_UPSTREAM_PIPELINING ?? 1),
+      pipelining: process.env.BENCH_UPSTREAM_PIPELINING === undefined ? 'config default' : Number(process.env.BENCH_UPSTREAM_PIPELINING),
     },
     sims: SIMS,
     minOnOffRatio: MIN_ON_OFF_RATIO,
