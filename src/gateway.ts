@@ -216,7 +216,10 @@ export class Gateway {
     for (const s of this.core.states()) {
       let ref = this.refs.get(s.id);
       if (ref === undefined && s.url !== '') {
-        ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex++, chain: s.chain, url: s.url });
+        const operator = s.id;
+        ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex++, chain: s.chain, url: s.url }, (pipelining, detail) =>
+          this.logger.info({ operator, pipelining, detail }, pipelining === 'on' ? 'upstream pipelining on' : 'upstream pipelining off until the next check'),
+        );
         this.refs.set(s.id, ref);
         this.measurement.addOperator(ref.index, ref.id, ref.chain);
       }

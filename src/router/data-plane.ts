@@ -9,7 +9,7 @@ import { type CrossCheckEvidence, CrossChecker } from './cross-check.js';
 import { Forwarder } from './forward.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import { RpcServer } from './rpc-server.js';
-import { Upstream } from './upstream.js';
+import { type PipeliningState, Upstream } from './upstream.js';
 
 export interface DataPlaneHooks {
   readonly onOutvoted: (operatorId: string, evidence: CrossCheckEvidence) => void;
@@ -58,12 +58,17 @@ export function createDataPlane(config: Config, routing: RoutingState, recorder:
 }
 
 /** An operator's router handle: its dense index and its own pool, sized by the config. */
-export function newOperatorRef(config: Config, op: { id: string; index: number; chain: string; url: string }): OperatorRef {
+export function newOperatorRef(
+  config: Config,
+  op: { id: string; index: number; chain: string; url: string },
+  onPipeliningChange?: (state: PipeliningState, detail: string) => void,
+): OperatorRef {
   const upstream = new Upstream(op.url, {
     connections: config.upstream.connections,
     pipelining: config.upstream.pipelining,
     // An operator is trusted with pipelined requests only after it has answered a pair correctly.
     pipeliningCheck: { method: 'eth_chainId', timeoutMs: config.probes.timeoutMs },
+    onPipeliningChange,
     keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
     maxResponseBytes: config.limits.maxResponseBytes,
   });

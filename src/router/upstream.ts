@@ -31,6 +31,8 @@ export interface UpstreamOptions {
    * Without it, `pipelining` applies at once (the mechanics' tests, a known operator).
    */
   readonly pipeliningCheck?: { readonly method: string; readonly timeoutMs: number };
+  /** Told when a check passes or fails, or pipelining breaks (to log it). */
+  readonly onPipeliningChange?: (state: PipeliningState, detail: string) => void;
   readonly keepAliveTimeoutMs: number;
   readonly maxResponseBytes: number;
   readonly connectTimeoutMs?: number;
@@ -157,11 +159,12 @@ export class Upstream {
     const now = performance.now();
     if (now < this.nextCheckAt || this.connections.size >= this.options.connections) return;
     this.pipelining = 'checking';
-    const verdict = new PipeliningCheck((passed) => {
+    const verdict = new PipeliningCheck((passed, detail) => {
       if (this.pipelining !== 'checking') return;
       this.pipelining = passed ? 'on' : 'refused';
       this.depth = passed ? this.options.pipelining : 1;
       if (!passed) this.nextCheckAt = performance.now() + PIPELINING_RECHECK_MS;
+      this.options.onPipeliningChange?.(this.pipelining, detail);
     });
     const call = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: check.method, params: [] });
     const first = new Exchange(this.encode(call(1)), true, verdict, check.timeoutMs);
@@ -177,6 +180,7 @@ export class Upstream {
     this.pipelining = 'refused';
     this.depth = 1;
     this.nextCheckAt = performance.now() + PIPELINING_RECHECK_MS;
+    this.options.onPipeliningChange?.('refused', 'a connection closed with requests pipelined behind an answer');
   }
 
   /** `request` as a promise, for callers off the request path (probes, cross-checks, batches). */
@@ -613,19 +617,24 @@ class PipeliningCheck implements UpstreamHandler {
   private answered = 0;
   private failed = false;
 
-  constructor(private readonly verdict: (passed: boolean) => void) {}
+  constructor(private readonly verdict: (passed: boolean, detail: string) => void) {}
 
   onUpstreamReply(status: number, body: Buffer): void {
     if (this.failed) return;
     const scan = scanResponse(body);
-    if (status !== 200 || !scan.ok || !idEqualsNumber(body, scan, ++this.answered)) return this.onUpstreamError();
-    if (this.answered === 2) this.verdict(true);
+    const n = ++this.answered;
+    if (status !== 200 || !scan.ok || !idEqualsNumber(body, scan, n)) return this.refuse(`answer ${n} of 2: HTTP ${status}, ${scan.ok ? 'wrong id' : scan.reason}`);
+    if (n === 2) this.verdict(true, 'two calls written together were answered in order');
   }
 
-  onUpstreamError(): void {
+  onUpstreamError(err: UpstreamError): void {
+    this.refuse(`answer ${this.answered + 1} of 2: ${err.detail ?? err.code}`);
+  }
+
+  private refuse(detail: string): void {
     if (this.failed) return;
     this.failed = true;
-    this.verdict(false);
+    this.verdict(false, detail);
   }
 }
 

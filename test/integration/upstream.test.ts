@@ -510,13 +510,15 @@ describe('Upstream: pipelining only after the operator has passed the check', ()
   it('sends two calls together on a fresh connection with the first request, then pipelines', async () => {
     const { seen, onRequest } = outstandingTracker(20);
     const server = await rawServer(onRequest);
-    const u = upstream(server.url, { connections: 4, pipelining: 8, pipeliningCheck: CHECK });
+    const changes: string[] = [];
+    const u = upstream(server.url, { connections: 4, pipelining: 8, pipeliningCheck: CHECK, onPipeliningChange: (state) => changes.push(state) });
     expect(u.pipeliningState).toBe('unchecked');
     expect(u.depth).toBe(1);
     const first = await u.send('{"jsonrpc":"2.0","id":"a","method":"eth_blockNumber"}', 2_000, true);
     expect(first.status).toBe(200);
     await until(u, 'on');
     expect(u.depth).toBe(8);
+    expect(changes).toEqual(['on']);
     const check = server.requests.filter((r) => r.body.toString().includes('eth_chainId'));
     expect(check.map((r) => JSON.parse(r.body.toString()).id)).toEqual([1, 2]);
     expect(check[0]!.conn).toBe(check[1]!.conn);
@@ -540,10 +542,12 @@ describe('Upstream: pipelining only after the operator has passed the check', ()
         socket.write(answer(JSON.stringify({ jsonrpc: '2.0', id: JSON.parse(body.toString()).id, result: '0x1' })));
       });
     });
-    const u = upstream(server.url, { connections: 4, pipelining: 8, pipeliningCheck: CHECK });
+    const changes: [string, string][] = [];
+    const u = upstream(server.url, { connections: 4, pipelining: 8, pipeliningCheck: CHECK, onPipeliningChange: (state, detail) => changes.push([state, detail]) });
     const replies = await Promise.all(Array.from({ length: 3 }, (_, i) => u.send(`{"jsonrpc":"2.0","id":${i},"method":"eth_blockNumber"}`, 2_000, true)));
     expect(replies.map((r) => JSON.parse(r.body.toString()).id)).toEqual([0, 1, 2]);
     await until(u, 'refused');
+    expect(changes).toEqual([['refused', 'answer 2 of 2: no answer within 300 ms']]);
     expect(u.depth).toBe(1);
     // Every later request still gets its answer: one request per connection at a time.
     for (let round = 0; round < 3; round++) {
