@@ -144,7 +144,7 @@ export class Forwarder {
   }
 
   private dispatch(chain: string, body: Buffer, done: (answer: RpcReply) => void): void {
-    const parsed = parseRequestBody(body.toString('utf8'), this.options.maxBatchSize);
+    const parsed = parseRequestBody(body, this.options.maxBatchSize);
     if (parsed.kind === 'error') {
       this.recorder.recordClientFault(
         parsed.code === 'PARSE_ERROR' ? 'parse_error' : parsed.code === 'BATCH_TOO_LARGE' ? 'batch_too_large' : 'invalid_request',

@@ -2,11 +2,14 @@
  * JSON-RPC 2.0 request parsing and validation, exactly as the specification says:
  * https://www.jsonrpc.org/specification (sections 4-6).
  *
- * The hot path parses the body once with JSON.parse (V8's parser beats any hand-rolled
- * scan that would still have to prove the body is valid JSON) and keeps the raw bytes,
- * so a valid single request is forwarded byte-for-byte.
+ * The common single request is checked straight from its bytes (`scanRequest`: the whole
+ * body validated as JSON, the envelope read, nothing built) and forwarded byte for byte; its
+ * parsed form is built only if something asks for it. Anything else, invalid requests and
+ * batches included, goes through JSON.parse, whose verdicts are the reference: the fast path
+ * only takes bodies on which the two agree (see RequestScan).
  */
 import { ERRORS, type GatewayErrorCode } from '../errors.js';
+import { scanRequest } from './response-scan.js';
 
 export type JsonRpcId = string | number | null;
 
@@ -78,15 +81,53 @@ function detectableId(value: unknown): JsonRpcId {
   return null;
 }
 
+/** A call taken by the fast path: its request object is parsed from the body only when read. */
+class ScannedCall implements RpcCall {
+  private parsed: Record<string, unknown> | undefined;
+
+  constructor(
+    readonly method: string,
+    readonly id: JsonRpcId,
+    readonly notification: boolean,
+    private readonly body: Buffer,
+  ) {}
+
+  get request(): Record<string, unknown> {
+    return (this.parsed ??= JSON.parse(this.body.toString('utf8')) as Record<string, unknown>);
+  }
+}
+
+/** The plain single request, read by scanRequest; undefined when JSON.parse must judge it. */
+function scannedCall(body: Buffer): RpcCall | undefined {
+  const scan = scanRequest(body);
+  if (!scan.ok) return undefined;
+  const method = body.toString('utf8', scan.methodStart, scan.methodEnd);
+  switch (scan.idKind) {
+    case 'none':
+      return new ScannedCall(method, null, true, body);
+    case 'string':
+      return new ScannedCall(method, body.toString('utf8', scan.idStart, scan.idEnd), false, body);
+    case 'number':
+      return new ScannedCall(method, scan.idNumber, false, body);
+    default:
+      return new ScannedCall(method, null, false, body);
+  }
+}
+
 function toCall(req: Record<string, unknown>): RpcCall {
   const notification = !('id' in req);
   return { method: req['method'] as string, id: notification ? null : (req['id'] as JsonRpcId), notification, request: req };
 }
 
-export function parseRequestBody(text: string, maxBatchSize: number): ParsedBody {
+/** A request body: bytes from the wire (fast path for the plain single call), or text. */
+export function parseRequestBody(body: Buffer | string, maxBatchSize: number): ParsedBody {
+  if (typeof body !== 'string') {
+    const call = scannedCall(body);
+    if (call !== undefined) return { kind: 'single', call };
+  }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
   } catch {
     return wholeBodyError('PARSE_ERROR', null);
   }

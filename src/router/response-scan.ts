@@ -1040,3 +1040,138 @@ function copyBytes(from: Buffer, a: number, b: number, to: Buffer, at: number): 
   if (b - a > 64) from.copy(to, at, a, b);
   else for (let i = a; i < b; i++) to[at++] = from[i]!;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Requests: the fast path of the common single call
+
+/**
+ * What `scanRequest` found in a single JSON-RPC request. `ok` only for the plain case: one
+ * valid JSON object with a `jsonrpc` of exactly "2.0", a string `method`, `params` (if any) an
+ * array or object, an `id` (if any) a string, a finite number or null, no escapes in keys, the
+ * method or a string id, and none of those four members twice. Everything else (invalid
+ * requests, batches, the odd spellings) is for JSON.parse to judge, so its verdicts stay the
+ * only ones.
+ */
+export interface RequestScan {
+  ok: boolean;
+  /** The method's bytes, quotes excluded. */
+  methodStart: number;
+  methodEnd: number;
+  /** 'none': a notification. */
+  idKind: IdKind;
+  /** The id's token; quotes excluded for a string id. */
+  idStart: number;
+  idEnd: number;
+  /** The id's value when idKind is 'number'. */
+  idNumber: number;
+}
+
+const KEY_METHOD = 64;
+const KEY_PARAMS = 128;
+
+/** Which request member a key token [a, b) (quotes included, no escapes) names. */
+function classifyRequestKey(buf: Buffer, a: number, b: number): number {
+  a++;
+  switch (b - a - 1) {
+    case 2: // id
+      return buf[a] === 0x69 && buf[a + 1] === 0x64 ? KEY_ID : KEY_OTHER;
+    case 6: // method, params
+      if (buf[a] === 0x6d) {
+        return buf[a + 1] === 0x65 && buf[a + 2] === 0x74 && buf[a + 3] === 0x68 && buf[a + 4] === 0x6f && buf[a + 5] === 0x64 ? KEY_METHOD : KEY_OTHER;
+      }
+      return buf[a] === 0x70 && buf[a + 1] === 0x61 && buf[a + 2] === 0x72 && buf[a + 3] === 0x61 && buf[a + 4] === 0x6d && buf[a + 5] === 0x73
+        ? KEY_PARAMS
+        : KEY_OTHER;
+    case 7: // jsonrpc
+      return buf[a] === 0x6a && buf[a + 1] === 0x73 && buf[a + 2] === 0x6f && buf[a + 3] === 0x6e && buf[a + 4] === 0x72
+        && buf[a + 5] === 0x70 && buf[a + 6] === 0x63
+        ? KEY_JSONRPC
+        : KEY_OTHER;
+    default:
+      return KEY_OTHER;
+  }
+}
+
+const REQUEST_SHARED: RequestScan = { ok: false, methodStart: -1, methodEnd: -1, idKind: 'none', idStart: -1, idEnd: -1, idNumber: NaN };
+
+/** Members of a request object, `p` at '{'; fills `out` and returns the position after '}', or -1 (invalid JSON, or not the plain case). */
+function scanRequestObject(buf: Buffer, p: number, end: number, out: RequestScan): number {
+  let seen = 0;
+  p++;
+  if (p < end && buf[p]! <= SPACE) p = skipWs(buf, p, end);
+  if (p >= end || buf[p] !== QUOTE) return -1; // {} is invalid: no jsonrpc
+  for (;;) {
+    const keyStart = p;
+    sawEscape = false;
+    p = skipString(buf, p + 1, end);
+    if (p < 0 || sawEscape) return -1;
+    const key = classifyRequestKey(buf, keyStart, p);
+    if ((seen & key) !== 0) return -1;
+    seen |= key;
+    p = skipColon(buf, p, end);
+    if (p < 0) return -1;
+    const valueStart = p;
+    const c = buf[p]!;
+    if (key === KEY_OTHER || key === KEY_PARAMS) {
+      if (key === KEY_PARAMS && c !== LBRACE && c !== LBRACKET) return -1;
+      p = skipValue(buf, p, end);
+    } else {
+      sawEscape = false;
+      p = skipScalar(buf, p, end);
+      if (p < 0 || sawEscape) return -1;
+      if (key === KEY_JSONRPC) {
+        if (!(c === QUOTE && p - valueStart === 5 && buf[valueStart + 1] === TWO && buf[valueStart + 2] === DOT && buf[valueStart + 3] === ZERO)) return -1;
+      } else if (key === KEY_METHOD) {
+        if (c !== QUOTE) return -1;
+        out.methodStart = valueStart + 1;
+        out.methodEnd = p - 1;
+      } else if (c === QUOTE) {
+        out.idKind = 'string';
+        out.idStart = valueStart + 1;
+        out.idEnd = p - 1;
+      } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
+        const n = numberValue(buf, valueStart, p);
+        if (!Number.isFinite(n)) return -1;
+        out.idKind = 'number';
+        out.idNumber = n;
+        out.idStart = valueStart;
+        out.idEnd = p;
+      } else if (c === LOWER_N) {
+        out.idKind = 'null';
+        out.idStart = valueStart;
+        out.idEnd = p;
+      } else return -1;
+    }
+    if (p < 0) return -1;
+    p = skipMemberEnd(buf, p, end);
+    if (p === -1) return -1;
+    if (p < 0) {
+      p = -p;
+      break;
+    }
+  }
+  return (seen & KEY_JSONRPC) !== 0 && (seen & KEY_METHOD) !== 0 ? p : -1;
+}
+
+/**
+ * The fast path for a single request: bytes [start, end) checked as one JSON value without
+ * building it (see RequestScan for what `ok` covers). Without `out` the answer is a
+ * module-level object that the next call overwrites.
+ */
+export function scanRequest(buf: Buffer, start = 0, end = buf.length, out: RequestScan = REQUEST_SHARED): RequestScan {
+  out.ok = false;
+  out.idKind = 'none';
+  out.idStart = out.idEnd = out.methodStart = out.methodEnd = -1;
+  out.idNumber = NaN;
+  let p = skipWs(buf, start, end);
+  if (p >= end || buf[p] !== LBRACE) return out;
+  attachView(buf, p, end);
+  try {
+    p = scanRequestObject(buf, p, end, out);
+  } finally {
+    detachView();
+    trimStack();
+  }
+  out.ok = p >= 0 && skipWs(buf, p, end) === end;
+  return out;
+}

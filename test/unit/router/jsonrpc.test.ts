@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseRequestBody } from '../../../src/router/jsonrpc.js';
 
-const parse = (text: string) => parseRequestBody(text, 100);
+/** As the forwarder calls it: the body's bytes (the plain single call takes the byte-scanning fast path). */
+const parse = (text: string) => parseRequestBody(Buffer.from(text), 100);
 const errorOf = (body: string) => JSON.parse(body) as { jsonrpc: string; id: unknown; error: { code: number } };
 
 describe('parseRequestBody', () => {
@@ -94,6 +95,98 @@ describe('parseRequestBody', () => {
         expect(parse(JSON.stringify(req)).kind).toBe(valid ? 'single' : 'error');
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('parseRequestBody: the byte-scanning fast path agrees with JSON.parse', () => {
+  /** What a parse means to the forwarder, comparable with toEqual (-0 and 0 kept apart). */
+  function meaning(parsed: ReturnType<typeof parseRequestBody>): unknown {
+    if (parsed.kind === 'error') return { kind: 'error', code: parsed.code, body: parsed.body };
+    if (parsed.kind === 'batch') return { kind: 'batch', entries: parsed.entries.map((e) => (e.call ? { ...pick(e.call) } : e)) };
+    return { kind: 'single', ...pick(parsed.call) };
+  }
+  function pick(call: { method: string; id: unknown; notification: boolean; request: unknown }) {
+    return { method: call.method, id: call.id, negativeZero: Object.is(call.id, -0), notification: call.notification, request: call.request };
+  }
+  function agree(text: string): void {
+    const fromBytes = parseRequestBody(Buffer.from(text), 100);
+    const fromText = parseRequestBody(text, 100);
+    expect(meaning(fromBytes), text).toEqual(meaning(fromText));
+  }
+
+  it('on requests written by hand, odd ones included', () => {
+    const bodies = [
+      '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}',
+      ' \n{ "method" : "eth_call" , "params" : [ {"to":"0x1"}, "latest" ] , "id" : "a\u0062c" , "jsonrpc" : "2.0" } \t',
+      '{"jsonrpc":"2.0","method":"m","id":-0}',
+      '{"jsonrpc":"2.0","method":"m","id":1e3}',
+      '{"jsonrpc":"2.0","method":"m","id":1.5}',
+      '{"jsonrpc":"2.0","method":"m","id":12345678901234567890}',
+      '{"jsonrpc":"2.0","method":"m","id":1e400}',
+      '{"jsonrpc":"2.0","method":"m","id":null}',
+      '{"jsonrpc":"2.0","method":"m","id":true}',
+      '{"jsonrpc":"2.0","method":"m","id":{}}',
+      '{"jsonrpc":"2.0","method":"m","id":"é😀"}',
+      '{"jsonrpc":"2.0","method":"m\u00e9"}',
+      '{"jsonrpc":"2.0","method":"m","params":null}',
+      '{"jsonrpc":"2.0","method":"m","params":"x"}',
+      '{"jsonrpc":"2.0","method":"m","params":{"a":[1,{"b":null}]}}',
+      '{"jsonrpc":"2.0","method":"m","method":"n"}',
+      '{"jsonrpc":"2.0","jsonrpc":"2.0","method":"m"}',
+      '{"jsonrpc":"2.0","method":"m","id":1,"id":2}',
+      '{"json\u0072pc":"2.0","method":"m"}',
+      '{"jsonrpc":"2.0","method":"m","__proto__":{"x":1}}',
+      '{"jsonrpc":"2.0","method":"m","extra":[1,2,3]}',
+      '{"jsonrpc":"2.0"}',
+      '{"method":"m"}',
+      '{"jsonrpc":"1.0","method":"m"}',
+      '{"jsonrpc":"2.0","method":5}',
+      '{"jsonrpc":2.0,"method":"m"}',
+      '{}',
+      '[]',
+      '[{"jsonrpc":"2.0","method":"m","id":1}]',
+      '{"jsonrpc":"2.0","method":"m",}',
+      '{"jsonrpc":"2.0","method":"m"} x',
+      '{"jsonrpc":"2.0","method":"m"',
+      '\ufeff{"jsonrpc":"2.0","method":"m"}',
+      '{"jsonrpc":"2.0","method":"a\tb"}',
+      '',
+      'null',
+      '"x"',
+    ];
+    for (const body of bodies) agree(body);
+  });
+
+  it('on generated requests and their corruptions', () => {
+    const scalar = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.constant(null), fc.boolean());
+    const member = fc.oneof(
+      fc.constant(['jsonrpc', '2.0']),
+      fc.tuple(fc.constant('jsonrpc'), scalar),
+      fc.tuple(fc.constant('method'), fc.oneof(fc.constantFrom('eth_call', 'eth_blockNumber', 'x'), fc.string(), scalar)),
+      fc.tuple(fc.constant('params'), fc.oneof(fc.json().map((j) => JSON.parse(j) as unknown), fc.array(scalar), scalar)),
+      fc.tuple(fc.constant('id'), scalar),
+      fc.tuple(fc.string(), fc.json().map((j) => JSON.parse(j) as unknown)),
+    );
+    const body = fc
+      .tuple(fc.array(member, { maxLength: 6 }), fc.constantFrom('', ' ', '\n  '), fc.boolean())
+      .map(([members, ws, escapeKeys]) => {
+        const parts = members.map(([k, v]) => {
+          const key = escapeKeys && k.length > 0 ? `"\\u${k.charCodeAt(0).toString(16).padStart(4, '0')}${JSON.stringify(k).slice(2)}` : JSON.stringify(k);
+          return `${ws}${key}${ws}:${ws}${JSON.stringify(v) ?? 'null'}`;
+        });
+        return `${ws}{${parts.join(',')}${ws}}${ws}`;
+      });
+    fc.assert(fc.property(body, (text) => agree(text)), { numRuns: 3000 });
+    // Corruptions: a byte changed, dropped or inserted anywhere.
+    fc.assert(
+      fc.property(body, fc.nat(), fc.integer({ min: 0, max: 127 }), fc.constantFrom('set', 'drop', 'insert'), (text, at, byte, how) => {
+        const i = text.length === 0 ? 0 : at % text.length;
+        const ch = String.fromCharCode(byte);
+        const broken = how === 'set' ? text.slice(0, i) + ch + text.slice(i + 1) : how === 'drop' ? text.slice(0, i) + text.slice(i + 1) : text.slice(0, i) + ch + text.slice(i);
+        agree(broken);
+      }),
+      { numRuns: 3000 },
     );
   });
 });
