@@ -161,6 +161,11 @@ export class Upstream {
     this.pipelining = 'checking';
     const verdict = new PipeliningCheck((passed, detail) => {
       if (this.pipelining !== 'checking') return;
+      if (passed === undefined) {
+        // Not reached at all: nothing was learnt, so the next request checks again.
+        this.pipelining = 'unchecked';
+        return;
+      }
       this.pipelining = passed ? 'on' : 'refused';
       this.depth = passed ? this.options.pipelining : 1;
       if (!passed) this.nextCheckAt = performance.now() + PIPELINING_RECHECK_MS;
@@ -617,7 +622,8 @@ class PipeliningCheck implements UpstreamHandler {
   private answered = 0;
   private failed = false;
 
-  constructor(private readonly verdict: (passed: boolean, detail: string) => void) {}
+  /** `passed` undefined: the check's connection never came up (the operator is down), no verdict. */
+  constructor(private readonly verdict: (passed: boolean | undefined, detail: string) => void) {}
 
   onUpstreamReply(status: number, body: Buffer): void {
     if (this.failed) return;
@@ -628,6 +634,11 @@ class PipeliningCheck implements UpstreamHandler {
   }
 
   onUpstreamError(err: UpstreamError): void {
+    if (err.code === 'UPSTREAM_CONNECT' && err.neverSent && !this.failed) {
+      this.failed = true;
+      this.verdict(undefined, err.detail ?? err.code);
+      return;
+    }
     this.refuse(`answer ${this.answered + 1} of 2: ${err.detail ?? err.code}`);
   }
 

@@ -589,6 +589,35 @@ describe('Upstream: pipelining only after the operator has passed the check', ()
     expect(u.depth).toBe(1);
   });
 
+  it('an operator that is down gets no verdict: it is checked again once it answers', async () => {
+    const port = await freePort();
+    const u = upstream(`http://127.0.0.1:${port}/`, { connections: 4, pipelining: 8, pipeliningCheck: CHECK });
+    expect((await rejection(u.send('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}', 1_000, true))).code).toBe('UPSTREAM_CONNECT');
+    await until(u, 'unchecked');
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      let pending = '';
+      socket.on('data', (d) => {
+        pending += d.toString('latin1');
+        for (let at = pending.indexOf('\r\n\r\n'); at !== -1; at = pending.indexOf('\r\n\r\n')) {
+          const length = Number(/content-length: (\d+)/i.exec(pending.slice(0, at))![1]);
+          if (pending.length < at + 4 + length) return;
+          const id = (JSON.parse(pending.slice(at + 4, at + 4 + length)) as { id: unknown }).id;
+          pending = pending.slice(at + 4 + length);
+          socket.write(answer(JSON.stringify({ jsonrpc: '2.0', id, result: '0x1' })));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    expect((await u.send('{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}', 1_000, true)).status).toBe(200);
+    await until(u, 'on');
+  });
+
   it('without a check configured, the depth applies at once; with pipelining 1 there is no check', async () => {
     const server = await rawServer((req) => req.socket.write(rpcAnswer(req)));
     expect(upstream(server.url, { pipelining: 8 }).pipeliningState).toBe('on');
