@@ -599,6 +599,17 @@ const KEY_ERROR = 8;
 const KEY_CODE = 16;
 const KEY_MESSAGE = 32;
 
+/** The 2 bytes at `a` spell `id`. */
+function isId(buf: Buffer, a: number): boolean {
+  return buf[a] === 0x69 && buf[a + 1] === 0x64;
+}
+
+/** The 7 bytes at `a` spell `jsonrpc` (unrolled: measured, a loop over a name costs more). */
+function isJsonrpc(buf: Buffer, a: number): boolean {
+  return buf[a] === 0x6a && buf[a + 1] === 0x73 && buf[a + 2] === 0x6f && buf[a + 3] === 0x6e && buf[a + 4] === 0x72
+    && buf[a + 5] === 0x70 && buf[a + 6] === 0x63;
+}
+
 /** Which member a key token [a, b) (quotes included) names, `escaped` when it has backslashes. */
 function classifyKey(buf: Buffer, a: number, b: number, escaped: boolean, inError: boolean): number {
   if (escaped) {
@@ -622,8 +633,8 @@ function classifyKey(buf: Buffer, a: number, b: number, escaped: boolean, inErro
     return KEY_OTHER;
   }
   switch (n) {
-    case 2: // id
-      return buf[a] === 0x69 && buf[a + 1] === 0x64 ? KEY_ID : KEY_OTHER;
+    case 2:
+      return isId(buf, a) ? KEY_ID : KEY_OTHER;
     case 5: // error
       return buf[a] === 0x65 && buf[a + 1] === 0x72 && buf[a + 2] === 0x72 && buf[a + 3] === 0x6f && buf[a + 4] === 0x72
         ? KEY_ERROR
@@ -633,11 +644,8 @@ function classifyKey(buf: Buffer, a: number, b: number, escaped: boolean, inErro
         && buf[a + 5] === 0x74
         ? KEY_RESULT
         : KEY_OTHER;
-    case 7: // jsonrpc
-      return buf[a] === 0x6a && buf[a + 1] === 0x73 && buf[a + 2] === 0x6f && buf[a + 3] === 0x6e && buf[a + 4] === 0x72
-        && buf[a + 5] === 0x70 && buf[a + 6] === 0x63
-        ? KEY_JSONRPC
-        : KEY_OTHER;
+    case 7:
+      return isJsonrpc(buf, a) ? KEY_JSONRPC : KEY_OTHER;
     default:
       return KEY_OTHER;
   }
@@ -1073,8 +1081,8 @@ const KEY_PARAMS = 128;
 function classifyRequestKey(buf: Buffer, a: number, b: number): number {
   a++;
   switch (b - a - 1) {
-    case 2: // id
-      return buf[a] === 0x69 && buf[a + 1] === 0x64 ? KEY_ID : KEY_OTHER;
+    case 2:
+      return isId(buf, a) ? KEY_ID : KEY_OTHER;
     case 6: // method, params
       if (buf[a] === 0x6d) {
         return buf[a + 1] === 0x65 && buf[a + 2] === 0x74 && buf[a + 3] === 0x68 && buf[a + 4] === 0x6f && buf[a + 5] === 0x64 ? KEY_METHOD : KEY_OTHER;
@@ -1082,11 +1090,8 @@ function classifyRequestKey(buf: Buffer, a: number, b: number): number {
       return buf[a] === 0x70 && buf[a + 1] === 0x61 && buf[a + 2] === 0x72 && buf[a + 3] === 0x61 && buf[a + 4] === 0x6d && buf[a + 5] === 0x73
         ? KEY_PARAMS
         : KEY_OTHER;
-    case 7: // jsonrpc
-      return buf[a] === 0x6a && buf[a + 1] === 0x73 && buf[a + 2] === 0x6f && buf[a + 3] === 0x6e && buf[a + 4] === 0x72
-        && buf[a + 5] === 0x70 && buf[a + 6] === 0x63
-        ? KEY_JSONRPC
-        : KEY_OTHER;
+    case 7:
+      return isJsonrpc(buf, a) ? KEY_JSONRPC : KEY_OTHER;
     default:
       return KEY_OTHER;
   }

@@ -106,8 +106,7 @@ export class Upstream {
   private closed = false;
   private closing: Promise<void> | undefined;
   private whenEmpty: (() => void) | undefined;
-  /** Requests one connection may carry now: `options.pipelining` once pipelining is on, else 1. */
-  depth: number;
+  private currentDepth: number;
   private pipelining: PipeliningState;
   private nextCheckAt = 0;
 
@@ -127,11 +126,16 @@ export class Upstream {
       'latin1',
     );
     this.pipelining = options.pipelining <= 1 ? 'off' : options.pipeliningCheck === undefined ? 'on' : 'unchecked';
-    this.depth = this.pipelining === 'on' ? options.pipelining : 1;
+    this.currentDepth = this.pipelining === 'on' ? options.pipelining : 1;
   }
 
   get pipeliningState(): PipeliningState {
     return this.pipelining;
+  }
+
+  /** Requests one connection may carry now: `options.pipelining` once pipelining is on, else 1. */
+  get depth(): number {
+    return this.currentDepth;
   }
 
   /**
@@ -160,14 +164,14 @@ export class Upstream {
     if (now < this.nextCheckAt || this.connections.size >= this.options.connections) return;
     this.pipelining = 'checking';
     const verdict = new PipeliningCheck((passed, detail) => {
-      if (this.pipelining !== 'checking') return;
+      if (this.pipelining !== 'checking' || this.closed) return;
       if (passed === undefined) {
         // Not reached at all: nothing was learnt, so the next request checks again.
         this.pipelining = 'unchecked';
         return;
       }
       this.pipelining = passed ? 'on' : 'refused';
-      this.depth = passed ? this.options.pipelining : 1;
+      this.currentDepth = passed ? this.options.pipelining : 1;
       if (!passed) this.nextCheckAt = performance.now() + PIPELINING_RECHECK_MS;
       this.options.onPipeliningChange?.(this.pipelining, detail);
     });
@@ -183,7 +187,7 @@ export class Upstream {
   pipeliningBroke(): void {
     if (this.pipelining !== 'on' || this.options.pipeliningCheck === undefined) return;
     this.pipelining = 'refused';
-    this.depth = 1;
+    this.currentDepth = 1;
     this.nextCheckAt = performance.now() + PIPELINING_RECHECK_MS;
     this.options.onPipeliningChange?.('refused', 'a connection closed with requests pipelined behind an answer');
   }
