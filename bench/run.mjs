@@ -12,7 +12,7 @@
 // BENCH_SCENARIO_ROUNDS (2: proxies suite, the other scenarios), BENCH_MEASUREMENT_ROUNDS (4),
 // BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2), BENCH_TOOLS ("autocannon,wrk": measurement suite),
 // BENCH_PROXY_TOOLS ("wrk", or "autocannon" without wrk: proxies suite, closed-loop scenarios),
-// BENCH_PROXY_SCENARIOS ("single,batch,large,c1000,rate"), BENCH_PROXY_TARGETS (all:
+// BENCH_PROXY_SCENARIOS ("single,ws,batch,large,c1000,rate"), BENCH_PROXY_TARGETS (all:
 // "gateway,direct,nginx-1,nginx-auto,haproxy,gateway-auto,gateway-pipelining-1"), BENCH_RATE (2000), BENCH_RATE_DURATION (s, 5),
 // BENCH_SUITE ("proxies,measurement"; BENCH_SCENARIOS is an alias),
 // BENCH_QUIET_WAIT (s, 30: before each run, wait up to this long for the machine to be idle; 0 = don't),
@@ -76,9 +76,13 @@ const LARGE = {
 };
 const C1000 = { ...SINGLE, id: 'c1000', name: 'single eth_blockNumber, 1000 connections', connections: 1000, warm: false };
 const FIXED_RATE = { ...SINGLE, id: 'rate', name: `single eth_blockNumber at ${RATE} req/s (fixed rate)`, rate: RATE };
+// JSON-RPC over WebSocket from the client, HTTP to the operator: the gateway's own translation.
+// nginx and HAProxy only tunnel a WebSocket to an operator that speaks it (the sim does not),
+// so this scenario runs the gateways alone; compare it with their HTTP single call.
+const WS = { ...SINGLE, id: 'ws', name: 'single eth_blockNumber over WebSocket', ws: true };
 // In this order within each round: the fixed-rate run first (right after the warm-up), the large
 // answers last (they grow the gateway's heap).
-const PROXY_SCENARIOS = { rate: FIXED_RATE, single: SINGLE, batch: BATCH, c1000: C1000, large: LARGE };
+const PROXY_SCENARIOS = { rate: FIXED_RATE, single: SINGLE, ws: WS, batch: BATCH, c1000: C1000, large: LARGE };
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
@@ -163,8 +167,30 @@ function runRate(url, scenario, seconds) {
   });
 }
 
-const LOADERS = { autocannon: runAutocannon, wrk: runWrk, rate: runRate };
-const toolsFor = (suite, scenario) => (scenario.rate ? ['rate'] : suite.tools);
+/** Closed loop over WebSocket, in a child process (bench/ws-client.mjs): µs latencies. */
+function runWs(url, scenario, seconds) {
+  return new Promise((resolve, reject) => {
+    const wsUrl = url.replace(/^http/, 'ws');
+    const args = [here('./ws-client.mjs'), '--url', wsUrl, '--body', scenario.body, '--connections', String(scenario.connections ?? CONNECTIONS), '--duration', String(seconds), '--warmup', '1'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      let r;
+      try {
+        r = JSON.parse(out.trim().split('\n').at(-1));
+      } catch {
+        return reject(new Error(`ws-client failed (exit ${code}):\n${out}`));
+      }
+      const ms = (us) => (us === null ? null : us / 1000);
+      resolve({ requests: r.requests, seconds: r.seconds, p50Ms: ms(r.latencyUs.p50), p99Ms: ms(r.latencyUs.p99), p999Ms: ms(r.latencyUs.p999), errors: r.errors, non2xx: 0 });
+    });
+  });
+}
+
+const LOADERS = { autocannon: runAutocannon, wrk: runWrk, rate: runRate, ws: runWs };
+const toolsFor = (suite, scenario) => (scenario.rate ? ['rate'] : scenario.ws ? ['ws'] : suite.tools);
 const secondsFor = (scenario) => (scenario.rate ? RATE_DURATION : DURATION);
 
 // ---- one measured run, with CPU time of every process involved ----
@@ -315,7 +341,11 @@ const SUITES = {
     tools: PROXY_TOOLS,
     scenarios: PROXY_SCENARIO_IDS.map((id) => {
       const s = PROXY_SCENARIOS[id];
-      return { ...s, rounds: id === 'single' || id === 'rate' ? ROUNDS : SCENARIO_ROUNDS, targets: s.rate ? RATE_TARGETS : null };
+      return {
+        ...s,
+        rounds: id === 'single' || id === 'rate' ? ROUNDS : SCENARIO_ROUNDS,
+        targets: s.rate ? RATE_TARGETS : s.ws ? Object.keys(GATEWAY_VARIANTS) : null,
+      };
     }),
     rounds: ROUNDS,
     freshPerRound: true,
