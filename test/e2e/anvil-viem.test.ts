@@ -377,6 +377,8 @@ describe('gateway in front of three anvil nodes', () => {
       const { errors } = await runPool(600, 32, (i) => agreeingRead(client, i));
       expect(errors).toEqual([]);
       for (let i = 0; i < anvils.length; i++) {
+        // anvil passed the pipelining check, so these reads really were pipelined.
+        expect(pipelined.operatorRef(`anvil-${i}`)?.upstream.pipeliningState).toBe('on');
         expect(pipelined.measurement.count(i, 'success')).toBeGreaterThan(0);
         for (const outcome of ['connect', 'timeout', 'invalid_envelope', 'http_5xx', 'http_other'] as const) {
           expect(pipelined.measurement.count(i, outcome)).toBe(0);
