@@ -137,56 +137,45 @@ function runWrk(url, scenario, seconds) {
   });
 }
 
-/** Fixed rate, in a child process (bench/rate-client.mjs): µs latencies, see that file. */
-function runRate(url, scenario, seconds) {
+/** Runs a client script of this folder in a child process; resolves with the JSON of its last line. */
+function runClient(script, args) {
   return new Promise((resolve, reject) => {
-    const args = [here('./rate-client.mjs'), '--url', url, '--body', scenario.body, '--rate', String(scenario.rate), '--duration', String(seconds), '--warmup', '1'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [here(script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.once('error', reject);
     child.once('exit', (code) => {
-      let r;
       try {
-        r = JSON.parse(out.trim().split('\n').at(-1));
+        resolve(JSON.parse(out.trim().split('\n').at(-1)));
       } catch {
-        return reject(new Error(`rate-client failed (exit ${code}):\n${out}`));
+        reject(new Error(`${script} failed (exit ${code}):\n${out}`));
       }
-      const ms = (us) => (us === null ? null : us / 1000);
-      resolve({
-        requests: r.ok,
-        seconds: r.seconds,
-        p50Ms: ms(r.serviceUs.p50),
-        p99Ms: ms(r.serviceUs.p99),
-        p999Ms: ms(r.serviceUs.p999),
-        errors: r.errors,
-        non2xx: r.non2xx,
-        rate: { target: r.rate, serviceUs: r.serviceUs, intendedUs: r.intendedUs, maxInflight: r.maxInflight },
-      });
     });
   });
 }
 
+const ms = (us) => (us === null ? null : us / 1000);
+
+/** Fixed rate, in a child process (bench/rate-client.mjs): µs latencies, see that file. */
+async function runRate(url, scenario, seconds) {
+  const r = await runClient('./rate-client.mjs', ['--url', url, '--body', scenario.body, '--rate', String(scenario.rate), '--duration', String(seconds), '--warmup', '1']);
+  return {
+    requests: r.ok,
+    seconds: r.seconds,
+    p50Ms: ms(r.serviceUs.p50),
+    p99Ms: ms(r.serviceUs.p99),
+    p999Ms: ms(r.serviceUs.p999),
+    errors: r.errors,
+    non2xx: r.non2xx,
+    rate: { target: r.rate, serviceUs: r.serviceUs, intendedUs: r.intendedUs, maxInflight: r.maxInflight },
+  };
+}
+
 /** Closed loop over WebSocket, in a child process (bench/ws-client.mjs): µs latencies. */
-function runWs(url, scenario, seconds) {
-  return new Promise((resolve, reject) => {
-    const wsUrl = url.replace(/^http/, 'ws');
-    const args = [here('./ws-client.mjs'), '--url', wsUrl, '--body', scenario.body, '--connections', String(scenario.connections ?? CONNECTIONS), '--duration', String(seconds), '--warmup', '1'];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      let r;
-      try {
-        r = JSON.parse(out.trim().split('\n').at(-1));
-      } catch {
-        return reject(new Error(`ws-client failed (exit ${code}):\n${out}`));
-      }
-      const ms = (us) => (us === null ? null : us / 1000);
-      resolve({ requests: r.requests, seconds: r.seconds, p50Ms: ms(r.latencyUs.p50), p99Ms: ms(r.latencyUs.p99), p999Ms: ms(r.latencyUs.p999), errors: r.errors, non2xx: 0 });
-    });
-  });
+async function runWs(url, scenario, seconds) {
+  const connections = String(scenario.connections ?? CONNECTIONS);
+  const r = await runClient('./ws-client.mjs', ['--url', url.replace(/^http/, 'ws'), '--body', scenario.body, '--connections', connections, '--duration', String(seconds), '--warmup', '1']);
+  return { requests: r.requests, seconds: r.seconds, p50Ms: ms(r.latencyUs.p50), p99Ms: ms(r.latencyUs.p99), p999Ms: ms(r.latencyUs.p999), errors: r.errors, non2xx: 0 };
 }
 
 const LOADERS = { autocannon: runAutocannon, wrk: runWrk, rate: runRate, ws: runWs };
