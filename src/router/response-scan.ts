@@ -682,6 +682,19 @@ function skipMemberEnd(buf: Buffer, p: number, end: number): number {
   return c === RBRACE ? -(p + 1) : fail(R.UNEXPECTED);
 }
 
+/**
+ * An object's opening, `p` at '{': the position of its first key's quote, or minus the position
+ * after '}' for an empty object (<= -2), or fail()'s -1. The same convention as skipMemberEnd,
+ * so the member loops read `for (p = skipObjectStart(…); p >= 0; p = skipMemberEnd(…))`.
+ */
+function skipObjectStart(buf: Buffer, p: number, end: number): number {
+  p++;
+  if (p < end && buf[p]! <= SPACE) p = skipWs(buf, p, end);
+  if (p >= end) return fail(R.TRUNCATED);
+  if (buf[p] === RBRACE) return -(p + 1);
+  return buf[p] === QUOTE ? p : fail(R.UNEXPECTED);
+}
+
 /** A scalar the envelope reads (version, id, error.code), `p` at its first byte: strings and numbers without skipValue's set-up. */
 function skipScalar(buf: Buffer, p: number, end: number): number {
   const c = buf[p]!;
@@ -701,46 +714,35 @@ function scanErrorObject(buf: Buffer, p: number, end: number): number {
   let codeOk = false;
   let messageOk = false;
   let code = NaN;
-  p++;
-  if (p < end && buf[p]! <= SPACE) p = skipWs(buf, p, end);
-  if (p >= end) return fail(R.TRUNCATED);
-  if (buf[p] === RBRACE) p++;
-  else {
-    if (buf[p] !== QUOTE) return fail(R.UNEXPECTED);
-    for (;;) {
-      const keyStart = p;
-      sawEscape = false;
-      p = skipString(buf, p + 1, end);
+  for (p = skipObjectStart(buf, p, end); p >= 0; p = skipMemberEnd(buf, p, end)) {
+    const keyStart = p;
+    sawEscape = false;
+    p = skipString(buf, p + 1, end);
+    if (p < 0) return -1;
+    const key = classifyKey(buf, keyStart, p, sawEscape, true);
+    p = skipColon(buf, p, end);
+    if (p < 0) return -1;
+    const valueStart = p;
+    const c = buf[p]!;
+    if (key === KEY_OTHER) {
+      p = skipValue(buf, p, end);
       if (p < 0) return -1;
-      const key = classifyKey(buf, keyStart, p, sawEscape, true);
-      p = skipColon(buf, p, end);
+    } else {
+      p = skipScalar(buf, p, end);
       if (p < 0) return -1;
-      const valueStart = p;
-      const c = buf[p]!;
-      if (key === KEY_OTHER) {
-        p = skipValue(buf, p, end);
-        if (p < 0) return -1;
-      } else {
-        p = skipScalar(buf, p, end);
-        if (p < 0) return -1;
-        if ((seen & key) !== 0) duplicate = true;
-        seen |= key;
-        if (key === KEY_CODE) {
-          codeOk = false;
-          if (c === MINUS || (c >= ZERO && c <= NINE)) {
-            code = numberValue(buf, valueStart, p);
-            codeOk = Number.isInteger(code);
-          }
-        } else messageOk = c === QUOTE;
-      }
-      p = skipMemberEnd(buf, p, end);
-      if (p === -1) return -1;
-      if (p < 0) {
-        p = -p;
-        break;
-      }
+      if ((seen & key) !== 0) duplicate = true;
+      seen |= key;
+      if (key === KEY_CODE) {
+        codeOk = false;
+        if (c === MINUS || (c >= ZERO && c <= NINE)) {
+          code = numberValue(buf, valueStart, p);
+          codeOk = Number.isInteger(code);
+        }
+      } else messageOk = c === QUOTE;
     }
   }
+  if (p === -1) return -1;
+  p = -p;
   errorCodeValue = code;
   errorVerdict = duplicate ? R.DUPLICATE : !codeOk ? R.BAD_ERROR_CODE : !messageOk ? R.BAD_ERROR_MESSAGE : R.OK;
   return p;
@@ -762,70 +764,59 @@ function scanObject(buf: Buffer, p: number, end: number, out: ResponseScan): num
   let idNumber = NaN;
   let errorReason: ScanReason = R.OK;
   let errorCode = NaN;
-  p++;
-  if (p < end && buf[p]! <= SPACE) p = skipWs(buf, p, end);
-  if (p >= end) return fail(R.TRUNCATED);
-  if (buf[p] === RBRACE) p++;
-  else {
-    if (buf[p] !== QUOTE) return fail(R.UNEXPECTED);
-    for (;;) {
-      const keyStart = p;
-      sawEscape = false;
-      p = skipString(buf, p + 1, end);
+  for (p = skipObjectStart(buf, p, end); p >= 0; p = skipMemberEnd(buf, p, end)) {
+    const keyStart = p;
+    sawEscape = false;
+    p = skipString(buf, p + 1, end);
+    if (p < 0) return -1;
+    const key = classifyKey(buf, keyStart, p, sawEscape, false);
+    p = skipColon(buf, p, end);
+    if (p < 0) return -1;
+    const valueStart = p;
+    const c = buf[p]!;
+    if (key === KEY_OTHER || key === KEY_RESULT) {
+      p = skipValue(buf, p, end);
       if (p < 0) return -1;
-      const key = classifyKey(buf, keyStart, p, sawEscape, false);
-      p = skipColon(buf, p, end);
-      if (p < 0) return -1;
-      const valueStart = p;
-      const c = buf[p]!;
-      if (key === KEY_OTHER || key === KEY_RESULT) {
+    } else if (key === KEY_ERROR) {
+      if (c === LBRACE) {
+        p = scanErrorObject(buf, p, end);
+        if (p < 0) return -1;
+        errorReason = errorVerdict;
+        errorCode = errorCodeValue;
+      } else {
         p = skipValue(buf, p, end);
         if (p < 0) return -1;
-      } else if (key === KEY_ERROR) {
-        if (c === LBRACE) {
-          p = scanErrorObject(buf, p, end);
-          if (p < 0) return -1;
-          errorReason = errorVerdict;
-          errorCode = errorCodeValue;
-        } else {
-          p = skipValue(buf, p, end);
-          if (p < 0) return -1;
-          errorReason = R.ERROR_NOT_OBJECT;
-          errorCode = NaN;
-        }
-      } else {
-        sawEscape = false;
-        p = skipScalar(buf, p, end);
-        if (p < 0) return -1;
-        if (key === KEY_JSONRPC) {
-          versionOk = c === QUOTE
-            && (sawEscape
-              ? decodedEquals(buf, valueStart, p, '2.0')
-              : p - valueStart === 5 && buf[valueStart + 1] === TWO && buf[valueStart + 2] === DOT && buf[valueStart + 3] === ZERO);
-        } else {
-          idStart = valueStart;
-          idEnd = p;
-          idEscaped = false;
-          idNumber = NaN;
-          if (c === QUOTE) {
-            idKind = 'string';
-            idEscaped = sawEscape;
-          } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
-            idKind = 'number';
-            idNumber = numberValue(buf, valueStart, p);
-          } else idKind = c === LOWER_N ? 'null' : 'invalid';
-        }
+        errorReason = R.ERROR_NOT_OBJECT;
+        errorCode = NaN;
       }
-      if ((seen & key) !== 0) duplicate = true;
-      seen |= key;
-      p = skipMemberEnd(buf, p, end);
-      if (p === -1) return -1;
-      if (p < 0) {
-        p = -p;
-        break;
+    } else {
+      sawEscape = false;
+      p = skipScalar(buf, p, end);
+      if (p < 0) return -1;
+      if (key === KEY_JSONRPC) {
+        versionOk = c === QUOTE
+          && (sawEscape
+            ? decodedEquals(buf, valueStart, p, '2.0')
+            : p - valueStart === 5 && buf[valueStart + 1] === TWO && buf[valueStart + 2] === DOT && buf[valueStart + 3] === ZERO);
+      } else {
+        idStart = valueStart;
+        idEnd = p;
+        idEscaped = false;
+        idNumber = NaN;
+        if (c === QUOTE) {
+          idKind = 'string';
+          idEscaped = sawEscape;
+        } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
+          idKind = 'number';
+          idNumber = numberValue(buf, valueStart, p);
+        } else idKind = c === LOWER_N ? 'null' : 'invalid';
       }
     }
+    if ((seen & key) !== 0) duplicate = true;
+    seen |= key;
   }
+  if (p === -1) return -1;
+  p = -p;
   const both = KEY_RESULT | KEY_ERROR;
   const reason: ScanReason = duplicate
     ? R.DUPLICATE
@@ -1102,10 +1093,8 @@ const REQUEST_SHARED: RequestScan = { ok: false, methodStart: -1, methodEnd: -1,
 /** Members of a request object, `p` at '{'; fills `out` and returns the position after '}', or -1 (invalid JSON, or not the plain case). */
 function scanRequestObject(buf: Buffer, p: number, end: number, out: RequestScan): number {
   let seen = 0;
-  p++;
-  if (p < end && buf[p]! <= SPACE) p = skipWs(buf, p, end);
-  if (p >= end || buf[p] !== QUOTE) return -1; // {} is invalid: no jsonrpc
-  for (;;) {
+  // `{}` ends the loop at once and fails the jsonrpc and method check below.
+  for (p = skipObjectStart(buf, p, end); p >= 0; p = skipMemberEnd(buf, p, end)) {
     const keyStart = p;
     sawEscape = false;
     p = skipString(buf, p + 1, end);
@@ -1148,14 +1137,9 @@ function scanRequestObject(buf: Buffer, p: number, end: number, out: RequestScan
       } else return -1;
     }
     if (p < 0) return -1;
-    p = skipMemberEnd(buf, p, end);
-    if (p === -1) return -1;
-    if (p < 0) {
-      p = -p;
-      break;
-    }
   }
-  return (seen & KEY_JSONRPC) !== 0 && (seen & KEY_METHOD) !== 0 ? p : -1;
+  if (p === -1) return -1;
+  return (seen & KEY_JSONRPC) !== 0 && (seen & KEY_METHOD) !== 0 ? -p : -1;
 }
 
 /**
