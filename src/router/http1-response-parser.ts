@@ -71,6 +71,20 @@ function viewOf(buf: Buffer): Uint8Array {
   return view;
 }
 
+/**
+ * A DataView over the same bytes as `data`, to read them four at a time. Made once per view,
+ * like the view itself: parseHead gets the read buffer's, except for a head split across reads.
+ */
+let dataViewed: Uint8Array | undefined;
+let dataView: DataView = new DataView(new ArrayBuffer(0));
+function wordsOf(data: Uint8Array): DataView {
+  if (data !== dataViewed) {
+    dataViewed = data;
+    dataView = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+  return dataView;
+}
+
 interface Head {
   status: number;
   contentLength: number;
@@ -236,11 +250,9 @@ export class ResponseParser {
     const http10 = data[start + 7] === 48;
     const status = digit(data[start + 9]!) * 100 + digit(data[start + 10]!) * 10 + digit(data[start + 11]!);
     if (!(status >= 100 && status <= 999) || (data[start + 12] !== SPACE && data[start + 12] !== CR)) this.fail('bad status code');
-    let line = start + 12;
-    while (line < end && data[line] !== CR) {
-      if (data[line] === LF) this.fail('line not ended by CRLF');
-      line++;
-    }
+    const words = wordsOf(data);
+    let line = scanLine(data, words, start + 12, end, CR);
+    if (line < end && data[line] === LF) this.fail('line not ended by CRLF');
     if (line + 1 >= end) return undefined;
     if (data[line + 1] !== LF) this.fail('line not ended by CRLF');
     const head: Head = { status, contentLength: -1, chunked: false, close: false, keepAliveTimeoutMs: undefined };
@@ -255,15 +267,14 @@ export class ResponseParser {
         this.headEnd = lineStart + 2;
         break;
       }
-      // One pass per line: find its CR (refusing bare LFs) and its first colon.
+      // One pass per line: find its first colon, then its CR, refusing bare LFs on the way.
       let colon = -1;
-      let i = lineStart;
-      for (; i < end; i++) {
-        const b = data[i]!;
-        if (b === CR) break;
-        if (b === LF) this.fail('line not ended by CRLF');
-        if (b === COLON && colon === -1) colon = i;
+      let i = scanLine(data, words, lineStart, end, COLON);
+      if (i < end && data[i] === COLON) {
+        colon = i;
+        i = scanLine(data, words, i + 1, end, CR);
       }
+      if (i < end && data[i] === LF) this.fail('line not ended by CRLF');
       if (i + 1 >= end) return undefined;
       if (data[i + 1] !== LF) this.fail('line not ended by CRLF');
       line = i;
@@ -276,19 +287,19 @@ export class ResponseParser {
       while (vStart < vEnd && (data[vStart] === SPACE || data[vStart] === TAB)) vStart++;
       while (vEnd > vStart && (data[vEnd - 1] === SPACE || data[vEnd - 1] === TAB)) vEnd--;
       const nameLength = colon - lineStart;
-      if (nameLength === 14 && nameIs(data, lineStart, 'content-length')) {
+      if (nameLength === 14 && nameIs(words, lineStart, CONTENT_LENGTH)) {
         const value = this.parseContentLength(data, vStart, vEnd);
         if (head.contentLength !== -1 && head.contentLength !== value) this.fail('conflicting Content-Length values');
         head.contentLength = value;
-      } else if (nameLength === 17 && nameIs(data, lineStart, 'transfer-encoding')) {
+      } else if (nameLength === 17 && nameIs(words, lineStart, TRANSFER_ENCODING)) {
         if (sawTransferEncoding) this.fail('more than one Transfer-Encoding field');
         sawTransferEncoding = true;
-        if (vEnd - vStart !== 7 || !nameIs(data, vStart, 'chunked')) this.fail('unsupported Transfer-Encoding');
+        if (vEnd - vStart !== 7 || !nameIs(words, vStart, CHUNKED)) this.fail('unsupported Transfer-Encoding');
         head.chunked = true;
-      } else if (nameLength === 10 && nameIs(data, lineStart, 'connection')) {
+      } else if (nameLength === 10 && nameIs(words, lineStart, CONNECTION)) {
         // Node and Go send exactly "keep-alive" or "close"; other lists take the slow path.
-        if (vEnd - vStart === 10 && nameIs(data, vStart, 'keep-alive')) keepAliveToken = true;
-        else if (vEnd - vStart === 5 && nameIs(data, vStart, 'close')) closeToken = true;
+        if (vEnd - vStart === 10 && nameIs(words, vStart, KEEP_ALIVE)) keepAliveToken = true;
+        else if (vEnd - vStart === 5 && nameIs(words, vStart, CLOSE)) closeToken = true;
         else {
           for (const token of Buffer.from(data.buffer, data.byteOffset + vStart, vEnd - vStart).toString('latin1').toLowerCase().split(',')) {
             const t = token.trim();
@@ -296,8 +307,8 @@ export class ResponseParser {
             else if (t === 'keep-alive') keepAliveToken = true;
           }
         }
-      } else if (nameLength === 10 && nameIs(data, lineStart, 'keep-alive')) {
-        head.keepAliveTimeoutMs = keepAliveTimeout(data, vStart, vEnd);
+      } else if (nameLength === 10 && nameIs(words, lineStart, KEEP_ALIVE)) {
+        head.keepAliveTimeoutMs = keepAliveTimeout(data, words, vStart, vEnd);
       }
     }
     head.close = closeToken || (http10 && !keepAliveToken);
@@ -426,12 +437,46 @@ export class ResponseParser {
   }
 }
 
+/**
+ * The index of the first CR, LF or `stop` byte in `data[from, end)`, or `end` when there is
+ * none; `words` views the same bytes. A byte loop costs ~1.2 ns a byte, most of a head's parse
+ * time: this reads four bytes at a time, up to the last whole word before `end` (past it lie
+ * stale bytes of the reused read buffer), and byte by byte only the up to three after it.
+ */
+function scanLine(data: Uint8Array, words: DataView, from: number, end: number, stop: number): number {
+  const stops = stop * 0x01010101;
+  let i = from;
+  for (; i + 4 <= end; i += 4) {
+    const word = words.getUint32(i, true);
+    // XOR turns each byte equal to the one sought into a zero byte. The word is little-endian:
+    // its lowest flag marks the first of the three in memory, 8 zero bits below it per byte.
+    const flags = zeroBytes(word ^ 0x0d0d0d0d) | zeroBytes(word ^ 0x0a0a0a0a) | zeroBytes(word ^ stops);
+    if (flags !== 0) return i + ((31 - Math.clz32(flags & -flags)) >> 3);
+  }
+  for (; i < end; i++) {
+    const b = data[i]!;
+    if (b === CR || b === LF || b === stop) return i;
+  }
+  return end;
+}
+
+/**
+ * Flags (sets the top bit of) every zero byte of the word `x` and no byte below the first one:
+ * zero exactly when `x` has none, and the lowest flag marks the first. Below the first zero byte
+ * nothing borrows, so `x - 0x01010101` sets a top bit there only in bytes of 0x81 and above,
+ * which `& ~x` clears; a zero byte becomes 0xff (or 0xfe) and keeps it. Above the first zero
+ * byte, its borrow may also flag a byte of 0x01.
+ */
+function zeroBytes(x: number): number {
+  return (x - 0x01010101) & ~x & 0x80808080;
+}
+
 /** `timeout=N` (seconds) from a Keep-Alive field value such as "timeout=5, max=1000", in ms. */
-function keepAliveTimeout(data: Uint8Array, start: number, end: number): number | undefined {
+function keepAliveTimeout(data: Uint8Array, words: DataView, start: number, end: number): number | undefined {
   let i = start;
   while (i < end) {
     while (i < end && (data[i] === SPACE || data[i] === TAB || data[i] === 44)) i++;
-    if (end - i > 8 && nameIs(data, i, 'timeout=')) {
+    if (end - i > 8 && nameIs(words, i, TIMEOUT)) {
       let seconds = 0;
       let j = i + 8;
       for (; j < end && j - i < 16; j++) {
@@ -469,10 +514,44 @@ function hexDigit(byte: number): number {
   return -1;
 }
 
-/** Case-insensitive match of `data` at `at` against a lowercase ASCII `name`. */
-function nameIs(data: Uint8Array, at: number, name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    if ((data[at + i]! | 0x20) !== name.charCodeAt(i)) return false;
+/**
+ * A lowercase ASCII name of four bytes or more as the little-endian words at its offsets 0, 4,
+ * 8, ... and, last, at its final four bytes (overlapping the word before when the length is not
+ * a multiple of four): matched four bytes at a time, never past its end. Byte by byte, matching
+ * the framing headers' names and values was about a quarter of a typical head's parse time.
+ */
+interface Name {
+  readonly length: number;
+  readonly words: Int32Array;
+}
+
+function lowerName(lowercase: string): Name {
+  const bytes = Buffer.from(lowercase, 'latin1');
+  const words: number[] = [];
+  for (let at = 0; at + 4 < bytes.length; at += 4) words.push(bytes.readInt32LE(at));
+  words.push(bytes.readInt32LE(bytes.length - 4));
+  return { length: bytes.length, words: Int32Array.from(words) };
+}
+
+const CONTENT_LENGTH = lowerName('content-length');
+const TRANSFER_ENCODING = lowerName('transfer-encoding');
+const CONNECTION = lowerName('connection');
+const KEEP_ALIVE = lowerName('keep-alive');
+const CLOSE = lowerName('close');
+const CHUNKED = lowerName('chunked');
+const TIMEOUT = lowerName('timeout=');
+
+/**
+ * Case-insensitive match of the bytes at `at`, which `words` views, against `name`: every byte
+ * ORed with 0x20 (which lowercases ASCII letters and leaves '-' and '=' as they are) must equal
+ * the name's. The caller has checked that `name.length` bytes at `at` are before `end`: the
+ * view goes on over stale bytes.
+ */
+function nameIs(words: DataView, at: number, name: Name): boolean {
+  const expected = name.words;
+  const last = expected.length - 1;
+  for (let k = 0; k < last; k++) {
+    if ((words.getInt32(at + 4 * k, true) | 0x20202020) !== expected[k]) return false;
   }
-  return true;
+  return (words.getInt32(at + name.length - 4, true) | 0x20202020) === expected[last];
 }
