@@ -340,7 +340,7 @@ class SingleCall implements UpstreamHandler {
     if (operator === undefined) return this.giveUp();
     this.operator = operator;
     this.started = now;
-    operator.upstream.request(this.body, Math.min(options.attemptTimeoutMs, remaining), this.shareable, this);
+    operator.upstream.request(this.body, Math.min(options.attemptTimeoutMs, remaining), this.shareable, this, now);
   }
 
   onUpstreamReply(status: number, body: Buffer): void {

@@ -109,6 +109,14 @@ export class Upstream {
   private currentDepth: number;
   private pipelining: PipeliningState;
   private nextCheckAt = 0;
+  /** Attempts not yet settled, queued or on a connection. */
+  private unsettled = 0;
+  /**
+   * One timer for all attempts' deadlines, armed for the earliest and swept when it fires: a
+   * Node timer per attempt (set, then cleared) cost about 100 ns of each request.
+   */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
 
   constructor(
     readonly url: string,
@@ -142,16 +150,59 @@ export class Upstream {
    * POSTs `body` and tells `handler` the status and whole response body, or the UpstreamError.
    * `shareable` lets the request share a connection with other shareable ones when pipelining
    * is on; otherwise it gets a connection to itself. The request path uses this rather than
-   * `send`: a handler object costs no promise, closure or microtask per attempt.
+   * `send`: a handler object costs no promise, closure or microtask per attempt. `now`, the
+   * caller's performance.now() if it has one, starts the `timeoutMs` deadline.
    */
-  request(body: Buffer | string, timeoutMs: number, shareable: boolean, handler: UpstreamHandler): void {
+  request(body: Buffer | string, timeoutMs: number, shareable: boolean, handler: UpstreamHandler, now = performance.now()): void {
     if (this.closed) {
       queueMicrotask(() => handler.onUpstreamError(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed')));
       return;
     }
     if (this.pipelining === 'unchecked' || this.pipelining === 'refused') this.checkPipelining();
-    this.dispatch(new Exchange(this.encode(body), shareable, handler, timeoutMs));
+    this.dispatch(this.exchange(this.encode(body), shareable, handler, timeoutMs, now));
   }
+
+  /** A new attempt, watched for its deadline until it settles. */
+  private exchange(request: Buffer, shareable: boolean, handler: UpstreamHandler, timeoutMs: number, now: number): Exchange {
+    const exchange = new Exchange(this, request, shareable, handler, timeoutMs, now + timeoutMs);
+    this.unsettled++;
+    if (exchange.deadline < this.armedFor) this.armDeadlineTimer(exchange.deadline, now);
+    return exchange;
+  }
+
+  /** Told by each attempt as it settles: with none left, the deadline timer goes too. */
+  settledOne(): void {
+    if (--this.unsettled === 0 && this.deadlineTimer !== undefined) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = undefined;
+      this.armedFor = Infinity;
+    }
+  }
+
+  private armDeadlineTimer(at: number, now: number): void {
+    if (this.deadlineTimer !== undefined) clearTimeout(this.deadlineTimer);
+    this.armedFor = at;
+    this.deadlineTimer = setTimeout(this.expireAttempts, Math.max(0, at - now));
+  }
+
+  /** Times out every attempt past its deadline, then re-arms for the earliest of the rest. */
+  private readonly expireAttempts = (): void => {
+    this.deadlineTimer = undefined;
+    this.armedFor = Infinity;
+    const now = performance.now();
+    let earliest = Infinity;
+    const expired: Exchange[] = [];
+    const consider = (exchange: Exchange): void => {
+      if (exchange.settled) return;
+      if (exchange.deadline <= now) expired.push(exchange);
+      else if (exchange.deadline < earliest) earliest = exchange.deadline;
+    };
+    for (const conn of this.connections) conn.forEachInflight(consider);
+    for (let i = this.queueHead; i < this.queue.length; i++) consider(this.queue[i]!);
+    // Timing one out can fail its connection and send others elsewhere: they keep their deadlines.
+    for (const exchange of expired) exchange.timeout();
+    if (earliest < this.armedFor && this.unsettled > 0) this.armDeadlineTimer(earliest, now);
+  };
 
   /**
    * Sends the pipelining check when one is due (see `pipeliningCheck`). Its two requests are
@@ -176,8 +227,8 @@ export class Upstream {
       this.options.onPipeliningChange?.(this.pipelining, detail);
     });
     const call = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: check.method, params: [] });
-    const first = new Exchange(this.encode(call(1)), true, verdict, check.timeoutMs);
-    const second = new Exchange(this.encode(call(2)), true, verdict, check.timeoutMs);
+    const first = this.exchange(this.encode(call(1)), true, verdict, check.timeoutMs, now);
+    const second = this.exchange(this.encode(call(2)), true, verdict, check.timeoutMs, now);
     // A check that needs a second try has failed: never resent.
     first.retried = second.retried = true;
     this.open().assignTogether(first, second);
@@ -227,10 +278,13 @@ export class Upstream {
   private encode(body: Buffer | string): Buffer {
     const prefix = this.requestPrefix;
     const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    const contentLength = String(bodyLength);
-    const out = Buffer.allocUnsafe(prefix.length + contentLength.length + 4 + bodyLength);
+    let digits = 1;
+    for (let rest = bodyLength; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    const out = Buffer.allocUnsafe(prefix.length + digits + 4 + bodyLength);
     prefix.copy(out, 0);
-    let at = prefix.length + out.write(contentLength, prefix.length, 'latin1');
+    // The Content-Length digits written in place: no string made and copied for them.
+    let at = prefix.length + digits;
+    for (let i = at - 1, rest = bodyLength; i >= prefix.length; i--, rest = Math.floor(rest / 10)) out[i] = 48 + (rest % 10);
     out[at++] = 13;
     out[at++] = 10;
     out[at++] = 13;
@@ -443,6 +497,10 @@ class Connection {
     socket.on('error', (err) => this.fail(classify(err, this.connected), this.closedWhileIdle()));
     socket.on('end', () => this.onEnd());
     socket.on('close', () => this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection closed by the operator'), this.closedWhileIdle()));
+  }
+
+  forEachInflight(visit: (exchange: Exchange) => void): void {
+    for (const exchange of this.inflight) visit(exchange);
   }
 
   accepts(pipelining: number): boolean {
@@ -661,36 +719,36 @@ class Exchange {
   /** Already re-sent once after its kept-alive connection closed under it. */
   retried = false;
   connection: Connection | undefined;
-  private readonly timer: NodeJS.Timeout;
 
   constructor(
+    private readonly owner: Upstream,
     readonly request: Buffer,
     readonly shareable: boolean,
     private readonly handler: UpstreamHandler,
-    timeoutMs: number,
-  ) {
-    this.timer = setTimeout(() => this.timeout(timeoutMs), timeoutMs);
-  }
+    private readonly timeoutMs: number,
+    /** performance.now() past which the owner's deadline timer times it out. */
+    readonly deadline: number,
+  ) {}
 
   succeed(status: number, body: Buffer): void {
     if (this.settled) return;
     this.settled = true;
-    clearTimeout(this.timer);
+    this.owner.settledOne();
     this.handler.onUpstreamReply(status, body);
   }
 
   fail(err: UpstreamError): void {
     if (this.settled) return;
     this.settled = true;
-    clearTimeout(this.timer);
+    this.owner.settledOne();
     this.handler.onUpstreamError(err);
   }
 
-  private timeout(timeoutMs: number): void {
+  timeout(): void {
     if (this.settled) return;
     // Still queued, or its connection never came up: the operator surely never saw it, so a write may go elsewhere.
     const neverSent = this.connection === undefined || !this.connection.isUp || !this.written;
-    this.fail(new UpstreamError('UPSTREAM_TIMEOUT', neverSent, `no answer within ${timeoutMs} ms`));
+    this.fail(new UpstreamError('UPSTREAM_TIMEOUT', neverSent, `no answer within ${this.timeoutMs} ms`));
     this.connection?.abandon(this);
   }
 }

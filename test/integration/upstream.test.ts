@@ -768,6 +768,29 @@ describe('Upstream: failures and neverSent', () => {
     expect(server.requests.map((r) => r.body.toString())).toEqual(['"a"']);
   });
 
+  it('attempts share one deadline timer: each times out on its own deadline, whichever settled before it', async () => {
+    // The timer is armed for the earliest deadline; when that attempt was answered long before,
+    // the sweep must find the others and re-arm for the next one, neither early nor never.
+    const server = await rawServer((req) => {
+      if (req.body.toString() === '"quick"') req.socket.write(answer(req.body));
+    });
+    const u = upstream(server.url, { connections: 8 });
+    const started = performance.now();
+    expect((await u.send('"quick"', 40, true)).body.toString()).toBe('"quick"');
+    const timeouts = [260, 120, 190].map(async (ms) => {
+      const err = await rejection(u.send(`"hang ${ms}"`, ms, true));
+      return { ms, code: err.code, at: performance.now() - started };
+    });
+    const results = await Promise.all(timeouts);
+    for (const { ms, code, at } of results) {
+      expect(code).toBe('UPSTREAM_TIMEOUT');
+      expect(at).toBeGreaterThanOrEqual(ms - 1);
+      expect(at).toBeLessThan(ms + 200);
+    }
+    // With nothing left in flight no timer is left behind (it would keep the process up).
+    expect((u as unknown as { deadlineTimer: unknown }).deadlineTimer).toBeUndefined();
+  });
+
   it('an attempt that times out before its connection came up (a TLS handshake that hangs) was never sent', async () => {
     // TCP is accepted but the TLS handshake never completes: the request is still in Node's buffer.
     const server = await rawServer(() => {});
