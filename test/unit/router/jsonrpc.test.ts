@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseRequestBody } from '../../../src/router/jsonrpc.js';
+import { KNOWN_METHODS } from '../../../src/metrics/method-labels.js';
 
 /** As the forwarder calls it: the body's bytes (the plain single call takes the byte-scanning fast path). */
 const parse = (text: string) => parseRequestBody(Buffer.from(text), 100);
@@ -156,6 +157,22 @@ describe('parseRequestBody: the byte-scanning fast path agrees with JSON.parse',
       '"x"',
     ];
     for (const body of bodies) agree(body);
+  });
+
+  it('on every labelled method, and on names one byte away from one (recognised from their bytes)', () => {
+    for (const method of KNOWN_METHODS) {
+      agree(JSON.stringify({ jsonrpc: '2.0', id: 1, method }));
+      for (let i = 0; i < method.length; i++) {
+        // Same length, one character off (ASCII, or a two-byte character in place of two): never the labelled name.
+        const changed = method.slice(0, i) + String.fromCharCode(method.charCodeAt(i) ^ 0x20) + method.slice(i + 1);
+        agree(JSON.stringify({ jsonrpc: '2.0', id: 1, method: changed }));
+        if (i + 1 < method.length) agree(JSON.stringify({ jsonrpc: '2.0', id: 1, method: method.slice(0, i) + 'é' + method.slice(i + 2) }));
+      }
+      agree(JSON.stringify({ jsonrpc: '2.0', id: 1, method: method.slice(1) }));
+      agree(JSON.stringify({ jsonrpc: '2.0', id: 1, method: `${method}x` }));
+    }
+    const call = parseRequestBody(Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'), 1);
+    expect(call.kind === 'single' && call.call.method).toBe('eth_blockNumber');
   });
 
   it('on generated requests and their corruptions', () => {
