@@ -135,7 +135,12 @@ export const ConfigSchema = z.strictObject({
       explorationShare: z.number().min(0).max(0.5).default(0.05),
     })
     .prefault({}),
-  cors: z.strictObject({ allowOrigin: z.string().min(1).default('*') }).prefault({}),
+  cors: z
+      .strictObject({
+        // Sent as a header value: a line break would let the config inject headers.
+        allowOrigin: z.string().regex(/^[\x21-\x7e]+$/, 'an origin or "*": printable ASCII, no spaces or line breaks').default('*'),
+      })
+      .prefault({}),
   shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
   operators: z.array(OperatorConfigSchema).default([]),
 });

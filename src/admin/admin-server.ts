@@ -98,11 +98,8 @@ export class AdminServer {
         run(undefined);
         return;
       }
-      readBody(
-        res,
-        exchange,
-        this.options.maxBodyBytes ?? 64 * 1024,
-        (raw) => {
+      readBody(res, exchange, this.options.maxBodyBytes ?? 64 * 1024, {
+        onBody: (raw) => {
           let body: unknown;
           try {
             body = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
@@ -112,11 +109,11 @@ export class AdminServer {
           }
           run(body);
         },
-        () => {
+        onTooLarge: () => {
           writeReply(res, exchange, 413, JSON_HEADERS, JSON.stringify({ error: { code: 'BODY_TOO_LARGE', message: 'body too large' } }), true);
           exchange.aborted = true;
         },
-      );
+      });
     });
     return this;
   }

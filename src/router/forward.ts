@@ -33,6 +33,16 @@ export interface RpcReply {
   readonly body: string | Buffer | null;
 }
 
+/**
+ * Where the answer to one body goes (an HTTP exchange, a WebSocket message): an object the
+ * front already has per request, rather than a callback closure per request.
+ */
+export interface ReplyTarget {
+  /** Set by the Forwarder once it has answered: a body is answered exactly once. */
+  answered: boolean;
+  reply(status: number, body: string | Buffer | null): void;
+}
+
 const NO_CONTENT: RpcReply = Object.freeze({ status: 204, body: null });
 const OPEN_BRACKET = Buffer.from('[');
 const CLOSE_BRACKET = Buffer.from(']');
@@ -97,36 +107,40 @@ export class Forwarder {
   }
 
   /**
-   * Answers one HTTP body or WebSocket message for `chain`: calls `reply` exactly once, at
-   * once for what the gateway answers itself, else from the upstream's socket callback.
+   * Answers one HTTP body or WebSocket message for `chain`: calls `target.reply` exactly once,
+   * at once for what the gateway answers itself, else from the upstream's socket callback.
    */
-  handle(chain: string, body: Buffer, reply: (answer: RpcReply) => void): void {
+  handle(chain: string, body: Buffer, target: ReplyTarget): void {
     if (this.draining) {
-      reply(this.wholeError('SHUTTING_DOWN', null));
+      target.answered = true;
+      const refusal = this.wholeError('SHUTTING_DOWN', null);
+      target.reply(refusal.status, refusal.body);
       return;
     }
     this.inflight++;
-    let replied = false;
-    const done = (answer: RpcReply): void => {
-      if (replied) return;
-      replied = true;
-      try {
-        reply(answer);
-      } finally {
-        if (--this.inflight === 0 && this.drained) this.drained();
-      }
-    };
     try {
-      this.dispatch(chain, body, done);
+      this.dispatch(chain, body, target);
     } catch (err) {
-      this.internalError(err, done);
+      this.internalError(err, target);
+    }
+  }
+
+  /** Answers `target` unless it has been answered already (a bug caught after the answer went out). */
+  answer(target: ReplyTarget, status: number, body: string | Buffer | null): void {
+    if (target.answered) return;
+    target.answered = true;
+    try {
+      target.reply(status, body);
+    } finally {
+      if (--this.inflight === 0 && this.drained) this.drained();
     }
   }
 
   /** A bug, not an input: answer rather than leave the client hanging, and say so loudly. */
-  internalError(err: unknown, done: (answer: RpcReply) => void): void {
+  internalError(err: unknown, target: ReplyTarget): void {
     this.onInternalError(err);
-    done(this.wholeError('INTERNAL_ERROR', null));
+    const reply = this.wholeError('INTERNAL_ERROR', null);
+    this.answer(target, reply.status, reply.body);
   }
 
   /** Refuses new requests and resolves when those in flight have been answered (or after `graceMs`). */
@@ -143,22 +157,28 @@ export class Forwarder {
     });
   }
 
-  private dispatch(chain: string, body: Buffer, done: (answer: RpcReply) => void): void {
+  private dispatch(chain: string, body: Buffer, target: ReplyTarget): void {
     const parsed = parseRequestBody(body, this.options.maxBatchSize);
     if (parsed.kind === 'error') {
       this.recorder.recordClientFault(
         parsed.code === 'PARSE_ERROR' ? 'parse_error' : parsed.code === 'BATCH_TOO_LARGE' ? 'batch_too_large' : 'invalid_request',
       );
-      done({ status: ERRORS[parsed.code].httpStatus, body: parsed.body });
+      this.answer(target, ERRORS[parsed.code].httpStatus, parsed.body);
       return;
     }
     if (this.routing.current.route(chain) === undefined) {
       this.recorder.recordClientFault('unknown_chain');
-      done(this.wholeError('UNKNOWN_CHAIN', parsed.kind === 'single' ? parsed.call.id : null, `"${chain}"`));
+      const reply = this.wholeError('UNKNOWN_CHAIN', parsed.kind === 'single' ? parsed.call.id : null, `"${chain}"`);
+      this.answer(target, reply.status, reply.body);
       return;
     }
-    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, done).next();
-    else this.batch(chain, parsed.entries).then(done, (err: unknown) => this.internalError(err, done));
+    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, target).next();
+    else {
+      this.batch(chain, parsed.entries).then(
+        (reply) => this.answer(target, reply.status, reply.body),
+        (err: unknown) => this.internalError(err, target),
+      );
+    }
   }
 
   wholeError(code: GatewayErrorCode, id: JsonRpcId, detail?: string): RpcReply {
@@ -312,7 +332,7 @@ class SingleCall implements UpstreamHandler {
     private readonly chain: string,
     private readonly call: RpcCall,
     raw: Buffer,
-    private readonly done: (answer: RpcReply) => void,
+    private readonly target: ReplyTarget,
   ) {
     this.started = performance.now();
     this.deadline = this.started + forwarder.options.requestDeadlineMs;
@@ -347,7 +367,7 @@ class SingleCall implements UpstreamHandler {
     try {
       this.settle(status, body);
     } catch (err) {
-      this.forwarder.internalError(err, this.done);
+      this.forwarder.internalError(err, this.target);
     }
   }
 
@@ -355,7 +375,7 @@ class SingleCall implements UpstreamHandler {
     try {
       this.failed(err);
     } catch (bug) {
-      this.forwarder.internalError(bug, this.done);
+      this.forwarder.internalError(bug, this.target);
     }
   }
 
@@ -365,7 +385,7 @@ class SingleCall implements UpstreamHandler {
     if (failure !== undefined) return this.failed(failure);
     if (this.call.notification) {
       this.forwarder.recordSingle(operator, this.method, 'success', this.started);
-      return this.done(NO_CONTENT);
+      return this.forwarder.answer(this.target, 204, null);
     }
     // The envelope is checked without building the result: answers can be megabytes.
     const scan = scanResponse(body);
@@ -375,7 +395,7 @@ class SingleCall implements UpstreamHandler {
     if (rewritten ? idEqualsNumber(body, scan, 1) : idEquals(body, scan, this.call.id)) {
       this.forwarder.recordSingle(operator, this.method, outcome, this.started);
       if (outcome === 'success') this.forwarder.considerForCrossCheck(this.chain, this.call, operator, body);
-      return this.done({ status: 200, body: rewritten ? withId(body, scan, JSON.stringify(this.call.id)) : body });
+      return this.forwarder.answer(this.target, 200, rewritten ? withId(body, scan, JSON.stringify(this.call.id)) : body);
     }
     if (!rewritten && !this.write) {
       // The operator may have read the client's id spelling differently: ask it once more in
@@ -399,8 +419,9 @@ class SingleCall implements UpstreamHandler {
   }
 
   private giveUp(): void {
-    if (this.call.notification) return this.done(NO_CONTENT);
-    this.done(this.forwarder.wholeError(this.lastError?.code ?? 'NO_OPERATOR', this.call.id, this.lastError?.detail));
+    if (this.call.notification) return this.forwarder.answer(this.target, 204, null);
+    const reply = this.forwarder.wholeError(this.lastError?.code ?? 'NO_OPERATOR', this.call.id, this.lastError?.detail);
+    this.forwarder.answer(this.target, reply.status, reply.body);
   }
 }
 

@@ -35,8 +35,23 @@ export interface Exchange {
   aborted: boolean;
 }
 
-/** Names and values; pass Buffers for fixed ones (see STATUS_LINES). */
+/** Names and values; pass Buffers for fixed ones (see STATUS_LINES), or join them (joinHeaders). */
 export type Headers = ReadonlyArray<readonly [RecognizedString, RecognizedString]>;
+
+/**
+ * Fixed headers as one name and value, for one `writeHeader` call per answer instead of one
+ * per header: uWS writes `name: value\r\n` as given, so the other lines ride in the value.
+ * Refuses a CR or LF inside a name or value, which would split a header in two.
+ */
+export function joinHeaders(headers: ReadonlyArray<readonly [string, string]>): Headers {
+  for (const [name, value] of headers) {
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(value)) throw new Error(`header ${JSON.stringify(name)} holds a line break`);
+  }
+  if (headers.length === 0) return [];
+  const [first, ...rest] = headers;
+  const value = [first![1], ...rest.map(([name, v]) => `${name}: ${v}`)].join('\r\n');
+  return [[Buffer.from(first![0], 'latin1'), Buffer.from(value, 'latin1')]];
+}
 
 /**
  * Sends status, headers and body. Must be called while `res` is valid (not aborted).
@@ -51,8 +66,9 @@ export function writeReply(
   closeConnection = false,
 ): void {
   res.cork(() => {
-    res.writeStatus(statusLine(status));
-    for (const [name, value] of headers) res.writeHeader(name, value);
+    // uWS writes "200 OK" itself when no status was written.
+    if (status !== 200) res.writeStatus(statusLine(status));
+    for (let i = 0; i < headers.length; i++) res.writeHeader(headers[i]![0], headers[i]![1]);
     if (body === null) {
       res.endWithoutBody(0, closeConnection);
       return;
@@ -78,17 +94,17 @@ export function writeReply(
   });
 }
 
+/** Where readBody hands the body, or says it is too large. */
+export interface BodySink {
+  onBody(body: Buffer): void;
+  onTooLarge(): void;
+}
+
 /**
  * Reads the request body, copying each chunk once (uWS neuters it on return) and joining
  * once at the end. Calls `onTooLarge` as soon as the running total passes `maxBytes`.
  */
-export function readBody(
-  res: HttpResponse,
-  exchange: Exchange,
-  maxBytes: number,
-  onBody: (body: Buffer) => void,
-  onTooLarge: () => void,
-): void {
+export function readBody(res: HttpResponse, exchange: Exchange, maxBytes: number, sink: BodySink): void {
   let chunks: Buffer[] | undefined;
   let size = 0;
   let rejected = false;
@@ -97,7 +113,7 @@ export function readBody(
     size += chunk.byteLength;
     if (size > maxBytes) {
       rejected = true;
-      onTooLarge();
+      sink.onTooLarge();
       return;
     }
     const copy = Buffer.copyBytesFrom(new Uint8Array(chunk));
@@ -105,10 +121,10 @@ export function readBody(
       (chunks ??= []).push(copy);
       return;
     }
-    if (chunks === undefined) onBody(copy);
+    if (chunks === undefined) sink.onBody(copy);
     else {
       chunks.push(copy);
-      onBody(Buffer.concat(chunks, size));
+      sink.onBody(Buffer.concat(chunks, size));
     }
   });
 }

@@ -5,8 +5,8 @@
  */
 import uWS from 'uWebSockets.js';
 import { ERRORS } from '../errors.js';
-import type { Forwarder } from './forward.js';
-import { type Exchange, type Headers, readBody, writeReply } from './http-reply.js';
+import type { Forwarder, ReplyTarget } from './forward.js';
+import { type BodySink, type Exchange, type Headers, joinHeaders, readBody, writeReply } from './http-reply.js';
 import { gatewayErrorResponse } from './jsonrpc.js';
 import type { RoutingState } from './routing-table.js';
 import { UwsListener } from './uws-listener.js';
@@ -27,23 +27,63 @@ interface SocketData {
   inflight: number;
 }
 
+/** One POST on the RPC path: its abort state, the body's destination, and the answer's. */
+class HttpCall implements Exchange, BodySink, ReplyTarget {
+  aborted = false;
+  answered = false;
+
+  constructor(
+    private readonly server: RpcServer,
+    private readonly res: uWS.HttpResponse,
+    private readonly chain: string,
+  ) {}
+
+  onBody(body: Buffer): void {
+    this.server.forwarder.handle(this.chain, body, this);
+  }
+
+  onTooLarge(): void {
+    this.server.tooLarge(this.res, this);
+  }
+
+  reply(status: number, body: string | Buffer | null): void {
+    if (!this.aborted) writeReply(this.res, this, status, body === null ? this.server.textHeaders : this.server.jsonHeaders, body);
+  }
+}
+
+/** One WebSocket message: its answer is sent as a message, unless the socket has closed. */
+class SocketCall implements ReplyTarget {
+  answered = false;
+
+  constructor(
+    private readonly ws: uWS.WebSocket<SocketData>,
+    /** Read at the message: once the socket has closed, `ws` may no longer be touched. */
+    private readonly data: SocketData,
+  ) {}
+
+  reply(_status: number, body: string | Buffer | null): void {
+    this.data.inflight--;
+    if (this.data.open && body !== null) this.ws.cork(() => this.ws.send(body, false));
+  }
+}
+
 /** A socket whose unsent data passes this is closed: a reader too slow to keep up. */
 const WS_MAX_BACKPRESSURE = 64 * 1024 * 1024;
 
 export class RpcServer {
   private readonly app: uWS.TemplatedApp;
   private readonly listener: UwsListener;
-  private readonly jsonHeaders: Headers;
-  private readonly textHeaders: Headers;
+  readonly jsonHeaders: Headers;
+  readonly textHeaders: Headers;
 
   constructor(
-    private readonly forwarder: Forwarder,
+    readonly forwarder: Forwarder,
     private readonly routing: RoutingState,
     private readonly options: RpcServerOptions,
   ) {
-    const allowOrigin: readonly [Buffer, Buffer] = [Buffer.from('access-control-allow-origin'), Buffer.from(options.allowOrigin)];
-    this.jsonHeaders = [[Buffer.from('content-type'), Buffer.from('application/json')], allowOrigin];
-    this.textHeaders = [allowOrigin];
+    const allowOrigin = ['access-control-allow-origin', options.allowOrigin] as const;
+    this.jsonHeaders = joinHeaders([['content-type', 'application/json'], allowOrigin]);
+    this.textHeaders = joinHeaders([allowOrigin]);
     this.app = uWS.App();
     const defaultChain = options.defaultChain;
     this.app
@@ -77,29 +117,19 @@ export class RpcServer {
   }
 
   private rpc(res: uWS.HttpResponse, req: uWS.HttpRequest, chain: string): void {
-    const exchange: Exchange = { aborted: false };
+    const call = new HttpCall(this, res, chain);
     res.onAborted(() => {
-      exchange.aborted = true;
+      call.aborted = true;
     });
     const declared = req.getHeader('content-length');
     if (declared !== '' && Number(declared) > this.options.maxBodyBytes) {
-      this.tooLarge(res, exchange);
+      this.tooLarge(res, call);
       return;
     }
-    readBody(
-      res,
-      exchange,
-      this.options.maxBodyBytes,
-      (body) => {
-        this.forwarder.handle(chain, body, (reply) => {
-          if (!exchange.aborted) writeReply(res, exchange, reply.status, reply.body === null ? this.textHeaders : this.jsonHeaders, reply.body);
-        });
-      },
-      () => this.tooLarge(res, exchange),
-    );
+    readBody(res, call, this.options.maxBodyBytes, call);
   }
 
-  private tooLarge(res: uWS.HttpResponse, exchange: Exchange): void {
+  tooLarge(res: uWS.HttpResponse, exchange: Exchange): void {
     this.forwarder.recordClientFault('body_too_large');
     const body = gatewayErrorResponse(null, 'BODY_TOO_LARGE', `at most ${this.options.maxBodyBytes} bytes`);
     // The rest of the body is never read, so the connection cannot be reused.
@@ -132,13 +162,7 @@ export class RpcServer {
           return;
         }
         data.inflight++;
-        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message)), (reply) => {
-          data.inflight--;
-          if (data.open && reply.body !== null) {
-            const body = reply.body;
-            ws.cork(() => ws.send(body, false));
-          }
-        });
+        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message)), new SocketCall(ws, data));
       },
       close: (ws) => {
         ws.getUserData().open = false;

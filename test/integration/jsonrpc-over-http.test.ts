@@ -2,6 +2,7 @@
  * The JSON-RPC 2.0 specification's examples (section 7) and our HTTP surface, through a
  * real gateway in front of real simulated operators.
  */
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, post, rpc, startStack } from '../support/stack.js';
 
@@ -163,6 +164,30 @@ describe('HTTP surface', () => {
     expect(pre.headers.get('access-control-allow-headers')).toBe('content-type');
     const res = await post(stack.url, rpc('eth_chainId'), { origin: 'https://dapp.example' });
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it('writes each answer head line once and whole: status, content type and origin (joined for uWS, split on the wire)', async () => {
+    const body = JSON.stringify(rpc('eth_chainId', 7));
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(stack.url).port), '127.0.0.1');
+      let got = '';
+      socket.on('data', (d) => {
+        got += d.toString('latin1');
+        if (got.includes('\r\n\r\n')) {
+          socket.destroy();
+          resolve(got.slice(0, got.indexOf('\r\n\r\n')));
+        }
+      });
+      socket.on('error', reject);
+      socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    });
+    const lines = head.split('\r\n');
+    expect(lines[0]).toBe('HTTP/1.1 200 OK');
+    const fields = lines.slice(1).map((line) => line.toLowerCase());
+    for (const line of fields) expect(line).toMatch(/^[a-z0-9-]+: [^\r\n]*$/);
+    expect(fields.filter((f) => f === 'content-type: application/json')).toHaveLength(1);
+    expect(fields.filter((f) => f === 'access-control-allow-origin: *')).toHaveLength(1);
+    expect(fields.filter((f) => f.startsWith('content-type:') || f.startsWith('access-control-allow-origin:'))).toHaveLength(2);
   });
 
   it('says 405 for GET on an RPC path and 404 elsewhere', async () => {

@@ -36,6 +36,13 @@ describe('parseConfig', () => {
     }
   });
 
+  it('refuses a CORS origin that would break the header it is sent in', () => {
+    for (const allowOrigin of ['https://a.example\r\nx-injected: 1', 'https://a.example\n', 'a b', '']) {
+      expect(() => parseConfig({ cors: { allowOrigin } }), JSON.stringify(allowOrigin)).toThrow(/cors\.allowOrigin/);
+    }
+    expect(parseConfig({ cors: { allowOrigin: 'https://app.example:8443' } }).cors.allowOrigin).toBe('https://app.example:8443');
+  });
+
   it('refuses duplicate operator ids', () => {
     expect(() => parseConfig({ operators: [{ id: 'a', url: 'http://x' }, { id: 'a', url: 'http://y' }] })).toThrow(/duplicate operator id/);
   });
