@@ -3,6 +3,9 @@
  * a retryable way it goes to a different operator, up to `maxAttempts`, inside the client's
  * deadline. Every attempt is reported to the recorder, attributed to the operator that made it.
  */
+// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import { ERRORS, GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { AttemptOutcome, AttemptRecorder, ClientFault } from '../metrics/attempt-recorder.js';
 import { BATCH_METHOD, KNOWN_METHODS, methodIndex } from '../metrics/method-labels.js';

@@ -2,6 +2,8 @@
  * Writing one HTTP answer through uWS: corked, and with backpressure respected for large
  * bodies (tryEnd, then resume in onWritable), as uWS's Backpressure example does.
  */
+// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+import { Buffer } from 'node:buffer';
 import type { HttpResponse, RecognizedString } from 'uWebSockets.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -116,7 +118,8 @@ export function readBody(res: HttpResponse, exchange: Exchange, maxBytes: number
       sink.onTooLarge();
       return;
     }
-    const copy = Buffer.copyBytesFrom(new Uint8Array(chunk));
+    const copy = Buffer.allocUnsafe(chunk.byteLength);
+    copy.set(new Uint8Array(chunk));
     if (!isLast) {
       (chunks ??= []).push(copy);
       return;

@@ -11,6 +11,9 @@
  * size when there is a Content-Length, else into a list of chunks joined at the end.
  */
 
+// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+import { Buffer } from 'node:buffer';
+
 const CR = 13;
 const LF = 10;
 const SPACE = 32;
@@ -132,7 +135,7 @@ export class ResponseParser {
           break;
         case State.FixedBody: {
           const n = Math.min(length - pos, this.fixed.length - this.filled);
-          buf.copy(this.fixed, this.filled, pos, pos + n);
+          this.fixed.set(viewOf(buf).subarray(pos, pos + n), this.filled);
           this.filled += n;
           pos += n;
           if (this.filled === this.fixed.length) this.complete(this.fixed);

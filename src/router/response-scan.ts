@@ -44,6 +44,9 @@
  * by idEqualsString.
  */
 
+// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+import { Buffer } from 'node:buffer';
+
 export type IdKind = 'none' | 'string' | 'number' | 'null' | 'invalid';
 
 export const SCAN_REASONS = {

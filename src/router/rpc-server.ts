@@ -3,6 +3,8 @@
  * and `/rpc/:chain`, CORS, `/health` and `/ready`. It reads bodies and writes answers; all
  * JSON-RPC decisions belong to the Forwarder.
  */
+// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+import { Buffer } from 'node:buffer';
 import uWS from 'uWebSockets.js';
 import { ERRORS } from '../errors.js';
 import type { Forwarder, ReplyTarget } from './forward.js';
