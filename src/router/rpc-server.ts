@@ -3,7 +3,7 @@
  * and `/rpc/:chain`, CORS, `/health` and `/ready`. It reads bodies and writes answers; all
  * JSON-RPC decisions belong to the Forwarder.
  */
-// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+// Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
 import uWS from 'uWebSockets.js';
 import { ERRORS } from '../errors.js';
@@ -69,6 +69,9 @@ class SocketCall implements ReplyTarget {
   }
 }
 
+/** uWS's HTTP idle timeout (HTTP_IDLE_TIMEOUT_S, fixed in the build): an idle keep-alive connection is closed after it. */
+const UWS_HTTP_IDLE_TIMEOUT_S = 10;
+
 /** A socket whose unsent data passes this is closed: a reader too slow to keep up. */
 const WS_MAX_BACKPRESSURE = 64 * 1024 * 1024;
 
@@ -84,8 +87,12 @@ export class RpcServer {
     private readonly options: RpcServerOptions,
   ) {
     const allowOrigin = ['access-control-allow-origin', options.allowOrigin] as const;
-    this.jsonHeaders = joinHeaders([['content-type', 'application/json'], allowOrigin]);
-    this.textHeaders = joinHeaders([allowOrigin]);
+    // uWS closes an HTTP connection after 10 s without traffic. Said in advance, a client that
+    // reads the hint (undici does) closes its idle connection first, instead of writing a
+    // request into one as it is being closed (ECONNRESET, and a POST is not retried).
+    const keepAlive = ['keep-alive', `timeout=${UWS_HTTP_IDLE_TIMEOUT_S}`] as const;
+    this.jsonHeaders = joinHeaders([['content-type', 'application/json'], allowOrigin, keepAlive]);
+    this.textHeaders = joinHeaders([allowOrigin, keepAlive]);
     this.app = uWS.App();
     const defaultChain = options.defaultChain;
     this.app

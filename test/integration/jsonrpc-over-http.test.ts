@@ -166,7 +166,7 @@ describe('HTTP surface', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe('*');
   });
 
-  it('writes each answer head line once and whole: status, content type and origin (joined for uWS, split on the wire)', async () => {
+  it('writes each answer head line once and whole: status, content type, origin and keep-alive hint (joined for uWS, split on the wire)', async () => {
     const body = JSON.stringify(rpc('eth_chainId', 7));
     const head = await new Promise<string>((resolve, reject) => {
       const socket = net.connect(Number(new URL(stack.url).port), '127.0.0.1');
@@ -187,7 +187,9 @@ describe('HTTP surface', () => {
     for (const line of fields) expect(line).toMatch(/^[a-z0-9-]+: [^\r\n]*$/);
     expect(fields.filter((f) => f === 'content-type: application/json')).toHaveLength(1);
     expect(fields.filter((f) => f === 'access-control-allow-origin: *')).toHaveLength(1);
-    expect(fields.filter((f) => f.startsWith('content-type:') || f.startsWith('access-control-allow-origin:'))).toHaveLength(2);
+    // The idle timeout said in advance, so that clients close idle connections before uWS does (10 s).
+    expect(fields.filter((f) => f === 'keep-alive: timeout=10')).toHaveLength(1);
+    expect(fields.filter((f) => /^(content-type|access-control-allow-origin|keep-alive):/.test(f))).toHaveLength(3);
   });
 
   it('says 405 for GET on an RPC path and 404 elsewhere', async () => {
