@@ -2,7 +2,7 @@
  * Writing one HTTP answer through uWS: corked, and with backpressure respected for large
  * bodies (tryEnd, then resume in onWritable), as uWS's Backpressure example does.
  */
-// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+// Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
 import type { HttpResponse, RecognizedString } from 'uWebSockets.js';
 

@@ -11,7 +11,7 @@
  * size when there is a Content-Length, else into a list of chunks joined at the end.
  */
 
-// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+// Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
 
 const CR = 13;

@@ -44,7 +44,7 @@
  * by idEqualsString.
  */
 
-// Imported rather than global: Node's globals Buffer and performance are accessors, a getter call on every use.
+// Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
 
 export type IdKind = 'none' | 'string' | 'number' | 'null' | 'invalid';
