@@ -11,11 +11,13 @@
 //     config default. The measurement on/off comparison passes 0 to both variants.
 // Prints {"pid", "rpcUrl", "adminUrl", "simPid", "simUrls", "record", "workers", "crossCheckRate"} as one JSON
 // line once listening. On SIGTERM (or stdin closing) it stops, prints a second line
-// {"outcomes": ...} and exits.
+// {"outcomes", "clientFaults", "pipelining", "standing" (each operator's eligibility, probation, jail, wrong-chain flag)} and exits. Errors are logged to stderr.
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../dist/config.js';
+import pino from 'pino';
 import { Gateway } from '../dist/gateway.js';
+import { createLogger } from '../dist/log.js';
 import * as attempts from '../dist/metrics/attempt-recorder.js';
 import { exitWhenParentGoes, spawnNode, stopChild } from './lib.mjs';
 
@@ -49,7 +51,8 @@ const config = parseConfig({
   ...(crossCheckRate === undefined ? {} : { staking: { crossCheck: { sampleRate: crossCheckRate } } }),
   operators,
 });
-const gw = await Gateway.start(config, { recordAttempts: record });
+// Errors (an internal error answering a request, the control loop failing) go to stderr, which the harness shows.
+const gw = await Gateway.start(config, { recordAttempts: record, logger: createLogger('error', pino.destination({ fd: 2, sync: false })) });
 process.stdout.write(
   JSON.stringify({
     pid: process.pid,
@@ -110,7 +113,15 @@ function outcomeCounts() {
   if (faults && names) clientFaults = Object.fromEntries(names.map((n, i) => [n, Number(faults[i] ?? 0)]).filter(([, v]) => v > 0));
   // Whether each operator's pool (this thread's) passed the pipelining check: "on", "refused", "off", ...
   const pipelining = Object.fromEntries(operators.map((op) => [op.id, gw.operatorRef?.(op.id)?.upstream.pipeliningState ?? null]));
-  return { record, outcomes, clientFaults, pipelining };
+  // Why the gateway might answer without trying an operator (NO_OPERATOR): each operator's standing at the end.
+  const standing = Object.fromEntries(
+    operators.map((op) => {
+      const s = gw.core.state(op.id);
+      if (s === undefined) return [op.id, null];
+      return [op.id, { eligible: gw.core.isEligible(s), probation: s.probation, jailedUntil: s.jailedUntil, wrongChain: gw.controlLoop.isOnWrongChain(op.id), violations: s.violations.length, score: s.performanceScore }];
+    }),
+  );
+  return { record, outcomes, clientFaults, pipelining, standing };
 }
 
 process.on('SIGTERM', stop);

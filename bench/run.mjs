@@ -915,7 +915,7 @@ function markdown(result) {
   if (discarded) lines.push('', `${discarded} run(s) were repeated because other load got in (kept in the JSON under \`suites[].discardedRuns\`).`);
   const problems = result.suites.flatMap((s) => s.checkProblems.map((p) => `${s.name}: ${p}`));
   if (problems.length) lines.push('', `**Sanity check problems:** ${problems.join('; ')}`);
-  lines.push('', 'Upstream attempts by outcome, per gateway process since its start (warm-up included; the "off" gateway records nothing):', '');
+  lines.push('', 'Upstream attempts by outcome, per gateway process since its start (warm-up included; the "off" gateway records nothing), each pool\'s pipelining state, and each operator\'s standing when the process stopped (an operator out of routing makes the gateway answer 503 without trying it):', '');
   for (const s of result.suites) {
     for (const [set, byTarget] of Object.entries(s.outcomes ?? {})) {
       for (const [target, o] of Object.entries(byTarget ?? {})) lines.push(`- ${s.name} / ${set} / ${target}: \`${JSON.stringify(o)}\``);
