@@ -116,8 +116,7 @@ export class Forwarder {
   handle(chain: string, body: Buffer, target: ReplyTarget): void {
     if (this.draining) {
       target.answered = true;
-      const refusal = this.wholeError('SHUTTING_DOWN', null);
-      target.reply(refusal.status, refusal.body);
+      target.reply(ERRORS.SHUTTING_DOWN.httpStatus, gatewayErrorResponse(null, 'SHUTTING_DOWN'));
       return;
     }
     this.inflight++;
@@ -142,8 +141,7 @@ export class Forwarder {
   /** A bug, not an input: answer rather than leave the client hanging, and say so loudly. */
   internalError(err: unknown, target: ReplyTarget): void {
     this.onInternalError(err);
-    const reply = this.wholeError('INTERNAL_ERROR', null);
-    this.answer(target, reply.status, reply.body);
+    this.answerError(target, 'INTERNAL_ERROR', null);
   }
 
   /** Refuses new requests and resolves when those in flight have been answered (or after `graceMs`). */
@@ -171,8 +169,7 @@ export class Forwarder {
     }
     if (this.routing.current.route(chain) === undefined) {
       this.recorder.recordClientFault('unknown_chain');
-      const reply = this.wholeError('UNKNOWN_CHAIN', parsed.kind === 'single' ? parsed.call.id : null, `"${chain}"`);
-      this.answer(target, reply.status, reply.body);
+      this.answerError(target, 'UNKNOWN_CHAIN', parsed.kind === 'single' ? parsed.call.id : null, `"${chain}"`);
       return;
     }
     if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, target).next();
@@ -184,8 +181,9 @@ export class Forwarder {
     }
   }
 
-  wholeError(code: GatewayErrorCode, id: JsonRpcId, detail?: string): RpcReply {
-    return { status: ERRORS[code].httpStatus, body: gatewayErrorResponse(id, code, detail) };
+  /** Answers `target` with the gateway's own error for the whole body. */
+  answerError(target: ReplyTarget, code: GatewayErrorCode, id: JsonRpcId, detail?: string): void {
+    this.answer(target, ERRORS[code].httpStatus, gatewayErrorResponse(id, code, detail));
   }
 
   pick(chain: string, tried: OperatorRef[] | undefined): OperatorRef | undefined {
@@ -423,8 +421,7 @@ class SingleCall implements UpstreamHandler {
 
   private giveUp(): void {
     if (this.call.notification) return this.forwarder.answer(this.target, 204, null);
-    const reply = this.forwarder.wholeError(this.lastError?.code ?? 'NO_OPERATOR', this.call.id, this.lastError?.detail);
-    this.forwarder.answer(this.target, reply.status, reply.body);
+    this.forwarder.answerError(this.target, this.lastError?.code ?? 'NO_OPERATOR', this.call.id, this.lastError?.detail);
   }
 }
 
