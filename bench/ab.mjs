@@ -6,6 +6,7 @@
 //   DIR holds a bench/ and a built dist/ (e.g. a `git archive` of the old commit, built, with
 //   node_modules linked). Example:
 //   node bench/ab.mjs 3 "before=/tmp/old" "after=." "after-p8=. --pipelining 8"
+//   An argument --node=FLAG goes to node instead: "semi4=. --node=--max-semi-space-size=4".
 // Needs wrk (apt-get install -y wrk). BODY overrides the JSON-RPC request.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,47 +22,53 @@ if (!rounds || specs.length === 0) {
 }
 const variants = specs.map((spec) => {
   const [name, rest] = spec.split('=');
-  const [dir, ...args] = rest.split(' ').filter(Boolean);
-  return { name, dir: path.resolve(dir), args };
+  const [dir, ...words] = rest.split(' ').filter(Boolean);
+  const nodeArgs = words.filter((w) => w.startsWith('--node=')).map((w) => w.slice('--node='.length));
+  const args = words.filter((w) => !w.startsWith('--node='));
+  return { name, dir: path.resolve(dir), args, nodeArgs };
 });
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-function startNode(script, args, cwd) {
+function startNode(script, args, cwd, nodeArgs = []) {
   // stdin stays open: the bench processes exit when it closes.
-  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve) => readline.createInterface({ input: child.stdout }).once('line', (line) => resolve({ child, info: JSON.parse(line) })));
 }
-/** utime + stime of a process, µs (CLK_TCK 100). */
+/** utime and stime of a process, µs (CLK_TCK 100). */
 function cpuMicros(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const body = process.env.BODY ?? '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}';
 const lua = path.join(mkdtempSync(path.join(tmpdir(), 'din-ab-')), 'post.lua');
-writeFileSync(lua, `wrk.method="POST"\nwrk.body=[[${body}]]\nwrk.headers["Content-Type"]="application/json"\n`);
+// A level-1 long string ([=[ ]=]): a batch's body ends in "]", which would close [[ ]] early.
+writeFileSync(lua, `wrk.method="POST"\nwrk.body=[=[${body}]=]\nwrk.headers["Content-Type"]="application/json"\n`);
 const sim = await startNode(path.join(here, 'sim-process.mjs'), []);
 const upstream = sim.info.urls[0];
 const results = Object.fromEntries(variants.map((v) => [v.name, []]));
 for (let round = 0; round < Number(rounds); round++) {
   for (const v of round % 2 ? [...variants].reverse() : variants) {
-    const gw = await startNode(path.join(v.dir, 'bench', 'gateway-process.mjs'), ['--upstreams', upstream, '--cross-check-rate', '0', ...v.args], v.dir);
+    const gw = await startNode(path.join(v.dir, 'bench', 'gateway-process.mjs'), ['--upstreams', upstream, '--cross-check-rate', '0', ...v.args], v.dir, v.nodeArgs);
     execFileSync('wrk', ['-t1', '-c64', '-d2s', '-s', lua, gw.info.rpcUrl]);
     const before = cpuMicros(gw.info.pid);
     const out = execFileSync('wrk', ['-t1', '-c64', `-d${process.env.DUR ?? 6}s`, '-s', lua, gw.info.rpcUrl]).toString();
-    const used = cpuMicros(gw.info.pid) - before;
+    const after = cpuMicros(gw.info.pid);
+    const user = after.user - before.user;
+    const system = after.system - before.system;
     const requests = Number(/(\d+) requests in/.exec(out)[1]);
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
-    const non2xx = Number(/Non-2xx[^\d]*(\d+)/.exec(out)?.[1] ?? 0);
-    results[v.name].push({ rps, us: used / requests });
-    console.log(`round ${round} ${v.name}: ${rps.toFixed(0)} req/s, ${(used / requests).toFixed(1)} CPU µs/req${non2xx ? `, ${non2xx} non-2xx` : ''}`);
+    const non2xx = Number(/Non-2xx or 3xx responses:\s*(\d+)/.exec(out)?.[1] ?? 0);
+    const r = { rps, us: (user + system) / requests, user: user / requests, system: system / requests };
+    results[v.name].push(r);
+    console.log(`round ${round} ${v.name}: ${rps.toFixed(0)} req/s, ${r.us.toFixed(1)} CPU µs/req (user ${r.user.toFixed(1)}, system ${r.system.toFixed(1)})${non2xx ? `, ${non2xx} non-2xx` : ''}`);
     gw.child.kill('SIGTERM');
     await new Promise((resolve) => gw.child.once('exit', resolve));
   }
 }
 for (const v of variants) {
   const rs = results[v.name];
-  console.log(`${v.name}: median ${median(rs.map((r) => r.rps)).toFixed(0)} req/s, median ${median(rs.map((r) => r.us)).toFixed(1)} CPU µs/req`);
+  console.log(`${v.name}: median ${median(rs.map((r) => r.rps)).toFixed(0)} req/s, median ${median(rs.map((r) => r.us)).toFixed(1)} CPU µs/req (user ${median(rs.map((r) => r.user)).toFixed(1)}, system ${median(rs.map((r) => r.system)).toFixed(1)})`);
 }
 sim.child.kill('SIGTERM');
