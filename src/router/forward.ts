@@ -71,8 +71,8 @@ function invalidEnvelope(status: number, detail: string): GatewayError {
   return status === 200 ? new GatewayError('UPSTREAM_INVALID_ENVELOPE', detail) : new GatewayError('UPSTREAM_HTTP_OTHER', `HTTP ${status}`);
 }
 
-function micros(startedMs: number): number {
-  return Math.round((performance.now() - startedMs) * 1000);
+function micros(startedMs: number, endedMs: number = performance.now()): number {
+  return Math.round((endedMs - startedMs) * 1000);
 }
 
 /** Another attempt may go out only if the error is retryable and, for writes, surely never sent. */
@@ -167,12 +167,14 @@ export class Forwarder {
       this.answer(target, ERRORS[parsed.code].httpStatus, parsed.body);
       return;
     }
-    if (this.routing.current.route(chain) === undefined) {
+    const route = this.routing.current.route(chain);
+    if (route === undefined) {
       this.recorder.recordClientFault('unknown_chain');
       this.answerError(target, 'UNKNOWN_CHAIN', parsed.kind === 'single' ? parsed.call.id : null, `"${chain}"`);
       return;
     }
-    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, target).next();
+    // The first attempt goes to a pick from the route just looked up; none left makes `next` look again and give up.
+    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, target).next(route.pick(this.random, undefined));
     else {
       this.batch(chain, parsed.entries).then(
         (reply) => this.answer(target, reply.status, reply.body),
@@ -190,9 +192,9 @@ export class Forwarder {
     return this.routing.current.route(chain)?.pick(this.random, tried);
   }
 
-  /** Records one attempt of a single call and offers a good answer for cross-checking. */
-  recordSingle(operator: OperatorRef, method: number, outcome: AttemptOutcome, startedMs: number): void {
-    this.recorder.recordAttempt(operator.index, method, outcome, micros(startedMs));
+  /** Records one attempt of a single call, which ended at `endedMs` (now if not given). */
+  recordSingle(operator: OperatorRef, method: number, outcome: AttemptOutcome, startedMs: number, endedMs?: number): void {
+    this.recorder.recordAttempt(operator.index, method, outcome, micros(startedMs, endedMs));
   }
 
   considerForCrossCheck(chain: string, call: RpcCall, operator: OperatorRef, answer: Buffer): void {
@@ -345,8 +347,11 @@ class SingleCall implements UpstreamHandler {
     this.body = this.rewritten ? JSON.stringify(upstreamRequest(call, 1)) : raw;
   }
 
-  /** Sends the next attempt to `again`, or to a fresh pick; answers with the last error when none is left. */
-  next(again?: OperatorRef): void {
+  /**
+   * Sends the next attempt to `chosen` (picked by the caller, or the same operator once more),
+   * or to a fresh pick; answers with the last error when none is left.
+   */
+  next(chosen?: OperatorRef): void {
     const options = this.forwarder.options;
     if (this.attempt >= options.maxAttempts) return this.giveUp();
     this.attempt++;
@@ -357,16 +362,16 @@ class SingleCall implements UpstreamHandler {
       this.lastError = new GatewayError('DEADLINE_EXCEEDED');
       return this.giveUp();
     }
-    const operator = again ?? this.forwarder.pick(this.chain, this.tried);
+    const operator = chosen ?? this.forwarder.pick(this.chain, this.tried);
     if (operator === undefined) return this.giveUp();
     this.operator = operator;
     this.started = now;
     operator.upstream.request(this.body, Math.min(options.attemptTimeoutMs, remaining), this.shareable, this, now);
   }
 
-  onUpstreamReply(status: number, body: Buffer): void {
+  onUpstreamReply(status: number, body: Buffer, receivedAt: number): void {
     try {
-      this.settle(status, body);
+      this.settle(status, body, receivedAt);
     } catch (err) {
       this.forwarder.internalError(err, this.target);
     }
@@ -380,12 +385,12 @@ class SingleCall implements UpstreamHandler {
     }
   }
 
-  private settle(status: number, body: Buffer): void {
+  private settle(status: number, body: Buffer, receivedAt: number): void {
     const operator = this.operator!;
     const failure = httpFailure(status);
     if (failure !== undefined) return this.failed(failure);
     if (this.call.notification) {
-      this.forwarder.recordSingle(operator, this.method, 'success', this.started);
+      this.forwarder.recordSingle(operator, this.method, 'success', this.started, receivedAt);
       return this.forwarder.answer(this.target, 204, null);
     }
     // The envelope is checked without building the result: answers can be megabytes.
@@ -394,14 +399,14 @@ class SingleCall implements UpstreamHandler {
     const outcome: AttemptOutcome = scan.isError ? 'rpc_error' : 'success';
     const rewritten = this.rewritten;
     if (rewritten ? idEqualsNumber(body, scan, 1) : idEquals(body, scan, this.call.id)) {
-      this.forwarder.recordSingle(operator, this.method, outcome, this.started);
+      this.forwarder.recordSingle(operator, this.method, outcome, this.started, receivedAt);
       if (outcome === 'success') this.forwarder.considerForCrossCheck(this.chain, this.call, operator, body);
       return this.forwarder.answer(this.target, 200, rewritten ? withId(body, scan, JSON.stringify(this.call.id)) : body);
     }
     if (!rewritten && !this.write) {
       // The operator may have read the client's id spelling differently: ask it once more in
       // canonical form (not counted as an attempt) before holding the mismatch against it.
-      this.forwarder.recordSingle(operator, this.method, 'rpc_error', this.started);
+      this.forwarder.recordSingle(operator, this.method, 'rpc_error', this.started, receivedAt);
       this.rewritten = true;
       this.body = JSON.stringify(upstreamRequest(this.call, 1));
       this.attempt--;

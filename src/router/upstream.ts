@@ -51,7 +51,8 @@ export interface UpstreamReply {
  * `request` itself. Called from socket and timer callbacks, so it must not throw.
  */
 export interface UpstreamHandler {
-  onUpstreamReply(status: number, body: Buffer): void;
+  /** `receivedAt`: performance.now() when the read holding the answer's end came in. */
+  onUpstreamReply(status: number, body: Buffer, receivedAt: number): void;
   onUpstreamError(err: UpstreamError): void;
 }
 
@@ -460,6 +461,11 @@ class Connection {
   private reusable = true;
   private gone = false;
   private idleSince = 0;
+  /**
+   * performance.now() at the read being parsed: every answer in one read arrived together,
+   * so one clock read serves them all (pipelined, up to `pipelining` answers).
+   */
+  private readAt = 0;
   private keepAliveMs: number;
   private connectTimer: NodeJS.Timeout | undefined;
   /** An answer completed during the current read: hand the connection back once the read is parsed. */
@@ -565,6 +571,7 @@ class Connection {
       this.fail(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, 'data from the operator with no request in flight'));
       return false;
     }
+    this.readAt = performance.now();
     try {
       this.parser.execute(buf, length);
     } catch (err) {
@@ -592,7 +599,7 @@ class Connection {
       return;
     }
     this.answered++;
-    exchange.succeed(response.status, response.body);
+    exchange.succeed(response.status, response.body, this.readAt);
     if (response.keepAliveTimeoutMs !== undefined) {
       // Leave a margin so the operator does not close the connection as a request goes out.
       const hint = response.keepAliveTimeoutMs > 2_000 ? response.keepAliveTimeoutMs - 1_000 : response.keepAliveTimeoutMs / 2;
@@ -611,12 +618,14 @@ class Connection {
     }
     if (this.inflight.length === 0) {
       this.exclusive = false;
-      this.idleSince = performance.now();
+      this.idleSince = this.readAt;
     }
     this.releaseAfterRead = true;
   }
 
   private onEnd(): void {
+    // An answer delimited by the connection's close ends here, not at a read.
+    this.readAt = performance.now();
     try {
       this.parser.finish();
     } catch (err) {
@@ -737,11 +746,11 @@ class Exchange {
     readonly deadline: number,
   ) {}
 
-  succeed(status: number, body: Buffer): void {
+  succeed(status: number, body: Buffer, receivedAt: number): void {
     if (this.settled) return;
     this.settled = true;
     this.owner.settledOne();
-    this.handler.onUpstreamReply(status, body);
+    this.handler.onUpstreamReply(status, body, receivedAt);
   }
 
   fail(err: UpstreamError): void {
