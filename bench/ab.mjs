@@ -21,7 +21,8 @@ if (!rounds || specs.length === 0) {
   process.exit(2);
 }
 const variants = specs.map((spec) => {
-  const [name, rest] = spec.split('=');
+  const name = spec.slice(0, spec.indexOf('='));
+  const rest = spec.slice(spec.indexOf('=') + 1);
   const [dir, ...words] = rest.split(' ').filter(Boolean);
   const nodeArgs = words.filter((w) => w.startsWith('--node=')).map((w) => w.slice('--node='.length));
   const args = words.filter((w) => !w.startsWith('--node='));
@@ -32,7 +33,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 function startNode(script, args, cwd, nodeArgs = []) {
   // stdin stays open: the bench processes exit when it closes.
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
-  return new Promise((resolve) => readline.createInterface({ input: child.stdout }).once('line', (line) => resolve({ child, info: JSON.parse(line) })));
+  return new Promise((resolve, reject) => {
+    readline.createInterface({ input: child.stdout }).once('line', (line) => resolve({ child, info: JSON.parse(line) }));
+    child.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited (${code}) before it was ready`)));
+  });
 }
 /** utime and stime of a process, µs (CLK_TCK 100). */
 function cpuMicros(pid) {
