@@ -11,9 +11,11 @@ import type { AttemptOutcome, AttemptRecorder, ClientFault } from '../metrics/at
 import { BATCH_METHOD, KNOWN_METHODS, methodIndex } from '../metrics/method-labels.js';
 import {
   NON_IDEMPOTENT_METHODS,
+  canonicalRequest,
   gatewayErrorResponse,
   mayShareConnection,
   parseRequestBody,
+  upstreamBatch,
   type BatchEntry,
   type JsonRpcId,
   type RpcCall,
@@ -47,9 +49,6 @@ export interface ReplyTarget {
 }
 
 const NO_CONTENT: RpcReply = Object.freeze({ status: 204, body: null });
-const OPEN_BRACKET = Buffer.from('[');
-const CLOSE_BRACKET = Buffer.from(']');
-const COMMA = Buffer.from(',');
 
 const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = {
   UPSTREAM_CONNECT: 'connect',
@@ -220,8 +219,8 @@ export class Forwarder {
       }
       const operator = this.pick(chain, tried);
       if (operator === undefined) break;
-      const shareable = pending.every((i) => mayShareConnection(entries[i]!.call!.method));
-      const upstreamBody = JSON.stringify(pending.map((i) => upstreamRequest(entries[i]!.call!, i)));
+      const shareable = pending.every((i) => methodTraits(entries[i]!.call!.method).shareable);
+      const upstreamBody = upstreamBatch(pending.map((i) => entries[i]!.call!), pending);
       const started = performance.now();
       let failure: GatewayError | undefined;
       const stillPending: number[] = [];
@@ -261,16 +260,10 @@ export class Forwarder {
       if (!call.notification) answers[i] = gatewayErrorResponse(call.id, finalError, lastError?.detail);
     }
     // Operators' answers are spliced in as bytes (with the client's id), never re-serialized.
-    const parts: Buffer[] = [OPEN_BRACKET];
-    for (const answer of answers) {
-      if (answer === undefined) continue;
-      if (parts.length > 1) parts.push(COMMA);
-      parts.push(typeof answer === 'string' ? Buffer.from(answer) : answer);
-    }
+    const given = answers.filter((answer) => answer !== undefined);
     // A batch of only notifications gets no answer at all (spec §6).
-    if (parts.length === 1) return NO_CONTENT;
-    parts.push(CLOSE_BRACKET);
-    return { status: 200, body: Buffer.concat(parts) };
+    if (given.length === 0) return NO_CONTENT;
+    return { status: 200, body: jsonArray(given) };
   }
 
   /**
@@ -292,14 +285,16 @@ export class Forwarder {
       return invalidEnvelope(reply.status, 'batch answered with something other than an array of JSON');
     }
     // The gateway's ids are the entries' indexes; an item with any other id answers nothing.
-    const byId = new Map<number, ResponseScan>();
+    const byIndex: (ResponseScan | undefined)[] = new Array(entries.length);
     for (const item of scan.items) {
-      if (item.ok && item.idKind === 'number' && Number.isInteger(item.idNumber)) byId.set(item.idNumber, item);
+      if (item.ok && item.idKind === 'number' && Number.isInteger(item.idNumber) && item.idNumber >= 0 && item.idNumber < entries.length) {
+        byIndex[item.idNumber] = item;
+      }
     }
     let missing = 0;
     for (const i of pending) {
       if (entries[i]!.call!.notification) continue;
-      const item = byId.get(i);
+      const item = byIndex[i];
       if (item === undefined) {
         stillPending.push(i);
         missing++;
@@ -344,7 +339,7 @@ class SingleCall implements UpstreamHandler {
     this.shareable = traits.shareable;
     this.method = traits.index;
     this.rewritten = !passesThrough(call.id);
-    this.body = this.rewritten ? JSON.stringify(upstreamRequest(call, 1)) : raw;
+    this.body = this.rewritten ? JSON.stringify(canonicalRequest(call, 1)) : raw;
   }
 
   /**
@@ -408,7 +403,7 @@ class SingleCall implements UpstreamHandler {
       // canonical form (not counted as an attempt) before holding the mismatch against it.
       this.forwarder.recordSingle(operator, this.method, 'rpc_error', this.started, receivedAt);
       this.rewritten = true;
-      this.body = JSON.stringify(upstreamRequest(this.call, 1));
+      this.body = JSON.stringify(canonicalRequest(this.call, 1));
       this.attempt--;
       return this.next(operator);
     }
@@ -455,10 +450,23 @@ function passesThrough(id: JsonRpcId): boolean {
   return typeof id === 'string' || id === null || Number.isSafeInteger(id);
 }
 
-function upstreamRequest(call: RpcCall, index: number): Record<string, unknown> {
-  const params = call.request['params'];
-  const req: Record<string, unknown> = { jsonrpc: '2.0', method: call.method };
-  if (params !== undefined) req['params'] = params;
-  if (!call.notification) req['id'] = index;
-  return req;
+/** The batch's answers (each one JSON value) as one JSON array, in one buffer. */
+function jsonArray(items: readonly (Buffer | string)[]): Buffer {
+  // The brackets, and a comma between each two items.
+  let size = 2 + Math.max(0, items.length - 1);
+  for (const item of items) size += typeof item === 'string' ? Buffer.byteLength(item) : item.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0x5b; // [
+  let at = 1;
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out[at++] = 0x2c; // ,
+    const item = items[i]!;
+    if (typeof item === 'string') at += out.write(item, at, 'utf8');
+    else {
+      out.set(item, at);
+      at += item.length;
+    }
+  }
+  out[at] = 0x5d; // ]
+  return out;
 }

@@ -2,15 +2,18 @@
  * JSON-RPC 2.0 request parsing and validation, exactly as the specification says:
  * https://www.jsonrpc.org/specification (sections 4-6).
  *
- * The common single request is checked straight from its bytes (`scanRequest`: the whole
- * body validated as JSON, the envelope read, nothing built) and forwarded byte for byte; its
- * parsed form is built only if something asks for it. Anything else, invalid requests and
- * batches included, goes through JSON.parse, whose verdicts are the reference: the fast path
- * only takes bodies on which the two agree (see RequestScan).
+ * The common single request, and a batch of such requests, is checked straight from its
+ * bytes (`scanRequest`, `scanRequestBatch`: the whole body validated as JSON, the envelopes
+ * read, nothing built) and forwarded as bytes; the parsed form is built only if something
+ * asks for it. Anything else, invalid requests included, goes through JSON.parse, whose
+ * verdicts are the reference: the fast paths only take bodies on which the two agree (see
+ * RequestScan).
  */
+// Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
+import { Buffer } from 'node:buffer';
 import { ERRORS, type GatewayErrorCode } from '../errors.js';
 import { KNOWN_METHODS } from '../metrics/method-labels.js';
-import { scanRequest } from './response-scan.js';
+import { type RequestScan, copyBytes, scanRequest, scanRequestBatch } from './response-scan.js';
 
 export type JsonRpcId = string | number | null;
 
@@ -19,8 +22,49 @@ export interface RpcCall {
   readonly method: string;
   readonly id: JsonRpcId;
   readonly notification: boolean;
-  /** The parsed request object, forwarded as-is inside batches. */
+  /** The parsed request object. */
   readonly request: Record<string, unknown>;
+  /**
+   * The length in bytes of the call as one item of an upstream batch: the client's request
+   * with `id` (a batch index, a non-negative integer) in place of its id; a notification keeps none.
+   */
+  upstreamItemLength(id: number): number;
+  /** Writes that item at out[at, at + upstreamItemLength(id)). */
+  writeUpstreamItem(id: number, out: Buffer, at: number): void;
+}
+
+/** The upstream batch of `calls`, the i-th with `ids[i]` as its id: one buffer, each client's bytes copied once. */
+export function upstreamBatch(calls: readonly RpcCall[], ids: readonly number[]): Buffer {
+  const lengths = new Array<number>(calls.length);
+  // The brackets, and a comma between each two items.
+  let size = 2 + Math.max(0, calls.length - 1);
+  for (let i = 0; i < calls.length; i++) size += lengths[i] = calls[i]!.upstreamItemLength(ids[i]!);
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0x5b; // [
+  let at = 1;
+  for (let i = 0; i < calls.length; i++) {
+    if (i > 0) out[at++] = 0x2c; // ,
+    calls[i]!.writeUpstreamItem(ids[i]!, out, at);
+    at += lengths[i]!;
+  }
+  out[at] = 0x5d; // ]
+  return out;
+}
+
+/** Decimal digits of a non-negative integer. */
+function digitCount(n: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  return digits;
+}
+
+/** The call as the gateway writes it: the members JSON-RPC defines, with `id` as its id. */
+export function canonicalRequest(call: RpcCall, id: number): Record<string, unknown> {
+  const params = call.request['params'];
+  const req: Record<string, unknown> = { jsonrpc: '2.0', method: call.method };
+  if (params !== undefined) req['params'] = params;
+  if (!call.notification) req['id'] = id;
+  return req;
 }
 
 /** A batch element: either a call to forward or an answer already known (an invalid element). */
@@ -82,19 +126,78 @@ function detectableId(value: unknown): JsonRpcId {
   return null;
 }
 
-/** A call taken by the fast path: its request object is parsed from the body only when read. */
+/** A call taken by a fast path, at body[start, end): its request object is parsed from there only when read. */
 class ScannedCall implements RpcCall {
   private parsed: Record<string, unknown> | undefined;
+  /** The id's token (quotes included), for `upstreamItem` to replace; -1 for a notification. */
+  private readonly idTokenStart: number;
+  private readonly idTokenEnd: number;
 
   constructor(
     readonly method: string,
     readonly id: JsonRpcId,
     readonly notification: boolean,
     private readonly body: Buffer,
-  ) {}
+    scan: RequestScan,
+    private readonly start = 0,
+    private readonly end = body.length,
+  ) {
+    const quoted = scan.idKind === 'string' ? 1 : 0;
+    this.idTokenStart = notification ? -1 : scan.idStart - quoted;
+    this.idTokenEnd = notification ? -1 : scan.idEnd + quoted;
+  }
 
   get request(): Record<string, unknown> {
-    return (this.parsed ??= JSON.parse(this.body.toString('utf8')) as Record<string, unknown>);
+    return (this.parsed ??= JSON.parse(this.body.toString('utf8', this.start, this.end)) as Record<string, unknown>);
+  }
+
+  // The client's bytes with only the id token replaced: nothing parsed or serialized.
+  upstreamItemLength(id: number): number {
+    if (this.notification) return this.end - this.start;
+    return this.end - this.start - (this.idTokenEnd - this.idTokenStart) + digitCount(id);
+  }
+
+  writeUpstreamItem(id: number, out: Buffer, at: number): void {
+    if (this.notification) {
+      copyBytes(this.body, this.start, this.end, out, at);
+      return;
+    }
+    copyBytes(this.body, this.start, this.idTokenStart, out, at);
+    at += this.idTokenStart - this.start;
+    const digits = digitCount(id);
+    for (let i = at + digits - 1, rest = id; i >= at; i--, rest = Math.floor(rest / 10)) out[i] = 48 + (rest % 10);
+    copyBytes(this.body, this.idTokenEnd, this.end, out, at + digits);
+  }
+}
+
+/** A call JSON.parse read. */
+class ParsedCall implements RpcCall {
+  readonly method: string;
+  readonly id: JsonRpcId;
+  readonly notification: boolean;
+
+  constructor(readonly request: Record<string, unknown>) {
+    this.notification = !('id' in request);
+    this.method = request['method'] as string;
+    this.id = this.notification ? null : (request['id'] as JsonRpcId);
+  }
+
+  /** The last item serialized, as upstreamBatch asks for its length and then for its bytes. */
+  private item = '';
+  private itemId = -1;
+
+  // Every member as the client sent it (as the byte path keeps them) but the id.
+  upstreamItemLength(id: number): number {
+    if (this.itemId !== id) {
+      this.item = JSON.stringify(this.notification ? this.request : { ...this.request, id });
+      this.itemId = id;
+    }
+    return Buffer.byteLength(this.item);
+  }
+
+  writeUpstreamItem(id: number, out: Buffer, at: number): void {
+    this.upstreamItemLength(id);
+    out.write(this.item, at, 'utf8');
   }
 }
 
@@ -118,33 +221,37 @@ function methodName(body: Buffer, start: number, end: number): string {
   return body.toString('utf8', start, end);
 }
 
-/** The plain single request, read by scanRequest; undefined when JSON.parse must judge it. */
-function scannedCall(body: Buffer): RpcCall | undefined {
-  const scan = scanRequest(body);
-  if (!scan.ok) return undefined;
+/** The call `scan` read at body[start, end). */
+function scannedCall(body: Buffer, scan: RequestScan, start?: number, end?: number): RpcCall {
   const method = methodName(body, scan.methodStart, scan.methodEnd);
   switch (scan.idKind) {
     case 'none':
-      return new ScannedCall(method, null, true, body);
+      return new ScannedCall(method, null, true, body, scan, start, end);
     case 'string':
-      return new ScannedCall(method, body.toString('utf8', scan.idStart, scan.idEnd), false, body);
+      return new ScannedCall(method, body.toString('utf8', scan.idStart, scan.idEnd), false, body, scan, start, end);
     case 'number':
-      return new ScannedCall(method, scan.idNumber, false, body);
+      return new ScannedCall(method, scan.idNumber, false, body, scan, start, end);
     default:
-      return new ScannedCall(method, null, false, body);
+      return new ScannedCall(method, null, false, body, scan, start, end);
   }
 }
 
-function toCall(req: Record<string, unknown>): RpcCall {
-  const notification = !('id' in req);
-  return { method: req['method'] as string, id: notification ? null : (req['id'] as JsonRpcId), notification, request: req };
+/** The plain single request or batch of plain requests, read from the bytes; undefined when JSON.parse must judge the body. */
+function scannedBody(body: Buffer, maxBatchSize: number): ParsedBody | undefined {
+  const scan = scanRequest(body);
+  if (scan.ok) return { kind: 'single', call: scannedCall(body, scan) };
+  const items = scanRequestBatch(body, maxBatchSize);
+  if (items === undefined) return undefined;
+  const entries: BatchEntry[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) entries[i] = { call: scannedCall(body, items[i]!, items[i]!.start, items[i]!.end) };
+  return { kind: 'batch', entries };
 }
 
 /** A request body: bytes from the wire (fast path for the plain single call), or text. */
 export function parseRequestBody(body: Buffer | string, maxBatchSize: number): ParsedBody {
   if (typeof body !== 'string') {
-    const call = scannedCall(body);
-    if (call !== undefined) return { kind: 'single', call };
+    const scanned = scannedBody(body, maxBatchSize);
+    if (scanned !== undefined) return scanned;
   }
   let value: unknown;
   try {
@@ -162,14 +269,14 @@ export function parseRequestBody(body: Buffer | string, maxBatchSize: number): P
       const item: unknown = value[i];
       const reason = invalidReason(item);
       entries[i] = reason === undefined
-        ? { call: toCall(item as Record<string, unknown>) }
+        ? { call: new ParsedCall(item as Record<string, unknown>) }
         : { error: gatewayErrorResponse(detectableId(item), 'INVALID_REQUEST', reason) };
     }
     return { kind: 'batch', entries };
   }
   const reason = invalidReason(value);
   if (reason !== undefined) return wholeBodyError('INVALID_REQUEST', detectableId(value), reason);
-  return { kind: 'single', call: toCall(value as Record<string, unknown>) };
+  return { kind: 'single', call: new ParsedCall(value as Record<string, unknown>) };
 }
 
 /**

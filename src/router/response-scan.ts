@@ -1038,21 +1038,21 @@ function asciiLength(s: string): number {
   return s.length;
 }
 
-function copyBytes(from: Buffer, a: number, b: number, to: Buffer, at: number): void {
+/** from[a, b) to `to` at `at`: short spans byte by byte, cheaper than Buffer#copy's set-up. */
+export function copyBytes(from: Buffer, a: number, b: number, to: Buffer, at: number): void {
   if (b - a > 64) from.copy(to, at, a, b);
   else for (let i = a; i < b; i++) to[at++] = from[i]!;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Requests: the fast path of the common single call
+// Requests: the fast path of the common single call, and of batches of such calls
 
 /**
  * What `scanRequest` found in a single JSON-RPC request. `ok` only for the plain case: one
  * valid JSON object with a `jsonrpc` of exactly "2.0", a string `method`, `params` (if any) an
  * array or object, an `id` (if any) a string, a finite number or null, no escapes in keys, the
  * method or a string id, and none of those four members twice. Everything else (invalid
- * requests, batches, the odd spellings) is for JSON.parse to judge, so its verdicts stay the
- * only ones.
+ * requests, the odd spellings) is for JSON.parse to judge, so its verdicts stay the only ones.
  */
 export interface RequestScan {
   ok: boolean;
@@ -1166,4 +1166,45 @@ export function scanRequest(buf: Buffer, start = 0, end = buf.length, out: Reque
   }
   out.ok = p >= 0 && skipWs(buf, p, end) === end;
   return out;
+}
+
+/** One element of a batch taken by `scanRequestBatch`: a plain request at [start, end). */
+export interface BatchItemScan extends RequestScan {
+  start: number;
+  end: number;
+}
+
+/**
+ * The fast path for a batch: a non-empty JSON array of at most `maxItems` elements, every one
+ * a plain request as `scanRequest` defines it, and nothing but whitespace around. Anything
+ * else (an empty or oversized batch, one element JSON.parse must judge) gives undefined: the
+ * whole body then goes to JSON.parse, so an invalid element is answered as before.
+ */
+export function scanRequestBatch(buf: Buffer, maxItems: number): BatchItemScan[] | undefined {
+  const end = buf.length;
+  let p = skipWs(buf, 0, end);
+  if (p >= end || buf[p] !== LBRACKET) return undefined;
+  const items: BatchItemScan[] = [];
+  attachView(buf, p, end);
+  try {
+    p = skipWs(buf, p + 1, end);
+    for (;;) {
+      if (p >= end || buf[p] !== LBRACE || items.length === maxItems) return undefined;
+      const item: BatchItemScan = { ok: false, methodStart: -1, methodEnd: -1, idKind: 'none', idStart: -1, idEnd: -1, idNumber: NaN, start: p, end: -1 };
+      p = scanRequestObject(buf, p, end, item);
+      if (p < 0) return undefined;
+      item.ok = true;
+      item.end = p;
+      items.push(item);
+      p = skipWs(buf, p, end);
+      if (p >= end) return undefined;
+      if (buf[p] === RBRACKET) break;
+      if (buf[p] !== COMMA) return undefined;
+      p = skipWs(buf, p + 1, end);
+    }
+  } finally {
+    detachView();
+    trimStack();
+  }
+  return skipWs(buf, p + 1, end) === end ? items : undefined;
 }

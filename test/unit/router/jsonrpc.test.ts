@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRequestBody } from '../../../src/router/jsonrpc.js';
+import { parseRequestBody, upstreamBatch, type RpcCall } from '../../../src/router/jsonrpc.js';
 import { KNOWN_METHODS } from '../../../src/metrics/method-labels.js';
 
 /** As the forwarder calls it: the body's bytes (the plain single call takes the byte-scanning fast path). */
@@ -175,6 +175,42 @@ describe('parseRequestBody: the byte-scanning fast path agrees with JSON.parse',
     expect(call.kind === 'single' && call.call.method).toBe('eth_blockNumber');
   });
 
+  it('on batches written by hand, odd ones included', () => {
+    const a = '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}';
+    const n = '{"jsonrpc":"2.0","method":"eth_subscribe","params":{"x":[1]}}';
+    const bodies = [
+      `[${a}]`,
+      `[${a},${n},${a}]`,
+      ` \n[ ${a} , \t${n} ] \r\n`,
+      `[${a},]`,
+      `[,${a}]`,
+      `[${a} ${a}]`,
+      `[${a}`,
+      `[${a}]]`,
+      `[${a}] x`,
+      `[[${a}]]`,
+      `[${a},1]`,
+      `[${a},null]`,
+      `[${a},{}]`,
+      '[ ]',
+      '[{"jsonrpc":"2.0","method":"m","id":"\u0061"}]',
+      '[{"jsonrpc":"2.0","method":"m","id":1,"id":2}]',
+      '[{"jsonrpc":"2.0","method":"m","id":-0},{"jsonrpc":"2.0","method":"m","id":1e3},{"jsonrpc":"2.0","method":"m","id":null}]',
+      '[{"jsonrpc":"2.0","method":"m","id":1e400}]',
+      '[{"jsonrpc":"2.0","method":"m","id":"é😀","extra":{"a":[1,"]"]}}]',
+      '[{"jsonrpc":"1.0","method":"m","id":1},{"jsonrpc":"2.0","method":"m","id":2}]',
+    ];
+    for (const body of bodies) agree(body);
+  });
+
+  it('on batches at and over the size limit', () => {
+    const item = (i: number) => `{"jsonrpc":"2.0","method":"m","id":${i}}`;
+    for (const size of [1, 2, 3]) {
+      const body = `[${Array.from({ length: size }, (_, i) => item(i)).join(',')}]`;
+      expect(meaning(parseRequestBody(Buffer.from(body), 2))).toEqual(meaning(parseRequestBody(body, 2)));
+    }
+  });
+
   it('on generated requests and their corruptions', () => {
     const scalar = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.constant(null), fc.boolean());
     const member = fc.oneof(
@@ -195,15 +231,85 @@ describe('parseRequestBody: the byte-scanning fast path agrees with JSON.parse',
         return `${ws}{${parts.join(',')}${ws}}${ws}`;
       });
     fc.assert(fc.property(body, (text) => agree(text)), { numRuns: 3000 });
+    const batch = fc
+      .tuple(fc.array(body, { minLength: 1, maxLength: 4 }), fc.constantFrom('', ' ', '\n'))
+      .map(([items, ws]) => `${ws}[${ws}${items.join(`${ws},${ws}`)}${ws}]${ws}`);
+    fc.assert(fc.property(batch, (text) => agree(text)), { numRuns: 2000 });
     // Corruptions: a byte changed, dropped or inserted anywhere.
     fc.assert(
-      fc.property(body, fc.nat(), fc.integer({ min: 0, max: 127 }), fc.constantFrom('set', 'drop', 'insert'), (text, at, byte, how) => {
+      fc.property(fc.oneof(body, batch), fc.nat(), fc.integer({ min: 0, max: 127 }), fc.constantFrom('set', 'drop', 'insert'), (text, at, byte, how) => {
         const i = text.length === 0 ? 0 : at % text.length;
         const ch = String.fromCharCode(byte);
         const broken = how === 'set' ? text.slice(0, i) + ch + text.slice(i + 1) : how === 'drop' ? text.slice(0, i) + text.slice(i + 1) : text.slice(0, i) + ch + text.slice(i);
         agree(broken);
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('upstreamBatch: the calls of a batch as the gateway sends them on', () => {
+  /** What the operator reads: the client's request with the index as its id (none for a notification). */
+  function expected(request: Record<string, unknown>, index: number): Record<string, unknown> {
+    return 'id' in request ? { ...request, id: index } : request;
+  }
+  /** One call alone as an upstream item (the batch's brackets taken off). */
+  const itemOf = (call: RpcCall, index: number) => upstreamBatch([call], [index]).toString().slice(1, -1);
+
+  it('keeps the client\'s bytes around a new id when the batch took the fast path', () => {
+    const items = [
+      '{"jsonrpc":"2.0","id":"abc","method":"eth_call","params":[{"to":"0x1"},"latest"]}',
+      '{ "id" : 12345678 , "method" : "eth_blockNumber" , "jsonrpc" : "2.0" }',
+      '{"jsonrpc":"2.0","method":"eth_subscribe","params":["newHeads"]}',
+      '{"jsonrpc":"2.0","method":"m","id":null,"extra":{"x":"é"}}',
+      '{"jsonrpc":"2.0","method":"m","id":-1.5e3}',
+    ];
+    const parsed = parseRequestBody(Buffer.from(`[${items.join(',')}]`), 100);
+    expect(parsed.kind).toBe('batch');
+    if (parsed.kind !== 'batch') return;
+    parsed.entries.forEach((entry, i) => {
+      for (const index of [0, 7, 10, 99, 12345]) {
+        const item = itemOf(entry.call!, index);
+        expect(JSON.parse(item)).toEqual(expected(JSON.parse(items[i]!) as Record<string, unknown>, index));
+        // The client's spelling of everything else is kept: the bytes were not re-serialized.
+        expect(item.replace(/"id"\s*:\s*\d+/, '')).toBe(items[i]!.replace(/"id"\s*:\s*("abc"|null|-?[\d.e]+)/, ''));
+      }
+    });
+  });
+
+  it('keeps every member but the id when JSON.parse read the batch', () => {
+    // An escaped key sends the whole batch to JSON.parse.
+    const parsed = parseRequestBody(Buffer.from('[{"jsonrpc":"2.0","id":5,"method":"m","params":[1]},{"jsonrpc":"2.0","method":"n","\\u0078":1}]'), 100);
+    expect(parsed.kind).toBe('batch');
+    if (parsed.kind !== 'batch') return;
+    const calls = parsed.entries.map((e) => e.call!);
+    expect(JSON.parse(upstreamBatch(calls, [3, 4]).toString())).toEqual([
+      { jsonrpc: '2.0', method: 'm', params: [1], id: 3 },
+      { jsonrpc: '2.0', method: 'n', x: 1 },
+    ]);
+  });
+
+  it('agrees with the request on generated batches', () => {
+    const request = fc.record(
+      {
+        jsonrpc: fc.constant('2.0'),
+        method: fc.constantFrom('eth_call', 'eth_blockNumber', 'x'),
+        params: fc.oneof(fc.array(fc.integer()), fc.dictionary(fc.string(), fc.string())),
+        id: fc.oneof(fc.string(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant(null)),
+        extra: fc.jsonValue(),
+      },
+      { requiredKeys: ['jsonrpc', 'method'] },
+    );
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 1, maxLength: 5 }), fc.nat({ max: 100_000 }), (requests, base) => {
+        const parsed = parseRequestBody(Buffer.from(JSON.stringify(requests)), 100);
+        expect(parsed.kind).toBe('batch');
+        if (parsed.kind !== 'batch') return;
+        const ids = parsed.entries.map((_, i) => base + i);
+        const sent = JSON.parse(upstreamBatch(parsed.entries.map((e) => e.call!), ids).toString()) as unknown[];
+        expect(sent).toEqual(requests.map((r, i) => expected(JSON.parse(JSON.stringify(r)) as Record<string, unknown>, ids[i]!)));
+      }),
+      { numRuns: 1000 },
     );
   });
 });
