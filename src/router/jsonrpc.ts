@@ -129,7 +129,7 @@ function detectableId(value: unknown): JsonRpcId {
 /** A call taken by a fast path, at body[start, end): its request object is parsed from there only when read. */
 class ScannedCall implements RpcCall {
   private parsed: Record<string, unknown> | undefined;
-  /** The id's token (quotes included), for `upstreamItem` to replace; -1 for a notification. */
+  /** The id's token (quotes included), for `writeUpstreamItem` to replace; -1 for a notification. */
   private readonly idTokenStart: number;
   private readonly idTokenEnd: number;
 
@@ -175,16 +175,15 @@ class ParsedCall implements RpcCall {
   readonly method: string;
   readonly id: JsonRpcId;
   readonly notification: boolean;
+  /** The last item serialized, as upstreamBatch asks for its length and then for its bytes. */
+  private item = '';
+  private itemId = -1;
 
   constructor(readonly request: Record<string, unknown>) {
     this.notification = !('id' in request);
     this.method = request['method'] as string;
     this.id = this.notification ? null : (request['id'] as JsonRpcId);
   }
-
-  /** The last item serialized, as upstreamBatch asks for its length and then for its bytes. */
-  private item = '';
-  private itemId = -1;
 
   // Every member as the client sent it (as the byte path keeps them) but the id.
   upstreamItemLength(id: number): number {
