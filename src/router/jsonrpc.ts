@@ -13,7 +13,8 @@
 import { Buffer } from 'node:buffer';
 import { ERRORS, type GatewayErrorCode } from '../errors.js';
 import { KNOWN_METHODS } from '../metrics/method-labels.js';
-import { type RequestScan, copyBytes, scanRequest, scanRequestBatch } from './response-scan.js';
+import { copyBytes, decimalLength, writeDecimal } from './bytes.js';
+import { type RequestScan, scanRequest, scanRequestBatch } from './response-scan.js';
 
 export type JsonRpcId = string | number | null;
 
@@ -49,13 +50,6 @@ export function upstreamBatch(calls: readonly RpcCall[], ids: readonly number[])
   }
   out[at] = 0x5d; // ]
   return out;
-}
-
-/** Decimal digits of a non-negative integer. */
-function digitCount(n: number): number {
-  let digits = 1;
-  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-  return digits;
 }
 
 /** The call as the gateway writes it: the members JSON-RPC defines, with `id` as its id. */
@@ -154,7 +148,7 @@ class ScannedCall implements RpcCall {
   // The client's bytes with only the id token replaced: nothing parsed or serialized.
   upstreamItemLength(id: number): number {
     if (this.notification) return this.end - this.start;
-    return this.end - this.start - (this.idTokenEnd - this.idTokenStart) + digitCount(id);
+    return this.end - this.start - (this.idTokenEnd - this.idTokenStart) + decimalLength(id);
   }
 
   writeUpstreamItem(id: number, out: Buffer, at: number): void {
@@ -164,8 +158,8 @@ class ScannedCall implements RpcCall {
     }
     copyBytes(this.body, this.start, this.idTokenStart, out, at);
     at += this.idTokenStart - this.start;
-    const digits = digitCount(id);
-    for (let i = at + digits - 1, rest = id; i >= at; i--, rest = Math.floor(rest / 10)) out[i] = 48 + (rest % 10);
+    const digits = decimalLength(id);
+    writeDecimal(id, out, at, digits);
     copyBytes(this.body, this.idTokenEnd, this.end, out, at + digits);
   }
 }

@@ -46,6 +46,7 @@
 
 // Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
+import { copyBytes } from './bytes.js';
 
 export type IdKind = 'none' | 'string' | 'number' | 'null' | 'invalid';
 
@@ -1036,12 +1037,6 @@ function asciiLength(s: string): number {
   if (s.length > 64) return -1;
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return -1;
   return s.length;
-}
-
-/** from[a, b) to `to` at `at`: short spans byte by byte, cheaper than Buffer#copy's set-up. */
-export function copyBytes(from: Buffer, a: number, b: number, to: Buffer, at: number): void {
-  if (b - a > 64) from.copy(to, at, a, b);
-  else for (let i = a; i < b; i++) to[at++] = from[i]!;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import net from 'node:net';
 import tls from 'node:tls';
 import { GatewayError } from '../errors.js';
+import { decimalLength, writeDecimal } from './bytes.js';
 import { type ParsedResponse, ResponseParseError, ResponseParser } from './http1-response-parser.js';
 import { idEqualsNumber, scanResponse } from './response-scan.js';
 
@@ -282,14 +283,13 @@ export class Upstream {
   private encode(body: Buffer | string): Buffer {
     const prefix = this.requestPrefix;
     const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-    let digits = 1;
-    for (let rest = bodyLength; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    const digits = decimalLength(bodyLength);
     const out = Buffer.allocUnsafe(prefix.length + digits + 4 + bodyLength);
     // TypedArray set, not Buffer copy: the same memcpy without copy's argument handling.
     out.set(prefix, 0);
     // The Content-Length digits written in place: no string made and copied for them.
+    writeDecimal(bodyLength, out, prefix.length, digits);
     let at = prefix.length + digits;
-    for (let i = at - 1, rest = bodyLength; i >= prefix.length; i--, rest = Math.floor(rest / 10)) out[i] = 48 + (rest % 10);
     out[at++] = 13;
     out[at++] = 10;
     out[at++] = 13;
