@@ -7,6 +7,8 @@
 //   node_modules linked). Example:
 //   node bench/ab.mjs 3 "before=/tmp/old" "after=." "after-p8=. --pipelining 8"
 //   An argument --node=FLAG goes to node instead: "semi4=. --node=--max-semi-space-size=4".
+//   A bare "nginx-1" or "haproxy" adds that baseline (bench/proxies.mjs) to the rotation,
+//   its CPU summed over its processes: node bench/ab.mjs 5 "gw=." nginx-1 haproxy
 // Needs wrk (apt-get install -y wrk). BODY overrides the JSON-RPC request.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,13 +16,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startHaproxy, startNginx } from './proxies.mjs';
 
 const [rounds, ...specs] = process.argv.slice(2);
 if (!rounds || specs.length === 0) {
   console.error('usage: node bench/ab.mjs ROUNDS NAME=DIR[ args] ...');
   process.exit(2);
 }
+const BASELINES = {
+  'nginx-1': (upstreams) => startNginx({ name: 'nginx-1', workers: 1, upstreams }),
+  haproxy: (upstreams) => startHaproxy({ name: 'haproxy', threads: 2, upstreams }),
+};
 const variants = specs.map((spec) => {
+  if (BASELINES[spec]) return { name: spec, baseline: BASELINES[spec] };
+  if (!spec.includes('=')) throw new Error(`"${spec}" is neither NAME=DIR nor a baseline (${Object.keys(BASELINES).join(', ')})`);
   const name = spec.slice(0, spec.indexOf('='));
   const rest = spec.slice(spec.indexOf('=') + 1);
   const [dir, ...words] = rest.split(' ').filter(Boolean);
@@ -38,10 +47,33 @@ function startNode(script, args, cwd, nodeArgs = []) {
     child.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited (${code}) before it was ready`)));
   });
 }
-/** utime and stime of a process, µs (CLK_TCK 100). */
-function cpuMicros(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
+/** utime and stime of processes, summed, µs (CLK_TCK 100). */
+function cpuMicros(pids) {
+  let user = 0;
+  let system = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    user += Number(fields[11]) * 10_000;
+    system += Number(fields[12]) * 10_000;
+  }
+  return { user, system };
+}
+/** A fresh process (a gateway build, or a baseline proxy) to load: its URL, its pids, and how to stop it. */
+async function startTarget(v, upstream) {
+  if (v.baseline) {
+    const p = await v.baseline([{ id: 'op0', url: upstream, proxyWeight: 1 }]);
+    if (p === null) throw new Error(`${v.name}: not installed (apt-get install -y ${v.name.replace(/-\d+$/, '')})`);
+    return { url: p.url, pids: p.pids, stop: () => p.stop() };
+  }
+  const gw = await startNode(path.join(v.dir, 'bench', 'gateway-process.mjs'), ['--upstreams', upstream, '--cross-check-rate', '0', ...v.args], v.dir, v.nodeArgs);
+  return {
+    url: gw.info.rpcUrl,
+    pids: [gw.info.pid],
+    stop: async () => {
+      gw.child.kill('SIGTERM');
+      await new Promise((resolve) => gw.child.once('exit', resolve));
+    },
+  };
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
@@ -54,11 +86,11 @@ const upstream = sim.info.urls[0];
 const results = Object.fromEntries(variants.map((v) => [v.name, []]));
 for (let round = 0; round < Number(rounds); round++) {
   for (const v of round % 2 ? [...variants].reverse() : variants) {
-    const gw = await startNode(path.join(v.dir, 'bench', 'gateway-process.mjs'), ['--upstreams', upstream, '--cross-check-rate', '0', ...v.args], v.dir, v.nodeArgs);
-    execFileSync('wrk', ['-t1', '-c64', '-d2s', '-s', lua, gw.info.rpcUrl]);
-    const before = cpuMicros(gw.info.pid);
-    const out = execFileSync('wrk', ['-t1', '-c64', `-d${process.env.DUR ?? 6}s`, '-s', lua, gw.info.rpcUrl]).toString();
-    const after = cpuMicros(gw.info.pid);
+    const target = await startTarget(v, upstream);
+    execFileSync('wrk', ['-t1', '-c64', '-d2s', '-s', lua, target.url]);
+    const before = cpuMicros(target.pids);
+    const out = execFileSync('wrk', ['-t1', '-c64', `-d${process.env.DUR ?? 6}s`, '-s', lua, target.url]).toString();
+    const after = cpuMicros(target.pids);
     const user = after.user - before.user;
     const system = after.system - before.system;
     const requests = Number(/(\d+) requests in/.exec(out)[1]);
@@ -67,8 +99,7 @@ for (let round = 0; round < Number(rounds); round++) {
     const r = { rps, us: (user + system) / requests, user: user / requests, system: system / requests };
     results[v.name].push(r);
     console.log(`round ${round} ${v.name}: ${rps.toFixed(0)} req/s, ${r.us.toFixed(1)} CPU µs/req (user ${r.user.toFixed(1)}, system ${r.system.toFixed(1)})${non2xx ? `, ${non2xx} non-2xx` : ''}`);
-    gw.child.kill('SIGTERM');
-    await new Promise((resolve) => gw.child.once('exit', resolve));
+    await target.stop();
   }
 }
 for (const v of variants) {
