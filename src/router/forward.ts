@@ -20,10 +20,11 @@ import {
   type JsonRpcId,
   type RpcCall,
 } from './jsonrpc.js';
+import { copyBytes, decimalLength, writeDecimal } from './bytes.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import type { CrossChecker } from './cross-check.js';
 import { type ResponseScan, idEquals, idEqualsNumber, scanBatchResponse, scanResponse, withId } from './response-scan.js';
-import { UpstreamError, type UpstreamHandler, type UpstreamReply } from './upstream.js';
+import { UpstreamError, type UpstreamHandler } from './upstream.js';
 
 export interface ForwarderOptions {
   readonly maxAttempts: number;
@@ -173,13 +174,9 @@ export class Forwarder {
       return;
     }
     // The first attempt goes to a pick from the route just looked up; none left makes `next` look again and give up.
-    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, target).next(route.pick(this.random, undefined));
-    else {
-      this.batch(chain, parsed.entries).then(
-        (reply) => this.answer(target, reply.status, reply.body),
-        (err: unknown) => this.internalError(err, target),
-      );
-    }
+    const first = route.pick(this.random, undefined);
+    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, target).next(first);
+    else new BatchCall(this, chain, parsed.entries, body, target).next(first);
   }
 
   /** Answers `target` with the gateway's own error for the whole body. */
@@ -191,116 +188,13 @@ export class Forwarder {
     return this.routing.current.route(chain)?.pick(this.random, tried);
   }
 
-  /** Records one attempt of a single call, which ended at `endedMs` (now if not given). */
-  recordSingle(operator: OperatorRef, method: number, outcome: AttemptOutcome, startedMs: number, endedMs?: number): void {
+  /** Records one attempt (of a single call, or of a batch as BATCH_METHOD), which ended at `endedMs` (now if not given). */
+  recordAttempt(operator: OperatorRef, method: number, outcome: AttemptOutcome, startedMs: number, endedMs?: number): void {
     this.recorder.recordAttempt(operator.index, method, outcome, micros(startedMs, endedMs));
   }
 
   considerForCrossCheck(chain: string, call: RpcCall, operator: OperatorRef, answer: Buffer): void {
     this.crossChecker?.consider(chain, call, operator, answer);
-  }
-
-  /**
-   * A batch goes out as one upstream batch with the gateway's own ids (the index of each
-   * entry), so duplicate or odd client ids cannot confuse matching. Only the entries left
-   * unanswered by an attempt go to the next operator.
-   */
-  private async batch(chain: string, entries: readonly BatchEntry[]): Promise<RpcReply> {
-    const deadline = performance.now() + this.options.requestDeadlineMs;
-    const answers: (string | Buffer | undefined)[] = entries.map((e) => e.error);
-    let pending = entries.flatMap((e, i) => (e.call === undefined ? [] : [i]));
-    let tried: OperatorRef[] | undefined;
-    let lastError: GatewayError | undefined;
-    for (let attempt = 0; attempt < this.options.maxAttempts && pending.length > 0; attempt++) {
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        lastError = new GatewayError('DEADLINE_EXCEEDED');
-        break;
-      }
-      const operator = this.pick(chain, tried);
-      if (operator === undefined) break;
-      const shareable = pending.every((i) => methodTraits(entries[i]!.call!.method).shareable);
-      const upstreamBody = upstreamBatch(pending.map((i) => entries[i]!.call!), pending);
-      const started = performance.now();
-      let failure: GatewayError | undefined;
-      const stillPending: number[] = [];
-      try {
-        const reply = await operator.upstream.send(upstreamBody, Math.min(this.options.attemptTimeoutMs, remaining), shareable);
-        failure = httpFailure(reply.status);
-        if (failure === undefined) failure = this.settleBatch(reply, entries, pending, answers, stillPending);
-        else stillPending.push(...pending);
-      } catch (err) {
-        failure = err as UpstreamError;
-        stillPending.push(...pending);
-      }
-      this.recorder.recordAttempt(
-        operator.index,
-        BATCH_METHOD,
-        failure === undefined ? 'success' : OUTCOME_OF[failure.code] ?? 'invalid_envelope',
-        micros(started),
-      );
-      if (failure === undefined) {
-        pending = stillPending;
-        break;
-      }
-      lastError = failure;
-      // Writes that may have reached the operator are answered with the error, never resent.
-      pending = stillPending.filter((i) => {
-        const call = entries[i]!.call!;
-        if (mayRetry(failure!, NON_IDEMPOTENT_METHODS.has(call.method))) return true;
-        answers[i] = call.notification ? undefined : gatewayErrorResponse(call.id, failure!.code, failure!.detail);
-        return false;
-      });
-      if (!failure.spec.retryable) break;
-      (tried ??= []).push(operator);
-    }
-    const finalError = lastError?.code ?? 'NO_OPERATOR';
-    for (const i of pending) {
-      const call = entries[i]!.call!;
-      if (!call.notification) answers[i] = gatewayErrorResponse(call.id, finalError, lastError?.detail);
-    }
-    // Operators' answers are spliced in as bytes (with the client's id), never re-serialized.
-    const given = answers.filter((answer) => answer !== undefined);
-    // A batch of only notifications gets no answer at all (spec §6).
-    if (given.length === 0) return NO_CONTENT;
-    return { status: 200, body: jsonArray(given) };
-  }
-
-  /**
-   * Files the answers of one upstream batch reply. Entries it did not answer validly go to
-   * `stillPending`; returns the failure to attribute to the operator, if any.
-   */
-  private settleBatch(
-    reply: UpstreamReply,
-    entries: readonly BatchEntry[],
-    pending: readonly number[],
-    answers: (string | Buffer | undefined)[],
-    stillPending: number[],
-  ): GatewayError | undefined {
-    const expectsAnswer = pending.some((i) => !entries[i]!.call!.notification);
-    if (!expectsAnswer) return undefined; // notifications delivered: any 2xx will do
-    const scan = scanBatchResponse(reply.body);
-    if (!scan.ok) {
-      stillPending.push(...pending);
-      return invalidEnvelope(reply.status, 'batch answered with something other than an array of JSON');
-    }
-    // The gateway's ids are the entries' indexes; an item with any other id answers nothing.
-    const byIndex: (ResponseScan | undefined)[] = new Array(entries.length);
-    for (const item of scan.items) {
-      if (item.ok && item.idKind === 'number' && Number.isInteger(item.idNumber) && item.idNumber >= 0 && item.idNumber < entries.length) {
-        byIndex[item.idNumber] = item;
-      }
-    }
-    let missing = 0;
-    for (const i of pending) {
-      if (entries[i]!.call!.notification) continue;
-      const item = byIndex[i];
-      if (item === undefined) {
-        stillPending.push(i);
-        missing++;
-      } else answers[i] = withId(reply.body, item, JSON.stringify(entries[i]!.call!.id));
-    }
-    return missing === 0 ? undefined : invalidEnvelope(reply.status, `${missing} of the batch's answers missing or malformed`);
   }
 }
 
@@ -385,7 +279,7 @@ class SingleCall implements UpstreamHandler {
     const failure = httpFailure(status);
     if (failure !== undefined) return this.failed(failure);
     if (this.call.notification) {
-      this.forwarder.recordSingle(operator, this.method, 'success', this.started, receivedAt);
+      this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
       return this.forwarder.answer(this.target, 204, null);
     }
     // The envelope is checked without building the result: answers can be megabytes.
@@ -394,14 +288,14 @@ class SingleCall implements UpstreamHandler {
     const outcome: AttemptOutcome = scan.isError ? 'rpc_error' : 'success';
     const rewritten = this.rewritten;
     if (rewritten ? idEqualsNumber(body, scan, 1) : idEquals(body, scan, this.call.id)) {
-      this.forwarder.recordSingle(operator, this.method, outcome, this.started, receivedAt);
+      this.forwarder.recordAttempt(operator, this.method, outcome, this.started, receivedAt);
       if (outcome === 'success') this.forwarder.considerForCrossCheck(this.chain, this.call, operator, body);
       return this.forwarder.answer(this.target, 200, rewritten ? withId(body, scan, JSON.stringify(this.call.id)) : body);
     }
     if (!rewritten && !this.write) {
       // The operator may have read the client's id spelling differently: ask it once more in
       // canonical form (not counted as an attempt) before holding the mismatch against it.
-      this.forwarder.recordSingle(operator, this.method, 'rpc_error', this.started, receivedAt);
+      this.forwarder.recordAttempt(operator, this.method, 'rpc_error', this.started, receivedAt);
       this.rewritten = true;
       this.body = JSON.stringify(canonicalRequest(this.call, 1));
       this.attempt--;
@@ -412,7 +306,7 @@ class SingleCall implements UpstreamHandler {
 
   private failed(failure: GatewayError): void {
     const operator = this.operator!;
-    this.forwarder.recordSingle(operator, this.method, OUTCOME_OF[failure.code] ?? 'invalid_envelope', this.started);
+    this.forwarder.recordAttempt(operator, this.method, OUTCOME_OF[failure.code] ?? 'invalid_envelope', this.started);
     this.lastError = failure;
     if (!mayRetry(failure, this.write)) return this.giveUp();
     (this.tried ??= []).push(operator);
@@ -422,6 +316,268 @@ class SingleCall implements UpstreamHandler {
   private giveUp(): void {
     if (this.call.notification) return this.forwarder.answer(this.target, 204, null);
     this.forwarder.answerError(this.target, this.lastError?.code ?? 'NO_OPERATOR', this.call.id, this.lastError?.detail);
+  }
+}
+
+/**
+ * A batch, as a handler object like SingleCall. When the client's ids can be matched back
+ * (each a string or a safe integer, all distinct, no invalid element), the first attempt sends
+ * the client's bytes as they are, and an operator's answer that answers every call, once each,
+ * goes back as it is: a batch costs what a single call does, plus scanning the items. Any
+ * other attempt sends one upstream batch with the gateway's own ids (each entry's index), so
+ * duplicate or odd client ids cannot confuse matching; only the entries an attempt left
+ * unanswered go to the next operator. Answers are then kept where they arrived, as spans of
+ * the operators' replies, and written once, with the client's ids, into one buffer.
+ */
+class BatchCall implements UpstreamHandler {
+  private readonly deadline: number;
+  /** Per entry: what it is answered with so far (the gateway's own JSON, or an operator's reply holding it), if anything. */
+  private readonly answers: (string | Buffer | undefined)[];
+  /** Per entry answered from a reply: the answer's span [start, end) and its id token's [idStart, idEnd), 4 ints. */
+  private readonly spans: Int32Array;
+  /** Entries still to be sent, by index. */
+  private pending: number[] = [];
+  /** The client's body, when its ids can be matched back: what the first attempt sends. */
+  private readonly asSent: Buffer | undefined;
+  /** The attempt in flight sent `asSent`: its answers carry the client's ids. */
+  private sentAsIs = false;
+  /** In a reply to `asSent`: the call expected next, the one after the last matched (not a notification). */
+  private nextInOrder = 0;
+  /** The calls by their client ids (a large batch answered out of order only). */
+  private entryOfId: Map<JsonRpcId, number> | undefined;
+  private attempt = 0;
+  private tried: OperatorRef[] | undefined;
+  private lastError: GatewayError | undefined;
+  /** The operator of the attempt in flight. */
+  private operator: OperatorRef | undefined;
+  private started: number;
+  /** An operator's reply that is the whole answer as it stands. */
+  private verbatim: Buffer | undefined;
+
+  constructor(
+    private readonly forwarder: Forwarder,
+    private readonly chain: string,
+    private readonly entries: readonly BatchEntry[],
+    raw: Buffer,
+    private readonly target: ReplyTarget,
+  ) {
+    this.started = performance.now();
+    this.deadline = this.started + forwarder.options.requestDeadlineMs;
+    const n = entries.length;
+    this.answers = new Array<string | Buffer | undefined>(n).fill(undefined);
+    this.spans = new Int32Array(4 * n);
+    for (let i = 0; i < n; i++) {
+      const entry = entries[i]!;
+      if (entry.call === undefined) this.answers[i] = entry.error;
+      else this.pending.push(i);
+    }
+    this.asSent = this.pending.length === n && matchableIds(entries) ? raw : undefined;
+  }
+
+  /** Sends the pending entries to `chosen`, or to a fresh pick; answers once none is left to send or no attempt is. */
+  next(chosen?: OperatorRef): void {
+    const options = this.forwarder.options;
+    if (this.pending.length === 0 || this.attempt >= options.maxAttempts) return this.finish();
+    this.attempt++;
+    const now = this.operator === undefined ? this.started : performance.now();
+    const remaining = this.deadline - now;
+    if (remaining <= 0) {
+      this.lastError = new GatewayError('DEADLINE_EXCEEDED');
+      return this.finish();
+    }
+    const operator = chosen ?? this.forwarder.pick(this.chain, this.tried);
+    if (operator === undefined) return this.finish();
+    this.operator = operator;
+    this.started = now;
+    const pending = this.pending;
+    const calls = new Array<RpcCall>(pending.length);
+    let shareable = true;
+    for (let k = 0; k < pending.length; k++) {
+      const call = this.entries[pending[k]!]!.call!;
+      calls[k] = call;
+      if (shareable && !methodTraits(call.method).shareable) shareable = false;
+    }
+    // Only the first attempt carries every entry: a later one sends what is left, with the gateway's ids.
+    this.sentAsIs = this.asSent !== undefined && this.attempt === 1;
+    const body = this.sentAsIs ? this.asSent! : upstreamBatch(calls, pending);
+    operator.upstream.request(body, Math.min(options.attemptTimeoutMs, remaining), shareable, this, now);
+  }
+
+  onUpstreamReply(status: number, body: Buffer, receivedAt: number): void {
+    try {
+      const failure = httpFailure(status) ?? this.file(status, body);
+      this.forwarder.recordAttempt(this.operator!, BATCH_METHOD, failure === undefined ? 'success' : OUTCOME_OF[failure.code] ?? 'invalid_envelope', this.started, receivedAt);
+      if (failure === undefined) this.finish();
+      else this.failed(failure);
+    } catch (err) {
+      this.forwarder.internalError(err, this.target);
+    }
+  }
+
+  onUpstreamError(err: UpstreamError): void {
+    try {
+      this.forwarder.recordAttempt(this.operator!, BATCH_METHOD, OUTCOME_OF[err.code] ?? 'invalid_envelope', this.started);
+      this.failed(err);
+    } catch (bug) {
+      this.forwarder.internalError(bug, this.target);
+    }
+  }
+
+  /**
+   * Files the answers of one upstream batch reply; the entries it did not answer validly stay
+   * pending. Returns the failure to attribute to the operator, if any.
+   */
+  private file(status: number, body: Buffer): GatewayError | undefined {
+    const entries = this.entries;
+    const pending = this.pending;
+    let expectsAnswer = false;
+    for (let k = 0; k < pending.length && !expectsAnswer; k++) expectsAnswer = !entries[pending[k]!]!.call!.notification;
+    if (!expectsAnswer) {
+      // Notifications delivered: any 2xx will do.
+      this.pending = [];
+      return undefined;
+    }
+    const scan = scanBatchResponse(body);
+    if (!scan.ok) return invalidEnvelope(status, 'batch answered with something other than an array of JSON');
+    // An item answers the entry whose id it carries (the client's, or the gateway's: the entry's
+    // index), once; any other item answers nothing.
+    const answers = this.answers;
+    const spans = this.spans;
+    let filed = 0;
+    for (const item of scan.items) {
+      if (!item.ok) continue;
+      const i = this.sentAsIs ? this.entryWithClientId(body, item) : entryWithIndex(item, entries.length);
+      if (i < 0 || answers[i] !== undefined) continue;
+      // Entries answered already hold their answer; the others are calls, pending or notifications.
+      if (entries[i]!.call!.notification) continue;
+      filed++;
+      answers[i] = body;
+      spans[4 * i] = item.start;
+      spans[4 * i + 1] = item.idStart;
+      spans[4 * i + 2] = item.idEnd;
+      spans[4 * i + 3] = item.end;
+    }
+    const stillPending: number[] = [];
+    let missing = 0;
+    for (const i of pending) {
+      if (entries[i]!.call!.notification) continue;
+      if (answers[i] === undefined) {
+        stillPending.push(i);
+        missing++;
+      }
+    }
+    this.pending = stillPending;
+    if (missing > 0) return invalidEnvelope(status, `${missing} of the batch's answers missing or malformed`);
+    // Every call answered by this reply, and nothing else in it: the reply is the answer, as it is.
+    if (this.sentAsIs && filed === scan.items.length) this.verbatim = body;
+    return undefined;
+  }
+
+  /** The entry whose call has the id `item` carries, or -1. */
+  private entryWithClientId(body: Buffer, item: ResponseScan): number {
+    const entries = this.entries;
+    const n = entries.length;
+    // Operators answer in order as a rule: the call after the last one matched is tried first.
+    let i = this.nextInOrder;
+    if (i >= n || entries[i]!.call!.notification || !idEquals(body, item, entries[i]!.call!.id)) {
+      i = -1;
+      if (n <= 32) {
+        for (let j = 0; j < n && i < 0; j++) if (!entries[j]!.call!.notification && idEquals(body, item, entries[j]!.call!.id)) i = j;
+      } else {
+        // A large batch answered out of order: one lookup per item, not a pass over the entries.
+        this.entryOfId ??= indexByClientId(entries);
+        const id = clientIdOf(body, item);
+        i = id === undefined ? -1 : this.entryOfId.get(id) ?? -1;
+      }
+      if (i < 0) return -1;
+    }
+    let next = i + 1;
+    while (next < n && entries[next]!.call!.notification) next++;
+    this.nextInOrder = next;
+    return i;
+  }
+
+  /** An attempt failed for the entries still pending: those that may go out again do, elsewhere. */
+  private failed(failure: GatewayError): void {
+    this.lastError = failure;
+    // Writes that may have reached the operator are answered with the error, never resent.
+    this.pending = this.pending.filter((i) => {
+      const call = this.entries[i]!.call!;
+      if (mayRetry(failure, NON_IDEMPOTENT_METHODS.has(call.method))) return true;
+      if (!call.notification) this.answers[i] = gatewayErrorResponse(call.id, failure.code, failure.detail);
+      return false;
+    });
+    if (!failure.spec.retryable) return this.finish();
+    (this.tried ??= []).push(this.operator!);
+    this.next();
+  }
+
+  /** Answers the client: entries still pending get the last error; a batch of only notifications gets no answer (spec §6). */
+  private finish(): void {
+    const finalError = this.lastError?.code ?? 'NO_OPERATOR';
+    for (const i of this.pending) {
+      const call = this.entries[i]!.call!;
+      if (!call.notification) this.answers[i] = gatewayErrorResponse(call.id, finalError, this.lastError?.detail);
+    }
+    this.pending = [];
+    const out = this.verbatim ?? this.answerArray();
+    if (out === undefined) this.forwarder.answer(this.target, 204, null);
+    else this.forwarder.answer(this.target, 200, out);
+  }
+
+  /** The answers as one JSON array, in entry order, each operator's answer with its client's id; undefined when there is none. */
+  private answerArray(): Buffer | undefined {
+    const { answers, spans, entries } = this;
+    const n = answers.length;
+    // Client ids that are not plain integers, as JSON (a number is written digit by digit).
+    let idTexts: (string | undefined)[] | undefined;
+    // "]", and before each answer "[" or ",".
+    let size = 1;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const answer = answers[i];
+      if (answer === undefined) continue;
+      count++;
+      size++;
+      if (typeof answer === 'string') {
+        size += Buffer.byteLength(answer);
+        continue;
+      }
+      const id = entries[i]!.call!.id;
+      let idLength = integerIdLength(id);
+      if (idLength < 0) {
+        const text = JSON.stringify(id);
+        (idTexts ??= new Array<string | undefined>(n))[i] = text;
+        idLength = Buffer.byteLength(text);
+      }
+      size += spans[4 * i + 1]! - spans[4 * i]! + idLength + spans[4 * i + 3]! - spans[4 * i + 2]!;
+    }
+    if (count === 0) return undefined;
+    const out = Buffer.allocUnsafe(size);
+    out[0] = 0x5b; // [
+    let at = 1;
+    for (let i = 0; i < n; i++) {
+      const answer = answers[i];
+      if (answer === undefined) continue;
+      if (at > 1) out[at++] = 0x2c; // ,
+      if (typeof answer === 'string') {
+        at += out.write(answer, at, 'utf8');
+        continue;
+      }
+      const start = spans[4 * i]!;
+      const idStart = spans[4 * i + 1]!;
+      const idEnd = spans[4 * i + 2]!;
+      const end = spans[4 * i + 3]!;
+      copyBytes(answer, start, idStart, out, at);
+      at += idStart - start;
+      const text = idTexts?.[i];
+      if (text === undefined) at = writeIntegerId(entries[i]!.call!.id as number, out, at);
+      else at += out.write(text, at, 'utf8');
+      copyBytes(answer, idEnd, end, out, at);
+      at += end - idEnd;
+    }
+    out[at] = 0x5d; // ]
+    return out;
   }
 }
 
@@ -450,23 +606,69 @@ function passesThrough(id: JsonRpcId): boolean {
   return typeof id === 'string' || id === null || Number.isSafeInteger(id);
 }
 
-/** The batch's answers (each one JSON value) as one JSON array, in one buffer. */
-function jsonArray(items: readonly (Buffer | string)[]): Buffer {
-  // The brackets, and a comma between each two items.
-  let size = 2 + Math.max(0, items.length - 1);
-  for (const item of items) size += typeof item === 'string' ? Buffer.byteLength(item) : item.length;
-  const out = Buffer.allocUnsafe(size);
-  out[0] = 0x5b; // [
-  let at = 1;
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) out[at++] = 0x2c; // ,
-    const item = items[i]!;
-    if (typeof item === 'string') at += out.write(item, at, 'utf8');
-    else {
-      out.set(item, at);
-      at += item.length;
+/**
+ * Whether answers can be told apart by the clients' ids: every entry a call, each id a string
+ * or a safe integer (ids every server reads back as sent), no two alike. Notifications have none.
+ */
+function matchableIds(entries: readonly BatchEntry[]): boolean {
+  const n = entries.length;
+  // Small batches compare pairwise; a set is cheaper only for larger ones.
+  const seen = n > 16 ? new Set<JsonRpcId>() : undefined;
+  for (let i = 0; i < n; i++) {
+    const call = entries[i]!.call;
+    if (call === undefined) return false;
+    if (call.notification) continue;
+    const id = call.id;
+    if (!(typeof id === 'string' || Number.isSafeInteger(id))) return false;
+    if (seen !== undefined) {
+      if (seen.has(id)) return false;
+      seen.add(id);
+    } else {
+      for (let j = 0; j < i; j++) {
+        const other = entries[j]!.call!;
+        if (!other.notification && other.id === id) return false;
+      }
     }
   }
-  out[at] = 0x5d; // ]
-  return out;
+  return true;
+}
+
+/** The calls' entries by client id (matchableIds holds: no two alike). */
+function indexByClientId(entries: readonly BatchEntry[]): Map<JsonRpcId, number> {
+  const index = new Map<JsonRpcId, number>();
+  for (let i = 0; i < entries.length; i++) {
+    const call = entries[i]!.call!;
+    if (!call.notification) index.set(call.id, i);
+  }
+  return index;
+}
+
+/** The id `item` carries, as JSON.parse would read it (the key of indexByClientId), or undefined for none or null. */
+function clientIdOf(body: Buffer, item: ResponseScan): JsonRpcId | undefined {
+  if (item.idKind === 'number') return item.idNumber;
+  if (item.idKind !== 'string') return undefined;
+  return item.idEscaped ? (JSON.parse(body.toString('utf8', item.idStart, item.idEnd)) as string) : body.toString('utf8', item.idStart + 1, item.idEnd - 1);
+}
+
+/** The entry whose index is the gateway's id `item` carries, or -1. */
+function entryWithIndex(item: ResponseScan, count: number): number {
+  const i = item.idKind === 'number' ? item.idNumber : -1;
+  return Number.isInteger(i) && i >= 0 && i < count ? i : -1;
+}
+
+/** The length of a safe-integer id in decimal (a minus sign included), or -1 for any other id. */
+function integerIdLength(id: JsonRpcId): number {
+  if (typeof id !== 'number' || !Number.isSafeInteger(id)) return -1;
+  return id < 0 ? 1 + decimalLength(-id) : decimalLength(id);
+}
+
+/** Writes a safe-integer id at out[at, ...) as JSON.stringify would; returns the position after it. */
+function writeIntegerId(id: number, out: Buffer, at: number): number {
+  if (id < 0) {
+    out[at++] = 0x2d; // -
+    id = -id;
+  }
+  const digits = decimalLength(id);
+  writeDecimal(id, out, at, digits);
+  return at + digits;
 }
