@@ -40,7 +40,9 @@ const crossCheckRate = values['cross-check-rate'] === undefined ? undefined : Nu
 const simScript = fileURLToPath(new URL('./sim-process.mjs', import.meta.url));
 const sims = values.upstreams ? null : await spawnNode(simScript, ['--count', values.sims]);
 const operatorUrls = values.upstreams ? values.upstreams.split(',').filter(Boolean) : sims.info.urls;
-const operators = operatorUrls.map((url, i) => ({ id: `op${i}`, url }));
+// 32 ETH each, above the 1 ETH minimum: one slash for a violation the load itself may cause (a slow
+// window under 123 KB answers) cannot take a lone operator out of routing for the rest of the run.
+const operators = operatorUrls.map((url, i) => ({ id: `op${i}`, url, stake: '32000000000000000000' }));
 const workers = values.workers === 'auto' ? 'auto' : Number(values.workers);
 const config = parseConfig({
   rpc: { port: 0 },
@@ -118,7 +120,8 @@ function outcomeCounts() {
     operators.map((op) => {
       const s = gw.core.state(op.id);
       if (s === undefined) return [op.id, null];
-      return [op.id, { eligible: gw.core.isEligible(s), probation: s.probation, jailedUntil: s.jailedUntil, wrongChain: gw.controlLoop.isOnWrongChain(op.id), violations: s.violations.length, score: s.performanceScore }];
+      return [op.id, { eligible: gw.core.isEligible(s), probation: s.probation, jailedUntil: s.jailedUntil, wrongChain: gw.controlLoop.isOnWrongChain(op.id), score: s.performanceScore, stake: s.active.toString(),
+        violations: s.violations.map((v) => ({ type: v.type, severity: v.severity, description: v.description, slashedWei: v.slashedWei ?? '0' })) }];
     }),
   );
   return { record, outcomes, clientFaults, pipelining, standing };
