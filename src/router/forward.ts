@@ -389,17 +389,11 @@ class BatchCall implements UpstreamHandler {
     if (operator === undefined) return this.finish();
     this.operator = operator;
     this.started = now;
-    const pending = this.pending;
-    const calls = new Array<RpcCall>(pending.length);
-    let shareable = true;
-    for (let k = 0; k < pending.length; k++) {
-      const call = this.entries[pending[k]!]!.call!;
-      calls[k] = call;
-      if (shareable && !methodTraits(call.method).shareable) shareable = false;
-    }
+    const calls = this.pending.map((i) => this.entries[i]!.call!);
+    const shareable = calls.every((call) => methodTraits(call.method).shareable);
     // Only the first attempt carries every entry: a later one sends what is left, with the gateway's ids.
     this.sentAsIs = this.asSent !== undefined && this.attempt === 1;
-    const body = this.sentAsIs ? this.asSent! : upstreamBatch(calls, pending);
+    const body = this.sentAsIs ? this.asSent! : upstreamBatch(calls, this.pending);
     operator.upstream.request(body, Math.min(options.attemptTimeoutMs, remaining), shareable, this, now);
   }
 
