@@ -199,35 +199,72 @@ export class Forwarder {
 }
 
 /**
+ * What a single call and a batch share: attempts counted against `maxAttempts`, one deadline
+ * for them all, the operators tried, and the last error to answer with when none is left.
+ */
+abstract class Attempts {
+  protected readonly deadline: number;
+  protected attempt = 0;
+  protected tried: OperatorRef[] | undefined;
+  protected lastError: GatewayError | undefined;
+  /** The operator of the attempt in flight. */
+  protected operator: OperatorRef | undefined;
+  protected started: number;
+
+  constructor(
+    protected readonly forwarder: Forwarder,
+    protected readonly chain: string,
+  ) {
+    this.started = performance.now();
+    this.deadline = this.started + forwarder.options.requestDeadlineMs;
+  }
+
+  /**
+   * Starts the next attempt, on `chosen` or on a fresh pick among the operators not tried, and
+   * returns its timeout; -1 when there is none to make (attempts or time used up, no operator
+   * left), `lastError` saying why.
+   */
+  protected begin(chosen: OperatorRef | undefined): number {
+    const options = this.forwarder.options;
+    if (this.attempt >= options.maxAttempts) return -1;
+    this.attempt++;
+    // The first attempt goes out as the call is made: no second clock read.
+    const now = this.operator === undefined ? this.started : performance.now();
+    const remaining = this.deadline - now;
+    if (remaining <= 0) {
+      this.lastError = new GatewayError('DEADLINE_EXCEEDED');
+      return -1;
+    }
+    const operator = chosen ?? this.forwarder.pick(this.chain, this.tried);
+    if (operator === undefined) return -1;
+    this.operator = operator;
+    this.started = now;
+    return Math.min(options.attemptTimeoutMs, remaining);
+  }
+}
+
+/**
  * A valid single request, as a handler object the upstream calls back (no promise, closure or
  * microtask per attempt). The common case (a string or safe-integer id) is forwarded byte for
  * byte and the answer returned byte for byte. Ids an operator may not read back faithfully
  * (fractions, huge numbers, odd spellings such as 1e3) go out re-serialized with the
  * gateway's own id, and the answer gets the client's id back.
  */
-class SingleCall implements UpstreamHandler {
-  private readonly deadline: number;
+class SingleCall extends Attempts implements UpstreamHandler {
   private readonly write: boolean;
   private readonly shareable: boolean;
   private readonly method: number;
   private rewritten: boolean;
   private body: Buffer | string;
-  private attempt = 0;
-  private tried: OperatorRef[] | undefined;
-  private lastError: GatewayError | undefined;
-  /** The operator of the attempt in flight. */
-  private operator: OperatorRef | undefined;
-  private started = 0;
 
   constructor(
-    private readonly forwarder: Forwarder,
-    private readonly chain: string,
+    forwarder: Forwarder,
+    chain: string,
     private readonly call: RpcCall,
     raw: Buffer,
     private readonly target: ReplyTarget,
   ) {
-    this.started = performance.now();
-    this.deadline = this.started + forwarder.options.requestDeadlineMs;
+    super(forwarder, chain);
     const traits = methodTraits(call.method);
     this.write = traits.write;
     this.shareable = traits.shareable;
@@ -241,21 +278,9 @@ class SingleCall implements UpstreamHandler {
    * or to a fresh pick; answers with the last error when none is left.
    */
   next(chosen?: OperatorRef): void {
-    const options = this.forwarder.options;
-    if (this.attempt >= options.maxAttempts) return this.giveUp();
-    this.attempt++;
-    // The first attempt goes out as the call is made: no second clock read.
-    const now = this.operator === undefined ? this.started : performance.now();
-    const remaining = this.deadline - now;
-    if (remaining <= 0) {
-      this.lastError = new GatewayError('DEADLINE_EXCEEDED');
-      return this.giveUp();
-    }
-    const operator = chosen ?? this.forwarder.pick(this.chain, this.tried);
-    if (operator === undefined) return this.giveUp();
-    this.operator = operator;
-    this.started = now;
-    operator.upstream.request(this.body, Math.min(options.attemptTimeoutMs, remaining), this.shareable, this, now);
+    const timeoutMs = this.begin(chosen);
+    if (timeoutMs < 0) return this.giveUp();
+    this.operator!.upstream.request(this.body, timeoutMs, this.shareable, this, this.started);
   }
 
   onUpstreamReply(status: number, body: Buffer, receivedAt: number): void {
@@ -329,8 +354,7 @@ class SingleCall implements UpstreamHandler {
  * unanswered go to the next operator. Answers are then kept where they arrived, as spans of
  * the operators' replies, and written once, with the client's ids, into one buffer.
  */
-class BatchCall implements UpstreamHandler {
-  private readonly deadline: number;
+class BatchCall extends Attempts implements UpstreamHandler {
   /** Per entry: what it is answered with so far (the gateway's own JSON, or an operator's reply holding it), if anything. */
   private readonly answers: (string | Buffer | undefined)[];
   /** Per entry answered from a reply: the answer's span [start, end) and its id token's [idStart, idEnd), 4 ints. */
@@ -345,24 +369,17 @@ class BatchCall implements UpstreamHandler {
   private nextInOrder = 0;
   /** The calls by their client ids (a large batch answered out of order only). */
   private entryOfId: Map<JsonRpcId, number> | undefined;
-  private attempt = 0;
-  private tried: OperatorRef[] | undefined;
-  private lastError: GatewayError | undefined;
-  /** The operator of the attempt in flight. */
-  private operator: OperatorRef | undefined;
-  private started: number;
   /** An operator's reply that is the whole answer as it stands. */
   private verbatim: Buffer | undefined;
 
   constructor(
-    private readonly forwarder: Forwarder,
-    private readonly chain: string,
+    forwarder: Forwarder,
+    chain: string,
     private readonly entries: readonly BatchEntry[],
     raw: Buffer,
     private readonly target: ReplyTarget,
   ) {
-    this.started = performance.now();
-    this.deadline = this.started + forwarder.options.requestDeadlineMs;
+    super(forwarder, chain);
     const n = entries.length;
     this.answers = new Array<string | Buffer | undefined>(n).fill(undefined);
     this.spans = new Int32Array(4 * n);
@@ -376,25 +393,15 @@ class BatchCall implements UpstreamHandler {
 
   /** Sends the pending entries to `chosen`, or to a fresh pick; answers once none is left to send or no attempt is. */
   next(chosen?: OperatorRef): void {
-    const options = this.forwarder.options;
-    if (this.pending.length === 0 || this.attempt >= options.maxAttempts) return this.finish();
-    this.attempt++;
-    const now = this.operator === undefined ? this.started : performance.now();
-    const remaining = this.deadline - now;
-    if (remaining <= 0) {
-      this.lastError = new GatewayError('DEADLINE_EXCEEDED');
-      return this.finish();
-    }
-    const operator = chosen ?? this.forwarder.pick(this.chain, this.tried);
-    if (operator === undefined) return this.finish();
-    this.operator = operator;
-    this.started = now;
+    if (this.pending.length === 0) return this.finish();
+    const timeoutMs = this.begin(chosen);
+    if (timeoutMs < 0) return this.finish();
     const calls = this.pending.map((i) => this.entries[i]!.call!);
     const shareable = calls.every((call) => methodTraits(call.method).shareable);
     // Only the first attempt carries every entry: a later one sends what is left, with the gateway's ids.
     this.sentAsIs = this.asSent !== undefined && this.attempt === 1;
     const body = this.sentAsIs ? this.asSent! : upstreamBatch(calls, this.pending);
-    operator.upstream.request(body, Math.min(options.attemptTimeoutMs, remaining), shareable, this, now);
+    this.operator!.upstream.request(body, timeoutMs, shareable, this, this.started);
   }
 
   onUpstreamReply(status: number, body: Buffer, receivedAt: number): void {
