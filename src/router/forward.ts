@@ -33,12 +33,6 @@ export interface ForwarderOptions {
   readonly maxBatchSize: number;
 }
 
-/** What goes back to the client. `body: null` means no body at all (notifications). */
-export interface RpcReply {
-  readonly status: number;
-  readonly body: string | Buffer | null;
-}
-
 /**
  * Where the answer to one body goes (an HTTP exchange, a WebSocket message): an object the
  * front already has per request, rather than a callback closure per request.
@@ -48,8 +42,6 @@ export interface ReplyTarget {
   answered: boolean;
   reply(status: number, body: string | Buffer | null): void;
 }
-
-const NO_CONTENT: RpcReply = Object.freeze({ status: 204, body: null });
 
 const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = {
   UPSTREAM_CONNECT: 'connect',
@@ -431,9 +423,7 @@ class BatchCall extends Attempts implements UpstreamHandler {
   private file(status: number, body: Buffer): GatewayError | undefined {
     const entries = this.entries;
     const pending = this.pending;
-    let expectsAnswer = false;
-    for (let k = 0; k < pending.length && !expectsAnswer; k++) expectsAnswer = !entries[pending[k]!]!.call!.notification;
-    if (!expectsAnswer) {
+    if (pending.every((i) => entries[i]!.call!.notification)) {
       // Notifications delivered: any 2xx will do.
       this.pending = [];
       return undefined;
