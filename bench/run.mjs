@@ -36,6 +36,13 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const MEASUREMENT_ROUNDS = Number(process.env.BENCH_MEASUREMENT_ROUNDS ?? 4);
 const QUIET_WAIT = Number(process.env.BENCH_QUIET_WAIT ?? 30);
 const NOISY_RETRIES = Number(process.env.BENCH_NOISY_RETRIES ?? 2);
+/**
+ * Share of a run's requests that failed (socket errors or non-2xx) above which the run is void: it
+ * measured the failure path (an operator out of routing answers 503 at once), not the proxy. Void
+ * runs stay in the table of every run and out of the summaries and ratios.
+ */
+const VOID_SHARE = 0.1;
+const isVoid = (r) => r.errors + r.non2xx > VOID_SHARE * (r.requests + r.errors);
 /** Cores used by other processes (or stolen by the hypervisor) above which a run counts as noisy. */
 const NOISY_CORES = 0.2;
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
@@ -589,7 +596,7 @@ function summarizeProxies(suite) {
   const combos = [];
   for (const r of suite.runs) if (!combos.some(([t, s]) => t === r.tool && s === r.scenario)) combos.push([r.tool, r.scenario]);
   for (const [tool, scenario] of combos) {
-    const rsAll = suite.runs.filter((r) => r.tool === tool && r.scenario === scenario);
+    const rsAll = suite.runs.filter((r) => r.tool === tool && r.scenario === scenario && !isVoid(r));
     const byTarget = {};
     for (const t of suite.targets) {
       const rs = rsAll.filter((r) => r.target === t);
@@ -910,6 +917,10 @@ function markdown(result) {
   const noisy = result.runs.flatMap((r, i) => (r.otherCores > NOISY_CORES || r.stealCores > NOISY_CORES ? [i + 1] : []));
   if (noisy.length) {
     lines.push('', `**Other load on the machine during runs ${noisy.join(', ')}** (> ${NOISY_CORES} cores not from the bench, after ${NOISY_RETRIES} repeats): those numbers are low.`);
+  }
+  const voided = result.runs.flatMap((r, i) => (r.suite !== 'measurement' && isVoid(r) ? [i + 1] : []));
+  if (voided.length) {
+    lines.push('', `**Void runs ${voided.join(', ')}**: more than ${100 * VOID_SHARE} % of their requests failed (see the outcome lines below for why), so they are left out of the summaries and ratios above.`);
   }
   const discarded = result.suites.reduce((a, s) => a + s.discardedRuns.length, 0);
   if (discarded) lines.push('', `${discarded} run(s) were repeated because other load got in (kept in the JSON under \`suites[].discardedRuns\`).`);
