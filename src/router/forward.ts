@@ -20,10 +20,9 @@ import {
   type JsonRpcId,
   type RpcCall,
 } from './jsonrpc.js';
-import { copyBytes, decimalLength, writeDecimal } from './bytes.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import type { CrossChecker } from './cross-check.js';
-import { type ResponseScan, idEquals, idEqualsNumber, scanBatchResponse, scanResponse, withId } from './response-scan.js';
+import { type ResponseScan, idEquals, idEqualsNumber, scanBatchResponse, scanResponse, withId, withIdLength, writeWithId } from './response-scan.js';
 import { UpstreamError, type UpstreamHandler } from './upstream.js';
 
 export interface ForwarderOptions {
@@ -349,8 +348,8 @@ class SingleCall extends Attempts implements UpstreamHandler {
 class BatchCall extends Attempts implements UpstreamHandler {
   /** Per entry: what it is answered with so far (the gateway's own JSON, or an operator's reply holding it), if anything. */
   private readonly answers: (string | Buffer | undefined)[];
-  /** Per entry answered from a reply: the answer's span [start, end) and its id token's [idStart, idEnd), 4 ints. */
-  private readonly spans: Int32Array;
+  /** Per entry answered from a reply: where in that reply its answer lies (the item's scan). */
+  private readonly items: (ResponseScan | undefined)[];
   /** Entries still to be sent, by index. */
   private pending: number[] = [];
   /** The client's body, when its ids can be matched back: what the first attempt sends. */
@@ -374,7 +373,7 @@ class BatchCall extends Attempts implements UpstreamHandler {
     super(forwarder, chain);
     const n = entries.length;
     this.answers = new Array<string | Buffer | undefined>(n).fill(undefined);
-    this.spans = new Int32Array(4 * n);
+    this.items = new Array<ResponseScan | undefined>(n).fill(undefined);
     for (let i = 0; i < n; i++) {
       const entry = entries[i]!;
       if (entry.call === undefined) this.answers[i] = entry.error;
@@ -433,7 +432,6 @@ class BatchCall extends Attempts implements UpstreamHandler {
     // An item answers the entry whose id it carries (the client's, or the gateway's: the entry's
     // index), once; any other item answers nothing.
     const answers = this.answers;
-    const spans = this.spans;
     let filed = 0;
     for (const item of scan.items) {
       if (!item.ok) continue;
@@ -443,10 +441,7 @@ class BatchCall extends Attempts implements UpstreamHandler {
       if (entries[i]!.call!.notification) continue;
       filed++;
       answers[i] = body;
-      spans[4 * i] = item.start;
-      spans[4 * i + 1] = item.idStart;
-      spans[4 * i + 2] = item.idEnd;
-      spans[4 * i + 3] = item.end;
+      this.items[i] = item;
     }
     const stillPending: number[] = [];
     let missing = 0;
@@ -518,10 +513,10 @@ class BatchCall extends Attempts implements UpstreamHandler {
 
   /** The answers as one JSON array, in entry order, each operator's answer with its client's id; undefined when there is none. */
   private answerArray(): Buffer | undefined {
-    const { answers, spans, entries } = this;
+    const { answers, items, entries } = this;
     const n = answers.length;
-    // Client ids that are not plain integers, as JSON (a number is written digit by digit).
-    let idTexts: (string | undefined)[] | undefined;
+    // The clients' ids as JSON, for the answers taken from operators' replies.
+    const ids = new Array<string | undefined>(n).fill(undefined);
     // "]", and before each answer "[" or ",".
     let size = 1;
     let count = 0;
@@ -529,19 +524,8 @@ class BatchCall extends Attempts implements UpstreamHandler {
       const answer = answers[i];
       if (answer === undefined) continue;
       count++;
-      size++;
-      if (typeof answer === 'string') {
-        size += Buffer.byteLength(answer);
-        continue;
-      }
-      const id = entries[i]!.call!.id;
-      let idLength = integerIdLength(id);
-      if (idLength < 0) {
-        const text = JSON.stringify(id);
-        (idTexts ??= new Array<string | undefined>(n))[i] = text;
-        idLength = Buffer.byteLength(text);
-      }
-      size += spans[4 * i + 1]! - spans[4 * i]! + idLength + spans[4 * i + 3]! - spans[4 * i + 2]!;
+      if (typeof answer === 'string') size += 1 + Buffer.byteLength(answer);
+      else size += 1 + withIdLength(items[i]!, (ids[i] = JSON.stringify(entries[i]!.call!.id)));
     }
     if (count === 0) return undefined;
     const out = Buffer.allocUnsafe(size);
@@ -551,21 +535,8 @@ class BatchCall extends Attempts implements UpstreamHandler {
       const answer = answers[i];
       if (answer === undefined) continue;
       if (at > 1) out[at++] = 0x2c; // ,
-      if (typeof answer === 'string') {
-        at += out.write(answer, at, 'utf8');
-        continue;
-      }
-      const start = spans[4 * i]!;
-      const idStart = spans[4 * i + 1]!;
-      const idEnd = spans[4 * i + 2]!;
-      const end = spans[4 * i + 3]!;
-      copyBytes(answer, start, idStart, out, at);
-      at += idStart - start;
-      const text = idTexts?.[i];
-      if (text === undefined) at = writeIntegerId(entries[i]!.call!.id as number, out, at);
-      else at += out.write(text, at, 'utf8');
-      copyBytes(answer, idEnd, end, out, at);
-      at += end - idEnd;
+      if (typeof answer === 'string') at += out.write(answer, at, 'utf8');
+      else at = writeWithId(answer, items[i]!, ids[i]!, out, at);
     }
     out[at] = 0x5d; // ]
     return out;
@@ -645,21 +616,4 @@ function clientIdOf(body: Buffer, item: ResponseScan): JsonRpcId | undefined {
 function entryWithIndex(item: ResponseScan, count: number): number {
   const i = item.idKind === 'number' ? item.idNumber : -1;
   return Number.isInteger(i) && i >= 0 && i < count ? i : -1;
-}
-
-/** The length of a safe-integer id in decimal (a minus sign included), or -1 for any other id. */
-function integerIdLength(id: JsonRpcId): number {
-  if (typeof id !== 'number' || !Number.isSafeInteger(id)) return -1;
-  return id < 0 ? 1 + decimalLength(-id) : decimalLength(id);
-}
-
-/** Writes a safe-integer id at out[at, ...) as JSON.stringify would; returns the position after it. */
-function writeIntegerId(id: number, out: Buffer, at: number): number {
-  if (id < 0) {
-    out[at++] = 0x2d; // -
-    id = -id;
-  }
-  const digits = decimalLength(id);
-  writeDecimal(id, out, at, digits);
-  return at + digits;
 }

@@ -1017,19 +1017,31 @@ export function idEquals(buf: Buffer, scan: ResponseScan, id: string | number | 
  * `clientIdJson` (a JSON token, e.g. JSON.stringify(call.id)). Throws when the scan has no id.
  */
 export function withId(buf: Buffer, scan: ResponseScan, clientIdJson: string): Buffer {
+  const out = Buffer.allocUnsafe(withIdLength(scan, clientIdJson));
+  writeWithId(buf, scan, clientIdJson, out, 0);
+  return out;
+}
+
+/** The length in bytes of `withId(buf, scan, clientIdJson)`. */
+export function withIdLength(scan: ResponseScan, clientIdJson: string): number {
   const { start, end, idStart, idEnd } = scan;
   if (idStart < 0 || start < 0) throw new RangeError('withId: the scan has no id span');
-  const head = idStart - start;
   const idLength = asciiLength(clientIdJson);
-  const total = head + (idLength < 0 ? Buffer.byteLength(clientIdJson) : idLength) + (end - idEnd);
-  const out = Buffer.allocUnsafe(total);
+  return idStart - start + (idLength < 0 ? Buffer.byteLength(clientIdJson) : idLength) + (end - idEnd);
+}
+
+/** Writes the bytes of `withId(buf, scan, clientIdJson)` at out[at, ...); returns the position after them. */
+export function writeWithId(buf: Buffer, scan: ResponseScan, clientIdJson: string, out: Buffer, at: number): number {
+  const { start, end, idStart, idEnd } = scan;
+  if (idStart < 0 || start < 0) throw new RangeError('withId: the scan has no id span');
   // Small answers are copied in JS: each native copy costs more than a few dozen bytes do.
-  copyBytes(buf, start, idStart, out, 0);
-  let q = head;
+  copyBytes(buf, start, idStart, out, at);
+  let q = at + idStart - start;
+  const idLength = asciiLength(clientIdJson);
   if (idLength >= 0) for (let i = 0; i < idLength; i++) out[q++] = clientIdJson.charCodeAt(i);
   else q += out.write(clientIdJson, q, 'utf8');
   copyBytes(buf, idEnd, end, out, q);
-  return out;
+  return q + end - idEnd;
 }
 
 /** s.length when `s` is all ASCII (and short enough to copy by hand), else -1. */

@@ -248,7 +248,7 @@ export class Upstream {
     this.options.onPipeliningChange?.('refused', 'a connection closed with requests pipelined behind an answer');
   }
 
-  /** `request` as a promise, for callers off the request path (probes, cross-checks, batches). */
+  /** `request` as a promise, for callers off the request path (probes, cross-checks). */
   send(body: Buffer | string, timeoutMs: number, shareable: boolean): Promise<UpstreamReply> {
     return new Promise<UpstreamReply>((resolve, reject) => {
       this.request(body, timeoutMs, shareable, {
