@@ -110,7 +110,7 @@ export class AdminServer {
           run(body);
         },
         onTooLarge: () => {
-          writeReply(res, exchange, 413, JSON_HEADERS, JSON.stringify({ error: { code: 'BODY_TOO_LARGE', message: 'body too large' } }), true);
+          writeReply(res, 413, JSON_HEADERS, JSON.stringify({ error: { code: 'BODY_TOO_LARGE', message: 'body too large' } }), true);
           exchange.aborted = true;
         },
       });
@@ -134,7 +134,7 @@ export class AdminServer {
       }
       produce().then(
         ({ contentType, body }) => {
-          if (!exchange.aborted) writeReply(res, exchange, 200, [['content-type', contentType]], body);
+          if (!exchange.aborted) writeReply(res, 200, [['content-type', contentType]], body);
         },
         () => this.send(res, exchange, { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } }),
       );
@@ -155,6 +155,6 @@ export class AdminServer {
 
   private send(res: uWS.HttpResponse, exchange: Exchange, reply: AdminResponse): void {
     if (exchange.aborted) return;
-    writeReply(res, exchange, reply.status, JSON_HEADERS, JSON.stringify(reply.body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+    writeReply(res, reply.status, JSON_HEADERS, JSON.stringify(reply.body, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
   }
 }

@@ -21,6 +21,7 @@ import {
   type RpcCall,
 } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
+import { giveBody, takeBody } from './body-pool.js';
 import type { CrossChecker } from './cross-check.js';
 import { type ResponseScan, idEquals, idEqualsNumber, scanBatchResponse, scanResponse, withId, withIdLength, writeWithId } from './response-scan.js';
 import { UpstreamError, type UpstreamHandler } from './upstream.js';
@@ -39,6 +40,7 @@ export interface ForwarderOptions {
 export interface ReplyTarget {
   /** Set by the Forwarder once it has answered: a body is answered exactly once. */
   answered: boolean;
+  /** Writes or copies `body` before it returns, and keeps no reference to it: it may be an operator's reply, used again next (body-pool.ts). */
   reply(status: number, body: string | Buffer | null): void;
 }
 
@@ -280,6 +282,9 @@ class SingleCall extends Attempts implements UpstreamHandler {
     } catch (err) {
       this.forwarder.internalError(err, this.target);
     }
+    // Settled: answered (ReplyTarget.reply keeps no body; the cross-check reads the answer
+    // before it returns) or asked again elsewhere. Nothing holds the body any more.
+    giveBody(body);
   }
 
   onUpstreamError(err: UpstreamError): void {
@@ -508,7 +513,12 @@ class BatchCall extends Attempts implements UpstreamHandler {
     this.pending = [];
     const out = this.verbatim ?? this.answerArray();
     if (out === undefined) this.forwarder.answer(this.target, 204, null);
-    else this.forwarder.answer(this.target, 200, out);
+    else {
+      this.forwarder.answer(this.target, 200, out);
+      giveBody(out);
+    }
+    // The replies the answers were taken from are written, or copied into `out`, by now.
+    for (const answer of this.answers) if (typeof answer !== 'string' && answer !== undefined) giveBody(answer);
   }
 
   /** The answers as one JSON array, in entry order, each operator's answer with its client's id; undefined when there is none. */
@@ -528,7 +538,7 @@ class BatchCall extends Attempts implements UpstreamHandler {
       else size += 1 + withIdLength(items[i]!, (ids[i] = JSON.stringify(entries[i]!.call!.id)));
     }
     if (count === 0) return undefined;
-    const out = Buffer.allocUnsafe(size);
+    const out = takeBody(size);
     out[0] = 0x5b; // [
     let at = 1;
     for (let i = 0; i < n; i++) {

@@ -1,6 +1,8 @@
 /**
- * Writing one HTTP answer through uWS: corked, and with backpressure respected for large
- * bodies (tryEnd, then resume in onWritable), as uWS's Backpressure example does.
+ * Writing one HTTP answer through uWS: corked, status and fixed headers in few calls, the body
+ * handed over whole. uWS writes what the socket takes and copies the rest into its own buffer,
+ * which drains as the client reads: the caller's buffer is free once `writeReply` returns (an
+ * operator's large reply is used again for the next one: body-pool.ts).
  */
 // Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
@@ -28,9 +30,6 @@ const STATUS_LINES = new Map(Object.entries(STATUS_TEXT).map(([status, text]) =>
 export function statusLine(status: number): RecognizedString {
   return STATUS_LINES.get(status) ?? `${status} Status`;
 }
-
-/** Bodies up to this size are handed to uWS whole (it keeps what the socket does not take at once). */
-const END_AT_ONCE_BYTES = 16 * 1024;
 
 /** Per-exchange state shared by the abort handler and the writer. */
 export interface Exchange {
@@ -61,7 +60,6 @@ export function joinHeaders(headers: ReadonlyArray<readonly [string, string]>): 
  */
 export function writeReply(
   res: HttpResponse,
-  exchange: Exchange,
   status: number,
   headers: Headers,
   body: string | Buffer | null,
@@ -75,24 +73,7 @@ export function writeReply(
       res.endWithoutBody(0, closeConnection);
       return;
     }
-    if (closeConnection) {
-      res.end(body, true);
-      return;
-    }
-    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    if (bytes.length <= END_AT_ONCE_BYTES) {
-      res.end(bytes);
-      return;
-    }
-    // A large body is offered piece by piece as the socket drains, so uWS never holds a copy of it.
-    const startOffset = res.getWriteOffset();
-    const [ok, done] = res.tryEnd(bytes, bytes.length);
-    if (ok || done) return;
-    res.onWritable((offset) => {
-      if (exchange.aborted) return true;
-      const [retryOk, retryDone] = res.tryEnd(bytes.subarray(offset - startOffset), bytes.length);
-      return retryOk || retryDone;
-    });
+    res.end(body, closeConnection);
   });
 }
 

@@ -8,11 +8,13 @@
  * §11.2): Content-Length together with Transfer-Encoding, differing Content-Lengths, codings
  * other than `chunked`, bare LF line ends and obs-fold are errors, and an error ends the
  * connection. Bodies are copied out of the read buffer once: into a buffer of the declared
- * size when there is a Content-Length, else into a list of chunks joined at the end.
+ * size when there is a Content-Length, else into a list of blocks joined at the end. Large
+ * bodies and blocks come from body-pool.ts (blocks go back once joined).
  */
 
 // Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
+import { giveBody, takeBody } from './body-pool.js';
 
 const CR = 13;
 const LF = 10;
@@ -221,7 +223,7 @@ export class ResponseParser {
       if (head.contentLength > this.limits.maxBodyBytes) this.fail(`response of ${head.contentLength} bytes exceeds the limit`);
       if (head.contentLength === 0) this.complete(EMPTY);
       else {
-        this.fixed = Buffer.allocUnsafe(head.contentLength);
+        this.fixed = takeBody(head.contentLength);
         this.filled = 0;
         this.state = State.FixedBody;
       }
@@ -412,7 +414,7 @@ export class ResponseParser {
       start += n;
       if (start === end) return;
     }
-    const block = Buffer.allocUnsafe(last === undefined ? end - start : Math.max(BODY_BLOCK_BYTES, end - start));
+    const block = takeBody(last === undefined ? end - start : Math.max(BODY_BLOCK_BYTES, end - start));
     buf.copy(block, 0, start, end);
     this.chunks.push(block);
     this.lastFill = end - start;
@@ -421,7 +423,15 @@ export class ResponseParser {
   private joined(): Buffer {
     const chunks = this.chunks;
     this.chunks = [];
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size);
+    if (chunks.length === 1) return chunks[0]!;
+    const body = takeBody(this.size);
+    let at = 0;
+    for (const chunk of chunks) {
+      // The last block is filled only in part.
+      at += chunk.copy(body, at, 0, Math.min(chunk.length, this.size - at));
+      giveBody(chunk);
+    }
+    return body;
   }
 
   private complete(body: Buffer): void {

@@ -49,7 +49,7 @@ class HttpCall implements Exchange, BodySink, ReplyTarget {
   }
 
   reply(status: number, body: string | Buffer | null): void {
-    if (!this.aborted) writeReply(this.res, this, status, body === null ? this.server.textHeaders : this.server.jsonHeaders, body);
+    if (!this.aborted) writeReply(this.res, status, body === null ? this.server.textHeaders : this.server.jsonHeaders, body);
   }
 }
 
@@ -142,7 +142,7 @@ export class RpcServer {
     this.forwarder.recordClientFault('body_too_large');
     const body = gatewayErrorResponse(null, 'BODY_TOO_LARGE', `at most ${this.options.maxBodyBytes} bytes`);
     // The rest of the body is never read, so the connection cannot be reused.
-    writeReply(res, exchange, ERRORS.BODY_TOO_LARGE.httpStatus, this.jsonHeaders, body, true);
+    writeReply(res, ERRORS.BODY_TOO_LARGE.httpStatus, this.jsonHeaders, body, true);
     exchange.aborted = true;
   }
 
@@ -189,7 +189,7 @@ export class RpcServer {
 
   private preflight(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
     const requested = req.getHeader('access-control-request-headers');
-    writeReply(res, { aborted: false }, 204, [
+    writeReply(res, 204, [
       ['access-control-allow-origin', this.options.allowOrigin],
       ['access-control-allow-methods', 'POST, GET, OPTIONS'],
       ['access-control-allow-headers', requested === '' ? 'content-type' : requested],
@@ -206,6 +206,6 @@ export class RpcServer {
   }
 
   private sendStatic(res: uWS.HttpResponse, status: number, body: string): void {
-    writeReply(res, { aborted: false }, status, this.jsonHeaders, body);
+    writeReply(res, status, this.jsonHeaders, body);
   }
 }

@@ -52,7 +52,11 @@ export interface UpstreamReply {
  * `request` itself. Called from socket and timer callbacks, so it must not throw.
  */
 export interface UpstreamHandler {
-  /** `receivedAt`: performance.now() when the read holding the answer's end came in. */
+  /**
+   * `receivedAt`: performance.now() when the read holding the answer's end came in. `body` is
+   * the handler's: a large one comes from body-pool.ts, and the handler may give it back there
+   * once nothing holds it (else the garbage collector takes it).
+   */
   onUpstreamReply(status: number, body: Buffer, receivedAt: number): void;
   onUpstreamError(err: UpstreamError): void;
 }
