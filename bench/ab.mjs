@@ -9,7 +9,9 @@
 //   An argument --node=FLAG goes to node instead: "semi4=. --node=--max-semi-space-size=4".
 //   A bare "nginx-1" or "haproxy" adds that baseline (bench/proxies.mjs) to the rotation,
 //   its CPU summed over its processes: node bench/ab.mjs 5 "gw=." nginx-1 haproxy
-// Needs wrk (apt-get install -y wrk). BODY overrides the JSON-RPC request.
+// Needs wrk (apt-get install -y wrk). BODY overrides the JSON-RPC request. HISTORY=S first loads
+// each target with single calls, then batches of 10, S seconds each (unmeasured), as a full
+// `bench/run.mjs` round does before its large answers: a process's cost can depend on its past.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,15 +80,24 @@ async function startTarget(v, upstream) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 const body = process.env.BODY ?? '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}';
-const lua = path.join(mkdtempSync(path.join(tmpdir(), 'din-ab-')), 'post.lua');
-// A level-1 long string ([=[ ]=]): a batch's body ends in "]", which would close [[ ]] early.
-writeFileSync(lua, `wrk.method="POST"\nwrk.body=[=[${body}]=]\nwrk.headers["Content-Type"]="application/json"\n`);
+const scratch = mkdtempSync(path.join(tmpdir(), 'din-ab-'));
+function wrkScript(name, requestBody) {
+  const file = path.join(scratch, `${name}.lua`);
+  // A level-1 long string ([=[ ]=]): a batch's body ends in "]", which would close [[ ]] early.
+  writeFileSync(file, `wrk.method="POST"\nwrk.body=[=[${requestBody}]=]\nwrk.headers["Content-Type"]="application/json"\n`);
+  return file;
+}
+const lua = wrkScript('post', body);
+const call = (id) => ({ jsonrpc: '2.0', id, method: 'eth_blockNumber', params: [] });
+const history = Number(process.env.HISTORY ?? 0);
+const historyScripts = history > 0 ? [wrkScript('single', JSON.stringify(call(1))), wrkScript('batch', JSON.stringify(Array.from({ length: 10 }, (_, i) => call(i + 1))))] : [];
 const sim = await startNode(path.join(here, 'sim-process.mjs'), []);
 const upstream = sim.info.urls[0];
 const results = Object.fromEntries(variants.map((v) => [v.name, []]));
 for (let round = 0; round < Number(rounds); round++) {
   for (const v of round % 2 ? [...variants].reverse() : variants) {
     const target = await startTarget(v, upstream);
+    for (const script of historyScripts) execFileSync('wrk', ['-t1', '-c64', `-d${history}s`, '-s', script, target.url]);
     execFileSync('wrk', ['-t1', '-c64', '-d2s', '-s', lua, target.url]);
     const before = cpuMicros(target.pids);
     const out = execFileSync('wrk', ['-t1', '-c64', `-d${process.env.DUR ?? 6}s`, '-s', lua, target.url]).toString();
