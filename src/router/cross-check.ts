@@ -70,7 +70,11 @@ export class CrossChecker {
     private readonly random: RandomSource = Math.random,
   ) {}
 
-  /** Called after a successful single answer; costs one random() when not sampled. */
+  /**
+   * Called after a successful single answer; costs one random() when not sampled. `answer` is
+   * read before this returns (check's first, synchronous step): the caller then gives it back
+   * to the body pool, so nothing here may read it later.
+   */
   consider(chain: string, call: RpcCall, operator: OperatorRef, answer: Buffer): void {
     if (this.random() >= this.options.sampleRate) return;
     if (this.inflight >= (this.options.maxInflight ?? 16)) return;
@@ -93,6 +97,7 @@ export class CrossChecker {
 
   /** Sends the call to up to two other operators and votes; resolves when the verdict is filed. */
   async check(chain: string, call: RpcCall, answered: OperatorRef, answer: Buffer): Promise<void> {
+    // Before any await: `answer` may be reused once consider() returns.
     const first = resultOf(parseJsonBody(answer));
     if (first === undefined) return;
     const route = this.routing.current.route(chain);
