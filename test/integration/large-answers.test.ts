@@ -35,12 +35,21 @@ const blockResult = (block: number, size: number) => ({ number: `0x${block.toStr
  * An operator answering `eth_getBlockByNumber` with `blockResult(params[0], params[1])`, single
  * or batched; anything else with "0x1". Chunked answers are written in 7,000-byte pieces.
  */
-async function blockOperator(framing: Framing): Promise<{ url: string; close(): Promise<void> }> {
-  const answer = (call: { id: unknown; method: string; params?: unknown[] }) => ({
-    jsonrpc: '2.0',
-    id: call.id,
-    result: call.method === 'eth_getBlockByNumber' ? blockResult(Number(call.params![0]), Number(call.params![1])) : '0x1',
-  });
+async function blockOperator(framing: Framing): Promise<{ url: string; blockCalls(): number; close(): Promise<void> }> {
+  let blockCalls = 0;
+  const answer = (call: { id: unknown; method: string; params?: unknown[] }) => {
+    if (call.method === 'eth_getBlockByNumber') blockCalls++;
+    return {
+      jsonrpc: '2.0',
+      id: call.id,
+      result:
+        call.method === 'eth_getBlockByNumber'
+          ? blockResult(Number(call.params![0]), Number(call.params![1]))
+          : call.method === 'eth_blockNumber'
+            ? '0x100000'
+            : '0x1',
+    };
+  };
   const server: Server = createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
@@ -60,6 +69,7 @@ async function blockOperator(framing: Framing): Promise<{ url: string; close(): 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`,
+    blockCalls: () => blockCalls,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
@@ -69,24 +79,24 @@ async function blockOperator(framing: Framing): Promise<{ url: string; close(): 
 }
 
 let gateway: Gateway | undefined;
-let operator: Awaited<ReturnType<typeof blockOperator>> | undefined;
+const operators: Awaited<ReturnType<typeof blockOperator>>[] = [];
 afterEach(async () => {
   await gateway?.stop();
-  await operator?.close();
+  for (const op of operators.splice(0)) await op.close();
   gateway = undefined;
-  operator = undefined;
 });
 
-async function startGateway(framing: Framing): Promise<string> {
-  operator = await blockOperator(framing);
+async function startGateway(framing: Framing, { count = 1, crossCheck = false } = {}): Promise<string> {
+  for (let i = 0; i < count; i++) operators.push(await blockOperator(framing));
   const config = parseConfig({
     logLevel: 'silent',
     rpc: { port: 0 },
     admin: { port: 0 },
-    staking: { crossCheck: { sampleRate: 0 } },
-    operators: [{ id: 'op0', url: operator.url, stake: '32000000000000000000' }],
+    staking: { crossCheck: crossCheck ? { sampleRate: 1, settledDepth: 0 } : { sampleRate: 0 } },
+    operators: operators.map((op, i) => ({ id: `op${i}`, url: op.url, stake: '32000000000000000000' })),
   });
-  gateway = await Gateway.start(config, { autoMeasure: false });
+  // Measurement on only for the cross-check: it needs the probes' chain head.
+  gateway = await Gateway.start(config, { autoMeasure: crossCheck });
   return gateway.rpcUrl;
 }
 
@@ -175,6 +185,22 @@ describe.each<Framing>(['content-length', 'chunked'])('large answers framed by %
     const [big, pooled] = await held.read();
     expect(JSON.parse(big)).toEqual({ jsonrpc: '2.0', id: 1, result: blockResult(1, 10_000_000) });
     expect(JSON.parse(pooled)).toEqual({ jsonrpc: '2.0', id: 2, result: blockResult(2, 3_000_000) });
+  });
+
+  it('the cross-check reads a large answer before its buffer is used again: honest operators agree', async () => {
+    const url = await startGateway(framing, { count: 3, crossCheck: true });
+    // The probes learn the head (0x100000) at start; settled blocks are cross-checked from then.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const blocks = Array.from({ length: 60 }, (_, i) => 3000 + i);
+    const answers = await Promise.all(blocks.map((block) => postJson(url, { ...getBlock(block, block, sizeFor(block)), params: [`0x${block.toString(16)}`, sizeFor(block)] })));
+    answers.forEach((answer, i) => expect(answer).toEqual({ jsonrpc: '2.0', id: blocks[i], result: blockResult(blocks[i]!, sizeFor(blocks[i]!)) }));
+    // Let the cross-checks' second opinions come back.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const asked = operators.reduce((sum, op) => sum + op.blockCalls(), 0);
+    // Some calls were asked again of the two other operators (at most 16 checks run at once).
+    expect(asked).toBeGreaterThan(blocks.length + 20);
+    const metrics = await (await fetch(`${gateway!.adminUrl}metrics`)).text();
+    expect(metrics).not.toMatch(/din_upstream_requests_total\{[^}]*outcome="wrong_result"[^}]*\} [1-9]/);
   });
 
   it('batches of large items, answered whole or through the fallback, each intact', async () => {
