@@ -35,10 +35,12 @@ const blockResult = (block: number, size: number) => ({ number: `0x${block.toStr
  * An operator answering `eth_getBlockByNumber` with `blockResult(params[0], params[1])`, single
  * or batched; anything else with "0x1". Chunked answers are written in 7,000-byte pieces.
  */
-async function blockOperator(framing: Framing): Promise<{ url: string; blockCalls(): number; close(): Promise<void> }> {
+async function blockOperator(framing: Framing): Promise<{ url: string; blockCalls(): number; headCalls(): number; close(): Promise<void> }> {
   let blockCalls = 0;
+  let headCalls = 0;
   const answer = (call: { id: unknown; method: string; params?: unknown[] }) => {
     if (call.method === 'eth_getBlockByNumber') blockCalls++;
+    if (call.method === 'eth_blockNumber') headCalls++;
     return {
       jsonrpc: '2.0',
       id: call.id,
@@ -70,6 +72,7 @@ async function blockOperator(framing: Framing): Promise<{ url: string; blockCall
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`,
     blockCalls: () => blockCalls,
+    headCalls: () => headCalls,
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
@@ -130,6 +133,8 @@ function heldAnswers(url: string, first: unknown, second: unknown): { read(): Pr
     socket.once('close', () => reject(new Error('connection closed before both answers were read')));
     socket.once('error', reject);
   });
+  // Awaited through read(); a test that fails before reading must not add an unhandled rejection.
+  closed.catch(() => {});
   let startReading = () => {};
   const answers = new Promise<[string, string]>((resolve) => {
     let pending = Buffer.alloc(0);
@@ -190,7 +195,12 @@ describe.each<Framing>(['content-length', 'chunked'])('large answers framed by %
   it('the cross-check reads a large answer before its buffer is used again: honest operators agree', async () => {
     const url = await startGateway(framing, { count: 3, crossCheck: true });
     // The probes learn the head (0x100000) at start; settled blocks are cross-checked from then.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let waited = 0; operators.some((op) => op.headCalls() === 0); waited += 20) {
+      if (waited > 10_000) throw new Error('the operators were never probed');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The probe's answer is read and recorded just after the operator sent it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const blocks = Array.from({ length: 60 }, (_, i) => 3000 + i);
     const answers = await Promise.all(blocks.map((block) => postJson(url, { ...getBlock(block, block, sizeFor(block)), params: [`0x${block.toString(16)}`, sizeFor(block)] })));
     answers.forEach((answer, i) => expect(answer).toEqual({ jsonrpc: '2.0', id: blocks[i], result: blockResult(blocks[i]!, sizeFor(blocks[i]!)) }));
