@@ -13,11 +13,12 @@
 // each target with single calls, then batches of 10, S seconds each (unmeasured), as a full
 // `bench/run.mjs` round does before its large answers: a process's cost can depend on its past.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { userSystemSeconds } from './lib.mjs';
 import { startHaproxy, startNginx } from './proxies.mjs';
 
 const [rounds, ...specs] = process.argv.slice(2);
@@ -49,14 +50,14 @@ function startNode(script, args, cwd, nodeArgs = []) {
     child.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited (${code}) before it was ready`)));
   });
 }
-/** utime and stime of processes, summed, µs (CLK_TCK 100). */
+/** User and system CPU time of processes, summed, µs. */
 function cpuMicros(pids) {
   let user = 0;
   let system = 0;
   for (const pid of pids) {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    user += Number(fields[11]) * 10_000;
-    system += Number(fields[12]) * 10_000;
+    const t = userSystemSeconds(pid);
+    user += t.user * 1e6;
+    system += t.system * 1e6;
   }
   return { user, system };
 }

@@ -94,11 +94,22 @@ export function mainThreadCpuSeconds(pid) {
 }
 
 function statCpuSeconds(path, withChildren) {
-  const stat = readFileSync(path, 'utf8');
-  // comm (field 2) may contain spaces; everything after its closing paren starts at field 3.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = statFields(path);
   const ticks = f[11] + f[12] + (withChildren ? f[13] + f[14] : 0);
   return ticks / clockTicks();
+}
+
+/** User and system CPU seconds of a process (all its threads), apart. */
+export function userSystemSeconds(pid) {
+  const f = statFields(`/proc/${pid}/stat`);
+  return { user: f[11] / clockTicks(), system: f[12] / clockTicks() };
+}
+
+/** The numeric fields of a /proc stat file from field 3 on (f[11] is utime, f[12] stime). */
+function statFields(path) {
+  const stat = readFileSync(path, 'utf8');
+  // comm (field 2) may contain spaces; everything after its closing paren starts at field 3.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
 }
 
 export function machineInfo() {

@@ -31,7 +31,7 @@ export function statusLine(status: number): RecognizedString {
   return STATUS_LINES.get(status) ?? `${status} Status`;
 }
 
-/** Per-exchange state shared by the abort handler and the writer. */
+/** Per-exchange state shared by the abort handler and the body reader. */
 export interface Exchange {
   aborted: boolean;
 }
