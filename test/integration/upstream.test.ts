@@ -1050,6 +1050,7 @@ describe('Upstream: nothing leaks', () => {
       const u = new Upstream(server.url, { ...BASE, connections: 8, pipelining });
       cleanups.push(() => u.destroy());
       const outcomes = new Map<string, number>();
+      const codes = new Map<number, string>();
       let next = 0;
       const worker = async () => {
         while (next < 1_000) {
@@ -1068,15 +1069,29 @@ describe('Upstream: nothing leaks', () => {
               expect(code, String(n)).toBe(expected);
             }
             outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
+            codes.set(n, code);
           }
         }
       };
       await Promise.all(Array.from({ length: 24 }, worker));
       const failures = 1_000 - (outcomes.get('ok') ?? 0);
-      const planned = Array.from({ length: 1_000 }, (_, n) => n).filter((n) => n % 97 === 5 || n % 89 === 7 || n % 83 === 11).length;
+      const dooms = (n: number) => n % 97 === 5 || n % 89 === 7 || n % 83 === 11;
+      const planned = Array.from({ length: 1_000 }, (_, n) => n).filter(dooms).length;
       if (pipelining === 1) expect(failures).toBe(planned);
       else expect(failures).toBeGreaterThanOrEqual(planned);
-      expect(outcomes.get('UPSTREAM_TIMEOUT')).toBeGreaterThanOrEqual(Math.ceil(1_000 / 97) - 1);
+      // A hanging request times out unless an earlier request on its connection (pipelined ahead of
+      // it) killed that connection first: then it fails with the connection. So each hanging request
+      // the server saw with nothing doomed ahead of it on its connection must have timed out.
+      const aheadDoomed = new Map<number, boolean>();
+      const seenClean = new Set<number>();
+      for (const req of server.requests) {
+        const n = Number(req.body.toString());
+        if (n % 97 === 5 && !aheadDoomed.get(req.conn)) seenClean.add(n);
+        if (dooms(n)) aheadDoomed.set(req.conn, true);
+      }
+      expect(seenClean.size).toBeGreaterThan(0);
+      for (const n of seenClean) expect(codes.get(n), `request ${n}`).toBe('UPSTREAM_TIMEOUT');
+      if (pipelining === 1) expect(outcomes.get('UPSTREAM_TIMEOUT')).toBe(Math.ceil((1_000 - 5) / 97));
       // Nothing in flight, nothing queued, every connection parked idle.
       const inner = u as unknown as Internals;
       expect(inner.queue.length - inner.queueHead).toBe(0);
