@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { userSystemSeconds } from './lib.mjs';
+import { gatewayNodeFlags, userSystemSeconds } from './lib.mjs';
 import { startHaproxy, startNginx } from './proxies.mjs';
 
 const [rounds, ...specs] = process.argv.slice(2);
@@ -68,7 +68,7 @@ async function startTarget(v, upstream) {
     if (p === null) throw new Error(`${v.name}: not installed (apt-get install -y ${v.name.replace(/-\d+$/, '')})`);
     return { url: p.url, pids: p.pids, stop: () => p.stop() };
   }
-  const gw = await startNode(path.join(v.dir, 'bench', 'gateway-process.mjs'), ['--upstreams', upstream, '--cross-check-rate', '0', ...v.args], v.dir, v.nodeArgs);
+  const gw = await startNode(path.join(v.dir, 'bench', 'gateway-process.mjs'), ['--upstreams', upstream, '--cross-check-rate', '0', ...v.args], v.dir, [...gatewayNodeFlags(v.dir), ...v.nodeArgs]);
   return {
     url: gw.info.rpcUrl,
     pids: [gw.info.pid],

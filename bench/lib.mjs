@@ -7,6 +7,22 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 
 /**
+ * The node flags a gateway build runs with in production: those on the first line of its
+ * `dist/cli.js` (`#!/usr/bin/env -S node FLAGS`), so the bench starts its gateways as
+ * `din-gateway start` does. `root`: the directory holding that build's dist/.
+ */
+export function gatewayNodeFlags(root) {
+  let first;
+  try {
+    first = readFileSync(`${root}/dist/cli.js`, 'utf8').split('\n', 1)[0];
+  } catch {
+    return [];
+  }
+  const m = /^#!\/usr\/bin\/env(?: -S)? node(.*)$/.exec(first);
+  return m ? m[1].split(' ').filter(Boolean) : [];
+}
+
+/**
  * Spawns `node script ...args` and resolves with { child, info } once the child printed its
  * first stdout line (JSON). Later JSON lines go to child.lines (e.g. the final stats line).
  * stdin stays an open pipe: children exit when it closes, so a crashed parent leaves no orphans.

@@ -23,7 +23,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { cpuSeconds, machineInfo, mainThreadCpuSeconds, memoryKiB, spawnNode, stopChild, systemCpuSeconds, tcpCounters, waitForQuiet } from './lib.mjs';
+import { cpuSeconds, gatewayNodeFlags, machineInfo, mainThreadCpuSeconds, memoryKiB, spawnNode, stopChild, systemCpuSeconds, tcpCounters, waitForQuiet } from './lib.mjs';
 import { killAllProxies, operatorWeights, proxyVersions, startHaproxy, startNginx } from './proxies.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -317,6 +317,8 @@ async function check(url, scenario) {
 // ---- the suites: which processes, targets, scenarios and rounds ----
 
 const gatewayScript = here('./gateway-process.mjs');
+// As `din-gateway start` runs it (the flags on dist/cli.js's first line).
+const GATEWAY_NODE_FLAGS = gatewayNodeFlags(here('..'));
 const ALL_PROXY_TARGETS = ['gateway', 'direct', 'nginx-1', 'nginx-auto', 'haproxy', 'gateway-auto', 'gateway-pipelining-1'];
 /** The gateway variants: the default config, data-plane workers on every core, and upstream pipelining off (one request per connection). */
 const GATEWAY_VARIANTS = {
@@ -365,7 +367,7 @@ const SUITES = {
           if (GATEWAY_VARIANTS[name]) {
             // Default config (cross-check at its default rate: eth_blockNumber is never sampled anyway).
             const { key, args } = GATEWAY_VARIANTS[name];
-            const gw = await spawnNode(gatewayScript, ['--upstreams', upstreams, ...args]);
+            const gw = await spawnNode(gatewayScript, ['--upstreams', upstreams, ...args], {}, GATEWAY_NODE_FLAGS);
             pids[key] = [gw.info.pid];
             gateways[name] = gw;
             stops.push(async () => ({ [name]: (await stopChild(gw.child), gw.child.lines.at(-1) ?? null) }));
@@ -434,8 +436,8 @@ const SUITES = {
     freshPerRound: true,
     async start() {
       // Same build, same config (cross-check off, probes default); only the recorder differs.
-      const on = await spawnNode(gatewayScript, ['--sims', '1', '--record', 'true', '--cross-check-rate', '0']);
-      const off = await spawnNode(gatewayScript, ['--sims', '1', '--record', 'false', '--cross-check-rate', '0']);
+      const on = await spawnNode(gatewayScript, ['--sims', '1', '--record', 'true', '--cross-check-rate', '0'], {}, GATEWAY_NODE_FLAGS);
+      const off = await spawnNode(gatewayScript, ['--sims', '1', '--record', 'false', '--cross-check-rate', '0'], {}, GATEWAY_NODE_FLAGS);
       for (const [name, g] of [['gateway (on)', on], ['gateway-nomeasure (off)', off]]) {
         log(`${name} ${g.info.rpcUrl} (pid ${g.info.pid}, sim pid ${g.info.simPid}, record ${g.info.record}, cross-check rate ${g.info.crossCheckRate})`);
       }
@@ -890,7 +892,7 @@ function markdown(result) {
     `Machine: ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}, Linux ${m.kernel}; ${m.wrk ?? 'wrk not installed'}; ` +
       `${result.proxies.nginx?.version ?? 'nginx not installed'}; ${result.proxies.haproxy?.version?.replace(/ - https?:.*$/, '') ?? 'HAProxy not installed'}.`,
     `Load: ${result.settings.connections} connections unless stated, ${result.settings.durationS} s per run, after a ${result.settings.warmupS} s ` +
-      `unrecorded warm-up per target. Suites: ${result.settings.suites.join(', ')}. Commit ${result.commit ?? '?'} (working tree may differ), ` +
+      `unrecorded warm-up per target. Suites: ${result.settings.suites.join(', ')}. Gateways run as \`node ${[...(result.settings.gatewayNodeFlags ?? []), '…'].join(' ')}\`. Commit ${result.commit ?? '?'} (working tree may differ), ` +
       `dist/ built ${result.distBuiltAt ?? '?'}${result.srcNewerThanDist.length ? ` (**${result.srcNewerThanDist.length} file(s) under src/ newer than dist/**)` : ''}.`,
     '',
   ];
@@ -1008,6 +1010,7 @@ const result = {
   proxies,
   settings: {
     suites: SUITE_NAMES,
+    gatewayNodeFlags: GATEWAY_NODE_FLAGS,
     durationS: DURATION,
     rounds: ROUNDS,
     scenarioRounds: SCENARIO_ROUNDS,

@@ -26,7 +26,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { cpuSeconds, machineInfo, mainThreadCpuSeconds, memoryKiB, spawnNode, stopChild, systemCpuSeconds, tcpCounters } from './lib.mjs';
+import { cpuSeconds, gatewayNodeFlags, machineInfo, mainThreadCpuSeconds, memoryKiB, spawnNode, stopChild, systemCpuSeconds, tcpCounters } from './lib.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const { values: cli } = parseArgs({
@@ -66,6 +66,8 @@ const PROBE_CONCURRENCY = 8;
 
 const BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] });
 const gatewayScript = here('./gateway-process.mjs');
+// As `din-gateway start` runs it (the flags on dist/cli.js's first line).
+const GATEWAY_NODE_FLAGS = gatewayNodeFlags(here('..'));
 const log = (msg) => process.stderr.write(`[soak] ${msg}\n`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MiB = (kib) => (kib === null || kib === undefined ? null : +(kib / 1024).toFixed(2));
@@ -132,8 +134,8 @@ function fdLimits() {
  * lib.mjs's spawnNode, with the child's open-file limit raised to `nofile` first when this
  * process's is lower: `sh -c 'ulimit -n N; exec node …'` (exec: same pid, same pipes).
  */
-function spawnNodeWithFdLimit(script, args, nofile) {
-  return spawnNode(script, args, {}, [], nofile <= fdLimits().soft ? undefined : nofile);
+function spawnNodeWithFdLimit(script, args, nofile, nodeArgs = []) {
+  return spawnNode(script, args, {}, nodeArgs, nofile <= fdLimits().soft ? undefined : nofile);
 }
 
 /** Sends a command line to a child speaking the idle-conns.mjs protocol and waits for its answer. */
@@ -233,7 +235,7 @@ async function startStack(nofile) {
   const gwArgs = ['--upstreams', sim.info.urls.join(',')];
   let gw;
   try {
-    gw = nofile ? await spawnNodeWithFdLimit(gatewayScript, gwArgs, nofile) : await spawnNode(gatewayScript, gwArgs);
+    gw = nofile ? await spawnNodeWithFdLimit(gatewayScript, gwArgs, nofile, GATEWAY_NODE_FLAGS) : await spawnNode(gatewayScript, gwArgs, {}, GATEWAY_NODE_FLAGS);
   } catch (err) {
     state.stopping = true;
     await stopChild(sim.child);
@@ -623,7 +625,7 @@ function markdown(res) {
   const L = [
     `# din-gateway soak ${res.startedAt}`,
     '',
-    `Machine: ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}, Linux ${m.kernel}, ${m.memGiB} GiB. Commit ${res.commit ?? '?'} ` +
+    `Machine: ${m.nproc} CPUs, ${m.cpuModel}, node ${m.node}, Linux ${m.kernel}, ${m.memGiB} GiB. Gateway run as \`node ${[...(res.settings.gatewayNodeFlags ?? []), '…'].join(' ')}\`. Commit ${res.commit ?? '?'} ` +
       `(working tree may differ), dist/ built ${res.distBuiltAt ?? '?'}${res.srcNewerThanDist.length ? ` (**${res.srcNewerThanDist.length} file(s) under src/ newer than dist/**)` : ''}. ` +
       `Open-file limit of the harness: ${res.fdLimits.soft} (hard ${res.fdLimits.hard}).`,
     '',
@@ -834,6 +836,7 @@ const res = {
   machine: machineInfo(),
   fdLimits: { soft: String(limits.soft), hard: String(limits.hard) },
   settings: {
+    gatewayNodeFlags: GATEWAY_NODE_FLAGS,
     phases: PHASES,
     retries: RETRIES,
     minutes: MINUTES,
