@@ -7,7 +7,8 @@
  * semi-space, V8's own maximum here) from the start. Left to V8, it grows 2 → 16 MiB over the
  * first minutes under a steady load, and RSS with it (+13 MiB, measured at 2,000 req/s); sized up
  * front, memory is at its working size from the first request and stays there. CPU per request
- * is the same either way (docs/performance.md). `npm start` passes the same flag.
+ * is the same either way; the price is that plateau from the start, in every worker isolate too
+ * (V8 flags are per process; docs/performance.md, "Soak"). `npm start` passes the same flag.
  */
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from './config.js';
