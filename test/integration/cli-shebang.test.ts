@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const shebang = readFileSync('src/cli.ts', 'utf8').split('\n', 1)[0]!;
@@ -20,9 +21,12 @@ describe('the CLI\'s interpreter line', () => {
 
   it('runs as the kernel runs it: node starts with the young generation at its full size', () => {
     // What execve does with the line: the interpreter, then the rest as one argument (which env -S splits).
-    const [interpreter, rest] = [shebang.slice(2).split(' ', 1)[0]!, shebang.slice(2).split(' ').slice(1).join(' ')];
+    const line = shebang.slice(2);
+    const space = line.indexOf(' ');
+    const [interpreter, rest] = [line.slice(0, space), line.slice(space + 1)];
     const probe = "const s=require('v8').getHeapSpaceStatistics().find((x)=>x.space_name==='new_space');console.log(s.space_size)";
-    const run = spawnSync(interpreter, [rest, '-e', probe], { encoding: 'utf8', env: { ...process.env, PATH: `${process.execPath.replace(/\/node$/, '')}:${process.env['PATH']}` } });
+    // env finds `node` on PATH: this test's node first.
+    const run = spawnSync(interpreter, [rest, '-e', probe], { encoding: 'utf8', env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env['PATH']}` } });
     expect(run.status, run.stderr).toBe(0);
     const semiSpaceMiB = Number(/--min-semi-space-size=(\d+)/.exec(shebang)![1]);
     // new_space's size is one semi-space (V8 11): at its minimum from the start, not 1-2 MiB growing later.
