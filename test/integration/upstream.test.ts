@@ -1079,15 +1079,22 @@ describe('Upstream: nothing leaks', () => {
       const planned = Array.from({ length: 1_000 }, (_, n) => n).filter(dooms).length;
       if (pipelining === 1) expect(failures).toBe(planned);
       else expect(failures).toBeGreaterThanOrEqual(planned);
-      // A hanging request times out unless an earlier request on its connection (pipelined ahead of
-      // it) killed that connection first: then it fails with the connection. So each hanging request
-      // the server saw with nothing doomed ahead of it on its connection must have timed out.
-      const aheadDoomed = new Map<number, boolean>();
-      const seenClean = new Set<number>();
+      // A hanging request times out unless its connection dies first, and fails with the connection
+      // then: killed by a doomed request pipelined ahead of it, or abandoned when a request pipelined
+      // behind it times out sooner. Deadlines follow send order, which is request number order, so
+      // that is a smaller number written after it (one that waited in the queue). Each hanging request
+      // the server saw with neither on its connection must have timed out.
+      const byConn = new Map<number, number[]>();
       for (const req of server.requests) {
-        const n = Number(req.body.toString());
-        if (n % 97 === 5 && !aheadDoomed.get(req.conn)) seenClean.add(n);
-        if (dooms(n)) aheadDoomed.set(req.conn, true);
+        const list = byConn.get(req.conn) ?? [];
+        list.push(Number(req.body.toString()));
+        byConn.set(req.conn, list);
+      }
+      const seenClean = new Set<number>();
+      for (const list of byConn.values()) {
+        list.forEach((n, i) => {
+          if (n % 97 === 5 && !list.slice(0, i).some(dooms) && !list.slice(i + 1).some((m) => m < n)) seenClean.add(n);
+        });
       }
       expect(seenClean.size).toBeGreaterThan(0);
       for (const n of seenClean) expect(codes.get(n), `request ${n}`).toBe('UPSTREAM_TIMEOUT');
