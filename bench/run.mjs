@@ -796,7 +796,7 @@ function proxiesMarkdown(suite, settings) {
   for (const n of suite.notes ?? []) lines.push(`**${n}**`, '');
   for (const g of suite.summary) {
     const head = g.scenarioId === 'rate'
-      ? `### ${g.scenario}: fixed-rate client (\`bench/rate-client.mjs\`, undici, µs), ${g.rounds} rounds × ${settings.rateDurationS} s`
+      ? `### ${g.scenario}: fixed-rate client (\`bench/rate-client.mjs\`, ${settings.rateClient ?? 'undici'}, µs), ${g.rounds} rounds × ${settings.rateDurationS} s`
       : `### ${g.scenario}: ${g.tool}, ${g.connections} connections, ${g.rounds} rounds × ${settings.durationS} s`;
     lines.push(head, '');
     if (g.scenarioId === 'rate') {
@@ -1016,6 +1016,8 @@ const result = {
     scenarioRounds: SCENARIO_ROUNDS,
     rate: RATE,
     rateDurationS: RATE_DURATION,
+    // Runs without this field used an undici Pool, whose own CPU crowded the targets' tails.
+    rateClient: 'net, 32 connections',
     proxyTools: PROXY_TOOLS,
     proxyTargets: PROXY_TARGETS,
     proxyScenarios: PROXY_SCENARIO_IDS,
