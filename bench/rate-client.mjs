@@ -7,8 +7,8 @@
 // with one request at a time each, the request encoded once, answers read through one static
 // buffer and only their head parsed (status, Content-Length). On these 2-vCPU machines the
 // load generator shares the cores with the proxy and the operator it measures; undici's Pool
-// cost 230–300 µs of CPU per request here at 2,000 req/s, more than the gateway and the
-// operator together, and the contention it caused showed up in every target's tail.
+// cost 160–300 µs of CPU per request here at 2,000 req/s, more than the gateway and the
+// operator together, taken from the cores they run on.
 //
 // Sends are scheduled at start + i / rate. Node's timers have 1 ms granularity, so a timer tick
 // sends every request that is due (at 2,000 req/s: about 2 per tick, back to back); no busy loop,

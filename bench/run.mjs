@@ -32,6 +32,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SCENARIO_ROUNDS = Number(process.env.BENCH_SCENARIO_ROUNDS ?? 2);
 const RATE = Number(process.env.BENCH_RATE ?? 2000);
 const RATE_DURATION = Number(process.env.BENCH_RATE_DURATION ?? 5);
+const RATE_CLIENT_CONNECTIONS = 32;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const MEASUREMENT_ROUNDS = Number(process.env.BENCH_MEASUREMENT_ROUNDS ?? 4);
 const QUIET_WAIT = Number(process.env.BENCH_QUIET_WAIT ?? 30);
@@ -165,7 +166,7 @@ const ms = (us) => (us === null ? null : us / 1000);
 
 /** Fixed rate, in a child process (bench/rate-client.mjs): µs latencies, see that file. */
 async function runRate(url, scenario, seconds) {
-  const r = await runClient('./rate-client.mjs', ['--url', url, '--body', scenario.body, '--rate', String(scenario.rate), '--duration', String(seconds), '--warmup', '1']);
+  const r = await runClient('./rate-client.mjs', ['--url', url, '--body', scenario.body, '--rate', String(scenario.rate), '--duration', String(seconds), '--warmup', '1', '--connections', String(RATE_CLIENT_CONNECTIONS)]);
   return {
     requests: r.ok,
     seconds: r.seconds,
@@ -1017,7 +1018,7 @@ const result = {
     rate: RATE,
     rateDurationS: RATE_DURATION,
     // Runs without this field used an undici Pool, whose own CPU crowded the targets' tails.
-    rateClient: 'net, 32 connections',
+    rateClient: `net, ${RATE_CLIENT_CONNECTIONS} connections`,
     proxyTools: PROXY_TOOLS,
     proxyTargets: PROXY_TARGETS,
     proxyScenarios: PROXY_SCENARIO_IDS,
