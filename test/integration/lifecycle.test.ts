@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { post, rpc, startStack } from '../support/stack.js';
@@ -74,9 +74,14 @@ describe('din-gateway start', () => {
 
 describe('graceful stop', () => {
   it('finishes requests in flight, then refuses new connections', async () => {
-    const stack = await startStack({ operators: [{ profile: { latencyMs: { median: 300, p99: 300 } } }] });
+    const stack = await startStack({ operators: [{ profile: { latencyMs: { median: 1000, p99: 1000 } } }] });
     const inflight = post(stack.url, rpc('eth_chainId', 'slow'));
-    await new Promise((r) => setTimeout(r, 50));
+    // In flight once the gateway has read it. A fixed pause was not enough on a loaded machine:
+    // a request still unread at stop() is on a connection that closes (ECONNRESET).
+    await vi.waitFor(
+      async () => expect(await (await fetch(`${stack.gateway.adminUrl}metrics`)).text()).toMatch(/^din_inflight_requests 1$/m),
+      { timeout: 5_000, interval: 10 },
+    );
     const stopped = stack.gateway.stop();
     const res = await inflight;
     expect(res.json).toEqual({ jsonrpc: '2.0', id: 'slow', result: '0x1' });
