@@ -1,8 +1,9 @@
-// Fixed-rate (open-loop) load for long runs, used by bench/soak.mjs: like rate-client.mjs (undici
-// Pool, request i sent at start + i / rate from 1 ms timer ticks, no busy loop), but it keeps no
-// per-request arrays (two HDR histograms instead), checks every answer (HTTP 200 and a JSON-RPC
-// `result`: a JSON-RPC `error` counts as an error), and prints one JSON line per `--report` seconds
-// so the harness can follow the run.
+// Fixed-rate (open-loop) load for long runs, used by bench/soak.mjs: rate-client.mjs's schedule
+// (request i sent at start + i / rate from 1 ms timer ticks, no busy loop), but over an undici
+// Pool (a soak measures the gateway's memory, not latency, so the client's CPU matters less), it
+// keeps no per-request arrays (two HDR histograms instead), checks every answer (HTTP 200 and a
+// JSON-RPC `result`: a JSON-RPC `error` counts as an error), and prints one JSON line per
+// `--report` seconds so the harness can follow the run.
 //
 // Usage: node bench/soak-client.mjs --url URL --body JSON [--rate 2000] [--duration 300]
 //          [--connections 32] [--report 5]
