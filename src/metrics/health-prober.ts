@@ -4,7 +4,7 @@
  * batches). Results feed uptime, head lag and chain identity, apart from client traffic.
  */
 import { parseJsonBody } from '../router/jsonrpc.js';
-import type { Upstream } from '../router/upstream.js';
+import { CallBody, type Upstream } from '../router/upstream.js';
 
 export interface ProbeTarget {
   readonly index: number;
@@ -18,14 +18,14 @@ export interface ProbeSink {
   recordProbe(operatorIndex: number, result: ProbeResult, head: number | null, chainId: string | null): void;
 }
 
-const CHAIN_ID = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}');
-const BLOCK_NUMBER = Buffer.from('{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}');
+const CHAIN_ID = new CallBody('eth_chainId');
+const BLOCK_NUMBER = new CallBody('eth_blockNumber');
 const HEX_QUANTITY = /^0x[0-9a-fA-F]{1,16}$/;
 
-/** The `result` of a JSON-RPC answer when it is a hex quantity, else null. */
-function hexResult(body: Buffer, id: number): string | null {
-  const answer = parseJsonBody(body) as { id?: unknown; result?: unknown } | undefined;
-  return answer?.id === id && typeof answer.result === 'string' && HEX_QUANTITY.test(answer.result) ? answer.result.toLowerCase() : null;
+/** The `result` of a JSON-RPC answer (its id proven by the upstream) when it is a hex quantity, else null. */
+function hexResult(body: Buffer): string | null {
+  const answer = parseJsonBody(body) as { result?: unknown } | undefined;
+  return typeof answer?.result === 'string' && HEX_QUANTITY.test(answer.result) ? answer.result.toLowerCase() : null;
 }
 
 export class HealthProber {
@@ -47,9 +47,9 @@ export class HealthProber {
     let reached = true;
     try {
       const idReply = await target.upstream.send(CHAIN_ID, this.options.timeoutMs, true);
-      if (idReply.status === 200) chainId = hexResult(idReply.body, 1);
+      if (idReply.status === 200) chainId = hexResult(idReply.body);
       const headReply = await target.upstream.send(BLOCK_NUMBER, this.options.timeoutMs, true);
-      const hex = headReply.status === 200 ? hexResult(headReply.body, 2) : null;
+      const hex = headReply.status === 200 ? hexResult(headReply.body) : null;
       if (hex !== null) head = Number.parseInt(hex, 16);
     } catch {
       // An unreachable or timed-out operator is exactly what the probe records.

@@ -10,6 +10,7 @@ import type { AttemptRecorder } from '../metrics/attempt-recorder.js';
 import { methodIndex } from '../metrics/method-labels.js';
 import { parseJsonBody, type RpcCall } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
+import type { UpstreamBody } from './upstream.js';
 
 export interface CrossCheckEvidence {
   readonly method: string;
@@ -108,8 +109,8 @@ export class CrossChecker {
       others.push(pick);
     }
     if (others.length < 2) return;
-    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: call.method, params: call.request['params'] ?? [] });
-    const answers = await Promise.all(others.map((op) => this.ask(op, body)));
+    // The client's own bytes, with the upstream's ids: nothing of the call is re-serialized.
+    const answers = await Promise.all(others.map((op) => this.ask(op, call)));
     const votes = [{ operator: answered, result: first }, ...others.map((operator, i) => ({ operator, result: answers[i] }))];
     if (votes.some((v) => v.result === undefined)) return;
     const [a, b, c] = votes as { operator: OperatorRef; result: string }[];
@@ -129,7 +130,7 @@ export class CrossChecker {
     });
   }
 
-  private async ask(operator: OperatorRef, body: string): Promise<string | undefined> {
+  private async ask(operator: OperatorRef, body: UpstreamBody): Promise<string | undefined> {
     try {
       const reply = await operator.upstream.send(body, this.options.timeoutMs, true);
       return reply.status === 200 ? resultOf(parseJsonBody(reply.body)) : undefined;

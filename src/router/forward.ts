@@ -9,22 +9,13 @@ import { performance } from 'node:perf_hooks';
 import { ERRORS, GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { AttemptOutcome, AttemptRecorder, ClientFault } from '../metrics/attempt-recorder.js';
 import { BATCH_METHOD, KNOWN_METHODS, methodIndex } from '../metrics/method-labels.js';
-import {
-  NON_IDEMPOTENT_METHODS,
-  canonicalRequest,
-  gatewayErrorResponse,
-  mayShareConnection,
-  parseRequestBody,
-  upstreamBatch,
-  type BatchEntry,
-  type JsonRpcId,
-  type RpcCall,
-} from './jsonrpc.js';
+import { NON_IDEMPOTENT_METHODS, gatewayErrorResponse, mayShareConnection, parseRequestBody, type BatchEntry, type JsonRpcId, type RpcCall } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import { giveBody, takeBody } from './body-pool.js';
 import type { CrossChecker } from './cross-check.js';
-import { type ResponseScan, idEquals, idEqualsNumber, scanBatchResponse, scanResponse, withId, withIdLength, writeWithId } from './response-scan.js';
-import { UpstreamError, type UpstreamHandler } from './upstream.js';
+import { copyBytes } from './bytes.js';
+import type { BatchScan, ResponseScan } from './response-scan.js';
+import { UpstreamError, type UpstreamBody, type UpstreamHandler, type VerifiedAnswer } from './upstream.js';
 
 export interface ForwarderOptions {
   readonly maxAttempts: number;
@@ -168,8 +159,8 @@ export class Forwarder {
     }
     // The first attempt goes to a pick from the route just looked up; none left makes `next` look again and give up.
     const first = route.pick(this.random, undefined);
-    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, body, target).next(first);
-    else new BatchCall(this, chain, parsed.entries, body, target).next(first);
+    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, target).next(first);
+    else new BatchCall(this, chain, parsed.entries, target).next(first);
   }
 
   /** Answers `target` with the gateway's own error for the whole body. */
@@ -238,23 +229,19 @@ abstract class Attempts {
 
 /**
  * A valid single request, as a handler object the upstream calls back (no promise, closure or
- * microtask per attempt). The common case (a string or safe-integer id) is forwarded byte for
- * byte and the answer returned byte for byte. Ids an operator may not read back faithfully
- * (fractions, huge numbers, odd spellings such as 1e3) go out re-serialized with the
- * gateway's own id, and the answer gets the client's id back.
+ * microtask per attempt). It goes upstream as the client's bytes with the upstream's own id in
+ * place of the client's (the call is its own UpstreamBody), and its answer, proven by that id
+ * to be its own, comes back with the client's id token put back in.
  */
 class SingleCall extends Attempts implements UpstreamHandler {
   private readonly write: boolean;
   private readonly shareable: boolean;
   private readonly method: number;
-  private rewritten: boolean;
-  private body: Buffer | string;
 
   constructor(
     forwarder: Forwarder,
     chain: string,
     private readonly call: RpcCall,
-    raw: Buffer,
     private readonly target: ReplyTarget,
   ) {
     super(forwarder, chain);
@@ -262,29 +249,26 @@ class SingleCall extends Attempts implements UpstreamHandler {
     this.write = traits.write;
     this.shareable = traits.shareable;
     this.method = traits.index;
-    this.rewritten = !passesThrough(call.id);
-    this.body = this.rewritten ? JSON.stringify(canonicalRequest(call, 1)) : raw;
   }
 
-  /**
-   * Sends the next attempt to `chosen` (picked by the caller, or the same operator once more),
-   * or to a fresh pick; answers with the last error when none is left.
-   */
+  /** Sends the next attempt to `chosen` (picked by the caller), or to a fresh pick; answers with the last error when none is left. */
   next(chosen?: OperatorRef): void {
     const timeoutMs = this.begin(chosen);
     if (timeoutMs < 0) return this.giveUp();
-    this.operator!.upstream.request(this.body, timeoutMs, this.shareable, this, this.started);
+    this.operator!.upstream.request(this.call, timeoutMs, this.shareable, this, this.started);
   }
 
-  onUpstreamReply(status: number, body: Buffer, receivedAt: number): void {
+  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void {
+    let out: Buffer | undefined;
     try {
-      this.settle(status, body, receivedAt);
+      out = this.settle(status, body, receivedAt, answer as ResponseScan | undefined);
     } catch (err) {
       this.forwarder.internalError(err, this.target);
     }
     // Settled: answered (ReplyTarget.reply keeps no body; the cross-check reads the answer
-    // before it returns) or asked again elsewhere. Nothing holds the body any more.
+    // before it returns) or asked again elsewhere. Nothing holds the bodies any more.
     giveBody(body);
+    if (out !== undefined && out !== body) giveBody(out);
   }
 
   onUpstreamError(err: UpstreamError): void {
@@ -295,34 +279,22 @@ class SingleCall extends Attempts implements UpstreamHandler {
     }
   }
 
-  private settle(status: number, body: Buffer, receivedAt: number): void {
+  /** Answers or fails over; returns the buffer answered with, when it is not `body`. */
+  private settle(status: number, body: Buffer, receivedAt: number, scan: ResponseScan | undefined): Buffer | undefined {
     const operator = this.operator!;
     const failure = httpFailure(status);
-    if (failure !== undefined) return this.failed(failure);
+    if (failure !== undefined) return void this.failed(failure);
     if (this.call.notification) {
       this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
-      return this.forwarder.answer(this.target, 204, null);
+      return void this.forwarder.answer(this.target, 204, null);
     }
-    // The envelope is checked without building the result: answers can be megabytes.
-    const scan = scanResponse(body);
-    if (!scan.ok) return this.failed(invalidEnvelope(status, 'not a JSON-RPC response'));
-    const outcome: AttemptOutcome = scan.isError ? 'rpc_error' : 'success';
-    const rewritten = this.rewritten;
-    if (rewritten ? idEqualsNumber(body, scan, 1) : idEquals(body, scan, this.call.id)) {
-      this.forwarder.recordAttempt(operator, this.method, outcome, this.started, receivedAt);
-      if (outcome === 'success') this.forwarder.considerForCrossCheck(this.chain, this.call, operator, body);
-      return this.forwarder.answer(this.target, 200, rewritten ? withId(body, scan, JSON.stringify(this.call.id)) : body);
-    }
-    if (!rewritten && !this.write) {
-      // The operator may have read the client's id spelling differently: ask it once more in
-      // canonical form (not counted as an attempt) before holding the mismatch against it.
-      this.forwarder.recordAttempt(operator, this.method, 'rpc_error', this.started, receivedAt);
-      this.rewritten = true;
-      this.body = JSON.stringify(canonicalRequest(this.call, 1));
-      this.attempt--;
-      return this.next(operator);
-    }
-    this.failed(invalidEnvelope(status, 'answer carries the wrong id'));
+    // The upstream scanned the envelope and proved the id: only the client's id is left to put back.
+    const outcome: AttemptOutcome = scan!.isError ? 'rpc_error' : 'success';
+    this.forwarder.recordAttempt(operator, this.method, outcome, this.started, receivedAt);
+    if (outcome === 'success') this.forwarder.considerForCrossCheck(this.chain, this.call, operator, body);
+    const out = withClientId(body, scan!, this.call);
+    this.forwarder.answer(this.target, 200, out);
+    return out;
   }
 
   private failed(failure: GatewayError): void {
@@ -341,38 +313,37 @@ class SingleCall extends Attempts implements UpstreamHandler {
 }
 
 /**
- * A batch, as a handler object like SingleCall. When the client's ids can be matched back
- * (each a string or a safe integer, all distinct, no invalid element), the first attempt sends
- * the client's bytes as they are, and an operator's answer that answers every call, once each,
- * goes back as it is: a batch costs what a single call does, plus scanning the items. Any
- * other attempt sends one upstream batch with the gateway's own ids (each entry's index), so
- * duplicate or odd client ids cannot confuse matching; only the entries an attempt left
- * unanswered go to the next operator. Answers are then kept where they arrived, as spans of
- * the operators' replies, and written once, with the client's ids, into one buffer.
+ * A batch, as a handler object like SingleCall, and the UpstreamBody of its attempts: each
+ * attempt sends the entries still pending as one upstream batch, the k-th with the upstream's
+ * id `firstId + k`, so duplicate or odd client ids cannot confuse matching and an answer from
+ * anywhere else cannot be taken for one of them. Only the entries an attempt left unanswered go
+ * to the next operator. Answers are kept where they arrived, as spans of the operators'
+ * replies; one reply that answers every call and nothing else goes back as it is, each id
+ * rewritten in place, else the answers are written once, with the clients' ids, into one buffer.
  */
-class BatchCall extends Attempts implements UpstreamHandler {
+class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
+  readonly isBatch = true;
   /** Per entry: what it is answered with so far (the gateway's own JSON, or an operator's reply holding it), if anything. */
   private readonly answers: (string | Buffer | undefined)[];
   /** Per entry answered from a reply: where in that reply its answer lies (the item's scan). */
   private readonly items: (ResponseScan | undefined)[];
   /** Entries still to be sent, by index. */
   private pending: number[] = [];
-  /** The client's body, when its ids can be matched back: what the first attempt sends. */
-  private readonly asSent: Buffer | undefined;
-  /** The attempt in flight sent `asSent`: its answers carry the client's ids. */
-  private sentAsIs = false;
-  /** In a reply to `asSent`: the call expected next, the one after the last matched (not a notification). */
-  private nextInOrder = 0;
-  /** The calls by their client ids (a large batch answered out of order only). */
-  private entryOfId: Map<JsonRpcId, number> | undefined;
-  /** An operator's reply that is the whole answer as it stands. */
-  private verbatim: Buffer | undefined;
+  /** The entries the attempt in flight carries, in the order written (the k-th has id firstId + k). */
+  private sent: number[] = [];
+  /** How many of `sent` are calls (not notifications). */
+  private sentCalls = 0;
+  private firstId = 0;
+  /** Replies that answered something, and whether the last such was a whole answer on its own (every call, nothing else). */
+  private replies = 0;
+  private wholeReply = false;
+  /** The entries answered by the gateway itself (invalid ones; failures). */
+  private ownAnswers = 0;
 
   constructor(
     forwarder: Forwarder,
     chain: string,
     private readonly entries: readonly BatchEntry[],
-    raw: Buffer,
     private readonly target: ReplyTarget,
   ) {
     super(forwarder, chain);
@@ -381,10 +352,37 @@ class BatchCall extends Attempts implements UpstreamHandler {
     this.items = new Array<ResponseScan | undefined>(n).fill(undefined);
     for (let i = 0; i < n; i++) {
       const entry = entries[i]!;
-      if (entry.call === undefined) this.answers[i] = entry.error;
-      else this.pending.push(i);
+      if (entry.call === undefined) {
+        this.answers[i] = entry.error;
+        this.ownAnswers++;
+      } else this.pending.push(i);
     }
-    this.asSent = this.pending.length === n && matchableIds(entries) ? raw : undefined;
+  }
+
+  /** Ids for every entry sent; none when all of them are notifications (nothing is answered). */
+  get idCount(): number {
+    return this.sentCalls > 0 ? this.sent.length : 0;
+  }
+
+  byteLength(firstId: number): number {
+    const { sent, entries } = this;
+    // The brackets, and a comma between each two items.
+    let size = 2 + Math.max(0, sent.length - 1);
+    for (let k = 0; k < sent.length; k++) size += entries[sent[k]!]!.call!.upstreamItemLength(firstId + k);
+    return size;
+  }
+
+  write(firstId: number, out: Buffer, at: number): void {
+    const { sent, entries } = this;
+    this.firstId = firstId;
+    out[at++] = 0x5b; // [
+    for (let k = 0; k < sent.length; k++) {
+      if (k > 0) out[at++] = 0x2c; // ,
+      const call = entries[sent[k]!]!.call!;
+      call.writeUpstreamItem(firstId + k, out, at);
+      at += call.upstreamItemLength(firstId + k);
+    }
+    out[at] = 0x5d; // ]
   }
 
   /** Sends the pending entries to `chosen`, or to a fresh pick; answers once none is left to send or no attempt is. */
@@ -392,17 +390,20 @@ class BatchCall extends Attempts implements UpstreamHandler {
     if (this.pending.length === 0) return this.finish();
     const timeoutMs = this.begin(chosen);
     if (timeoutMs < 0) return this.finish();
-    const calls = this.pending.map((i) => this.entries[i]!.call!);
-    const shareable = calls.every((call) => methodTraits(call.method).shareable);
-    // Only the first attempt carries every entry: a later one sends what is left, with the gateway's ids.
-    this.sentAsIs = this.asSent !== undefined && this.attempt === 1;
-    const body = this.sentAsIs ? this.asSent! : upstreamBatch(calls, this.pending);
-    this.operator!.upstream.request(body, timeoutMs, shareable, this, this.started);
+    this.sent = this.pending;
+    let shareable = true;
+    this.sentCalls = 0;
+    for (const i of this.sent) {
+      const call = this.entries[i]!.call!;
+      if (!call.notification) this.sentCalls++;
+      if (!methodTraits(call.method).shareable) shareable = false;
+    }
+    this.operator!.upstream.request(this, timeoutMs, shareable, this, this.started);
   }
 
-  onUpstreamReply(status: number, body: Buffer, receivedAt: number): void {
+  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void {
     try {
-      const failure = httpFailure(status) ?? this.file(status, body);
+      const failure = httpFailure(status) ?? this.file(status, body, answer as BatchScan | undefined);
       this.forwarder.recordAttempt(this.operator!, BATCH_METHOD, failure === undefined ? 'success' : OUTCOME_OF[failure.code] ?? 'invalid_envelope', this.started, receivedAt);
       if (failure === undefined) this.finish();
       else this.failed(failure);
@@ -421,36 +422,31 @@ class BatchCall extends Attempts implements UpstreamHandler {
   }
 
   /**
-   * Files the answers of one upstream batch reply; the entries it did not answer validly stay
-   * pending. Returns the failure to attribute to the operator, if any.
+   * Files the answers of one upstream batch reply, whose ids the upstream proved to be this
+   * attempt's; the entries it did not answer validly stay pending. Returns the failure to
+   * attribute to the operator, if any.
    */
-  private file(status: number, body: Buffer): GatewayError | undefined {
-    const entries = this.entries;
-    const pending = this.pending;
-    if (pending.every((i) => entries[i]!.call!.notification)) {
-      // Notifications delivered: any 2xx will do.
+  private file(status: number, body: Buffer, scan: BatchScan | undefined): GatewayError | undefined {
+    const { entries, sent, answers } = this;
+    if (scan === undefined) {
+      // Nothing to prove: every entry sent was a notification. Delivered: any 2xx will do.
       this.pending = [];
       return undefined;
     }
-    const scan = scanBatchResponse(body);
-    if (!scan.ok) return invalidEnvelope(status, 'batch answered with something other than an array of JSON');
-    // An item answers the entry whose id it carries (the client's, or the gateway's: the entry's
-    // index), once; any other item answers nothing.
-    const answers = this.answers;
     let filed = 0;
     for (const item of scan.items) {
-      if (!item.ok) continue;
-      const i = this.sentAsIs ? this.entryWithClientId(body, item) : entryWithIndex(item, entries.length);
-      if (i < 0 || answers[i] !== undefined) continue;
-      // Entries answered already hold their answer; the others are calls, pending or notifications.
+      if (!item.ok || item.idKind === 'null') continue;
+      const i = sent[item.idNumber - this.firstId]!;
+      // A notification's slot answers nothing.
       if (entries[i]!.call!.notification) continue;
       filed++;
       answers[i] = body;
       this.items[i] = item;
     }
+    if (filed > 0) this.replies++;
     const stillPending: number[] = [];
     let missing = 0;
-    for (const i of pending) {
+    for (const i of sent) {
       if (entries[i]!.call!.notification) continue;
       if (answers[i] === undefined) {
         stillPending.push(i);
@@ -458,34 +454,9 @@ class BatchCall extends Attempts implements UpstreamHandler {
       }
     }
     this.pending = stillPending;
+    this.wholeReply = filed === scan.items.length;
     if (missing > 0) return invalidEnvelope(status, `${missing} of the batch's answers missing or malformed`);
-    // Every call answered by this reply, and nothing else in it: the reply is the answer, as it is.
-    if (this.sentAsIs && filed === scan.items.length) this.verbatim = body;
     return undefined;
-  }
-
-  /** The entry whose call has the id `item` carries, or -1. */
-  private entryWithClientId(body: Buffer, item: ResponseScan): number {
-    const entries = this.entries;
-    const n = entries.length;
-    // Operators answer in order as a rule: the call after the last one matched is tried first.
-    let i = this.nextInOrder;
-    if (i >= n || entries[i]!.call!.notification || !idEquals(body, item, entries[i]!.call!.id)) {
-      i = -1;
-      if (n <= 32) {
-        for (let j = 0; j < n && i < 0; j++) if (!entries[j]!.call!.notification && idEquals(body, item, entries[j]!.call!.id)) i = j;
-      } else {
-        // A large batch answered out of order: one lookup per item, not a pass over the entries.
-        this.entryOfId ??= indexByClientId(entries);
-        const id = clientIdOf(body, item);
-        i = id === undefined ? -1 : this.entryOfId.get(id) ?? -1;
-      }
-      if (i < 0) return -1;
-    }
-    let next = i + 1;
-    while (next < n && entries[next]!.call!.notification) next++;
-    this.nextInOrder = next;
-    return i;
   }
 
   /** An attempt failed for the entries still pending: those that may go out again do, elsewhere. */
@@ -495,7 +466,10 @@ class BatchCall extends Attempts implements UpstreamHandler {
     this.pending = this.pending.filter((i) => {
       const call = this.entries[i]!.call!;
       if (mayRetry(failure, NON_IDEMPOTENT_METHODS.has(call.method))) return true;
-      if (!call.notification) this.answers[i] = gatewayErrorResponse(call.id, failure.code, failure.detail);
+      if (!call.notification) {
+        this.answers[i] = gatewayErrorResponse(call.id, failure.code, failure.detail);
+        this.ownAnswers++;
+      }
       return false;
     });
     if (!failure.spec.retryable) return this.finish();
@@ -508,25 +482,45 @@ class BatchCall extends Attempts implements UpstreamHandler {
     const finalError = this.lastError?.code ?? 'NO_OPERATOR';
     for (const i of this.pending) {
       const call = this.entries[i]!.call!;
-      if (!call.notification) this.answers[i] = gatewayErrorResponse(call.id, finalError, this.lastError?.detail);
+      if (!call.notification) {
+        this.answers[i] = gatewayErrorResponse(call.id, finalError, this.lastError?.detail);
+        this.ownAnswers++;
+      }
     }
     this.pending = [];
-    const out = this.verbatim ?? this.answerArray();
+    const out = this.inPlaceAnswer() ?? this.answerArray();
     if (out === undefined) this.forwarder.answer(this.target, 204, null);
-    else {
-      this.forwarder.answer(this.target, 200, out);
-      giveBody(out);
-    }
+    else this.forwarder.answer(this.target, 200, out);
     // The replies the answers were taken from are written, or copied into `out`, by now.
-    for (const answer of this.answers) if (typeof answer !== 'string' && answer !== undefined) giveBody(answer);
+    if (out !== undefined) giveBody(out);
+    for (const answer of this.answers) if (typeof answer !== 'string' && answer !== undefined && answer !== out) giveBody(answer);
+  }
+
+  /**
+   * One operator's reply that is the whole answer (every call answered by it, nothing else in
+   * it, no answer of the gateway's own), with each client's id written over the upstream's in
+   * place: when every client id fits. Undefined otherwise.
+   */
+  private inPlaceAnswer(): Buffer | undefined {
+    if (this.replies !== 1 || !this.wholeReply || this.ownAnswers > 0) return undefined;
+    const { answers, items, entries } = this;
+    let reply: Buffer | undefined;
+    for (let i = 0; i < answers.length; i++) {
+      const answer = answers[i];
+      if (answer === undefined) continue;
+      reply = answer as Buffer;
+      const item = items[i]!;
+      if (entries[i]!.call!.idTokenLength() > item.idEnd - item.idStart) return undefined;
+    }
+    if (reply === undefined) return undefined;
+    for (let i = 0; i < answers.length; i++) if (answers[i] !== undefined) putClientIdInPlace(reply, items[i]!, entries[i]!.call!);
+    return reply;
   }
 
   /** The answers as one JSON array, in entry order, each operator's answer with its client's id; undefined when there is none. */
   private answerArray(): Buffer | undefined {
     const { answers, items, entries } = this;
     const n = answers.length;
-    // The clients' ids as JSON, for the answers taken from operators' replies.
-    const ids = new Array<string | undefined>(n).fill(undefined);
     // "]", and before each answer "[" or ",".
     let size = 1;
     let count = 0;
@@ -535,7 +529,7 @@ class BatchCall extends Attempts implements UpstreamHandler {
       if (answer === undefined) continue;
       count++;
       if (typeof answer === 'string') size += 1 + Buffer.byteLength(answer);
-      else size += 1 + withIdLength(items[i]!, (ids[i] = JSON.stringify(entries[i]!.call!.id)));
+      else size += 1 + withClientIdLength(items[i]!, entries[i]!.call!);
     }
     if (count === 0) return undefined;
     const out = takeBody(size);
@@ -546,11 +540,46 @@ class BatchCall extends Attempts implements UpstreamHandler {
       if (answer === undefined) continue;
       if (at > 1) out[at++] = 0x2c; // ,
       if (typeof answer === 'string') at += out.write(answer, at, 'utf8');
-      else at = writeWithId(answer, items[i]!, ids[i]!, out, at);
+      else at = writeWithClientId(answer, items[i]!, entries[i]!.call!, out, at);
     }
     out[at] = 0x5d; // ]
     return out;
   }
+}
+
+/**
+ * `body`, the answer `scan` found, with the client's id token in place of the upstream's: in
+ * place when it fits (padded with spaces, which JSON allows around a value), else copied.
+ */
+function withClientId(body: Buffer, scan: ResponseScan, call: RpcCall): Buffer {
+  if (call.idTokenLength() <= scan.idEnd - scan.idStart) {
+    putClientIdInPlace(body, scan, call);
+    return body;
+  }
+  const out = takeBody(withClientIdLength(scan, call));
+  writeWithClientId(body, scan, call, out, 0);
+  return out;
+}
+
+/** Writes the client's id token over the upstream's (which is at least as long), padding with spaces. */
+function putClientIdInPlace(body: Buffer, scan: ResponseScan, call: RpcCall): void {
+  call.writeIdToken(body, scan.idStart);
+  for (let at = scan.idStart + call.idTokenLength(); at < scan.idEnd; at++) body[at] = 0x20;
+}
+
+/** The length of the answer at [scan.start, scan.end) with the client's id token in place of the upstream's. */
+function withClientIdLength(scan: ResponseScan, call: RpcCall): number {
+  return scan.idStart - scan.start + call.idTokenLength() + (scan.end - scan.idEnd);
+}
+
+/** Writes that answer at out[at, ...); returns the position after it. */
+function writeWithClientId(body: Buffer, scan: ResponseScan, call: RpcCall, out: Buffer, at: number): number {
+  copyBytes(body, scan.start, scan.idStart, out, at);
+  at += scan.idStart - scan.start;
+  call.writeIdToken(out, at);
+  at += call.idTokenLength();
+  copyBytes(body, scan.idEnd, scan.end, out, at);
+  return at + scan.end - scan.idEnd;
 }
 
 interface MethodTraits {
@@ -571,59 +600,4 @@ const KNOWN_TRAITS = new Map<string, MethodTraits>(KNOWN_METHODS.map((method) =>
 
 function methodTraits(method: string): MethodTraits {
   return KNOWN_TRAITS.get(method) ?? traitsOf(method);
-}
-
-/** Ids every JSON-RPC server reads back as sent. */
-function passesThrough(id: JsonRpcId): boolean {
-  return typeof id === 'string' || id === null || Number.isSafeInteger(id);
-}
-
-/**
- * Whether answers can be told apart by the clients' ids: every entry a call, each id a string
- * or a safe integer (ids every server reads back as sent), no two alike. Notifications have none.
- */
-function matchableIds(entries: readonly BatchEntry[]): boolean {
-  const n = entries.length;
-  // Small batches compare pairwise; a set is cheaper only for larger ones.
-  const seen = n > 16 ? new Set<JsonRpcId>() : undefined;
-  for (let i = 0; i < n; i++) {
-    const call = entries[i]!.call;
-    if (call === undefined) return false;
-    if (call.notification) continue;
-    const id = call.id;
-    if (!(typeof id === 'string' || Number.isSafeInteger(id))) return false;
-    if (seen !== undefined) {
-      if (seen.has(id)) return false;
-      seen.add(id);
-    } else {
-      for (let j = 0; j < i; j++) {
-        const other = entries[j]!.call!;
-        if (!other.notification && other.id === id) return false;
-      }
-    }
-  }
-  return true;
-}
-
-/** The calls' entries by client id (matchableIds holds: no two alike). */
-function indexByClientId(entries: readonly BatchEntry[]): Map<JsonRpcId, number> {
-  const index = new Map<JsonRpcId, number>();
-  for (let i = 0; i < entries.length; i++) {
-    const call = entries[i]!.call!;
-    if (!call.notification) index.set(call.id, i);
-  }
-  return index;
-}
-
-/** The id `item` carries, as JSON.parse would read it (the key of indexByClientId), or undefined for none or null. */
-function clientIdOf(body: Buffer, item: ResponseScan): JsonRpcId | undefined {
-  if (item.idKind === 'number') return item.idNumber;
-  if (item.idKind !== 'string') return undefined;
-  return item.idEscaped ? (JSON.parse(body.toString('utf8', item.idStart, item.idEnd)) as string) : body.toString('utf8', item.idStart + 1, item.idEnd - 1);
-}
-
-/** The entry whose index is the gateway's id `item` carries, or -1. */
-function entryWithIndex(item: ResponseScan, count: number): number {
-  const i = item.idKind === 'number' ? item.idNumber : -1;
-  return Number.isInteger(i) && i >= 0 && i < count ? i : -1;
 }

@@ -15,50 +15,31 @@ import { ERRORS, type GatewayErrorCode } from '../errors.js';
 import { KNOWN_METHODS } from '../metrics/method-labels.js';
 import { copyBytes, decimalLength, writeDecimal } from './bytes.js';
 import { type RequestScan, scanRequest, scanRequestBatch } from './response-scan.js';
+import type { UpstreamBody } from './upstream.js';
 
 export type JsonRpcId = string | number | null;
 
-/** One valid request. `notification` requests carry no `id` member and get no answer. */
-export interface RpcCall {
+/**
+ * One valid request. `notification` requests carry no `id` member and get no answer. As an
+ * UpstreamBody it is the client's request with the upstream's id in place of the client's.
+ */
+export interface RpcCall extends UpstreamBody {
   readonly method: string;
   readonly id: JsonRpcId;
   readonly notification: boolean;
   /** The parsed request object. */
   readonly request: Record<string, unknown>;
   /**
-   * The length in bytes of the call as one item of an upstream batch: the client's request
-   * with `id` (a batch index, a non-negative integer) in place of its id; a notification keeps none.
+   * The length in bytes of the call with `id` (a non-negative integer) in place of the client's
+   * id, as sent upstream alone or as one item of a batch; a notification keeps none.
    */
   upstreamItemLength(id: number): number;
   /** Writes that item at out[at, at + upstreamItemLength(id)). */
   writeUpstreamItem(id: number, out: Buffer, at: number): void;
-}
-
-/** The upstream batch of `calls`, the i-th with `ids[i]` as its id: one buffer, each client's bytes copied once. */
-export function upstreamBatch(calls: readonly RpcCall[], ids: readonly number[]): Buffer {
-  const lengths = new Array<number>(calls.length);
-  // The brackets, and a comma between each two items.
-  let size = 2 + Math.max(0, calls.length - 1);
-  for (let i = 0; i < calls.length; i++) size += lengths[i] = calls[i]!.upstreamItemLength(ids[i]!);
-  const out = Buffer.allocUnsafe(size);
-  out[0] = 0x5b; // [
-  let at = 1;
-  for (let i = 0; i < calls.length; i++) {
-    if (i > 0) out[at++] = 0x2c; // ,
-    calls[i]!.writeUpstreamItem(ids[i]!, out, at);
-    at += lengths[i]!;
-  }
-  out[at] = 0x5d; // ]
-  return out;
-}
-
-/** The call as the gateway writes it: the members JSON-RPC defines, with `id` as its id. */
-export function canonicalRequest(call: RpcCall, id: number): Record<string, unknown> {
-  const params = call.request['params'];
-  const req: Record<string, unknown> = { jsonrpc: '2.0', method: call.method };
-  if (params !== undefined) req['params'] = params;
-  if (!call.notification) req['id'] = id;
-  return req;
+  /** The length of the client's id token as the client wrote it (quotes included), to go back into the answer. */
+  idTokenLength(): number;
+  /** Writes that token at out[at, at + idTokenLength()). */
+  writeIdToken(out: Buffer, at: number): void;
 }
 
 /** A batch element: either a call to forward or an answer already known (an invalid element). */
@@ -145,6 +126,30 @@ class ScannedCall implements RpcCall {
     return (this.parsed ??= JSON.parse(this.body.toString('utf8', this.start, this.end)) as Record<string, unknown>);
   }
 
+  get idCount(): number {
+    return this.notification ? 0 : 1;
+  }
+
+  get isBatch(): boolean {
+    return false;
+  }
+
+  byteLength(firstId: number): number {
+    return this.upstreamItemLength(firstId);
+  }
+
+  write(firstId: number, out: Buffer, at: number): void {
+    this.writeUpstreamItem(firstId, out, at);
+  }
+
+  idTokenLength(): number {
+    return this.idTokenEnd - this.idTokenStart;
+  }
+
+  writeIdToken(out: Buffer, at: number): void {
+    copyBytes(this.body, this.idTokenStart, this.idTokenEnd, out, at);
+  }
+
   // The client's bytes with only the id token replaced: nothing parsed or serialized.
   upstreamItemLength(id: number): number {
     if (this.notification) return this.end - this.start;
@@ -173,10 +178,37 @@ class ParsedCall implements RpcCall {
   private item = '';
   private itemId = -1;
 
+  /** The id as JSON, made when first asked for. */
+  private idToken: Buffer | undefined;
+
   constructor(readonly request: Record<string, unknown>) {
     this.notification = !('id' in request);
     this.method = request['method'] as string;
     this.id = this.notification ? null : (request['id'] as JsonRpcId);
+  }
+
+  get idCount(): number {
+    return this.notification ? 0 : 1;
+  }
+
+  get isBatch(): boolean {
+    return false;
+  }
+
+  byteLength(firstId: number): number {
+    return this.upstreamItemLength(firstId);
+  }
+
+  write(firstId: number, out: Buffer, at: number): void {
+    this.writeUpstreamItem(firstId, out, at);
+  }
+
+  idTokenLength(): number {
+    return (this.idToken ??= Buffer.from(JSON.stringify(this.id), 'utf8')).length;
+  }
+
+  writeIdToken(out: Buffer, at: number): void {
+    out.set((this.idToken ??= Buffer.from(JSON.stringify(this.id), 'utf8')), at);
   }
 
   // Every member as the client sent it (as the byte path keeps them) but the id.

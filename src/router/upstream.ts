@@ -17,8 +17,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { GatewayError } from '../errors.js';
 import { decimalLength, writeDecimal } from './bytes.js';
+import { giveBody } from './body-pool.js';
 import { type ParsedResponse, ResponseParseError, ResponseParser } from './http1-response-parser.js';
-import { idEqualsNumber, scanResponse } from './response-scan.js';
+import { type BatchScan, type ResponseScan, idEqualsNumber, newResponseScan, scanBatchResponse, scanResponse } from './response-scan.js';
 
 export interface UpstreamOptions {
   readonly connections: number;
@@ -48,6 +49,60 @@ export interface UpstreamReply {
 }
 
 /**
+ * A request body that the client writes with ids of its own: unique on every connection, so
+ * each answer is proven to answer its own request. A duplicated, unsolicited or shifted
+ * response carries another request's id (or none), and ends its connection.
+ */
+export interface UpstreamBody {
+  /**
+   * Ids the body takes: 0 when nothing in it is answered (notifications), 1 for one call, n for
+   * a batch whose k-th element gets `firstId + k`.
+   */
+  readonly idCount: number;
+  /** The answer is a JSON array (a batch), not one response object. */
+  readonly isBatch: boolean;
+  /** Its length in bytes with `firstId` as its (first) id. */
+  byteLength(firstId: number): number;
+  /** Writes it at out[at, at + byteLength(firstId)). */
+  write(firstId: number, out: Buffer, at: number): void;
+}
+
+/**
+ * One call the gateway makes itself (probes, checks): `{"jsonrpc":"2.0","id":N,"method":M}`,
+ * with `params` when given as JSON text.
+ */
+export class CallBody implements UpstreamBody {
+  readonly idCount = 1;
+  readonly isBatch = false;
+  private readonly head: Buffer;
+  private readonly tail: Buffer;
+
+  constructor(method: string, paramsJson?: string) {
+    this.head = Buffer.from('{"jsonrpc":"2.0","id":', 'latin1');
+    this.tail = Buffer.from(`,"method":${JSON.stringify(method)}${paramsJson === undefined ? '' : `,"params":${paramsJson}`}}`, 'utf8');
+  }
+
+  byteLength(firstId: number): number {
+    return this.head.length + decimalLength(firstId) + this.tail.length;
+  }
+
+  write(firstId: number, out: Buffer, at: number): void {
+    out.set(this.head, at);
+    at += this.head.length;
+    const digits = decimalLength(firstId);
+    writeDecimal(firstId, out, at, digits);
+    out.set(this.tail, at + digits);
+  }
+}
+
+/**
+ * The answer an upstream proved to be its request's: the scan of its one response object, or
+ * of its array (a batch); undefined when there was nothing to prove (a notification's answer,
+ * an opaque body's, or an HTTP 429 or 5xx, whose body is never read).
+ */
+export type VerifiedAnswer = ResponseScan | BatchScan | undefined;
+
+/**
  * Receives the outcome of one `request`: exactly one of the two calls, never from inside
  * `request` itself. Called from socket and timer callbacks, so it must not throw.
  */
@@ -55,14 +110,16 @@ export interface UpstreamHandler {
   /**
    * `receivedAt`: performance.now() when the read holding the answer's end came in. `body` is
    * the handler's: a large one comes from body-pool.ts, and the handler may give it back there
-   * once nothing holds it (else the garbage collector takes it).
+   * once nothing holds it (else the garbage collector takes it). `answer` is the scan that
+   * proved it (see VerifiedAnswer): a ResponseScan is the connection's own, valid only until
+   * this call returns.
    */
-  onUpstreamReply(status: number, body: Buffer, receivedAt: number): void;
+  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void;
   onUpstreamError(err: UpstreamError): void;
 }
 
 /** A failed attempt. `neverSent` is true only when the operator surely never saw the request. */
-type UpstreamErrorCode = 'UPSTREAM_CONNECT' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_INVALID_ENVELOPE';
+type UpstreamErrorCode = 'UPSTREAM_CONNECT' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_INVALID_ENVELOPE' | 'UPSTREAM_HTTP_OTHER';
 
 export class UpstreamError extends GatewayError {
   constructor(
@@ -88,6 +145,13 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const REAP_INTERVAL_MS = 1_000;
 /** After a failed pipelining check, or pipelining that broke, the next check waits this long. */
 export const PIPELINING_RECHECK_MS = 10 * 60_000;
+/**
+ * Ids upstream run through [FIRST_ID, LAST_ID): always ten digits, so a client's id of up to
+ * ten bytes is written back into the answer in place, and below 2^31 for operators that read
+ * ids as 32-bit integers. A connection would have to carry a billion requests to see one again.
+ */
+export const FIRST_ID = 1_000_000_000;
+const LAST_ID = 2_000_000_000;
 
 /**
  * `off`: configured off. `unchecked`: wanted, not yet tried. `checking`: the check is out.
@@ -126,6 +190,7 @@ export class Upstream {
    */
   private deadlineTimer: NodeJS.Timeout | undefined;
   private armedFor = Infinity;
+  private nextId = FIRST_ID;
 
   constructor(
     readonly url: string,
@@ -162,21 +227,40 @@ export class Upstream {
    * `send`: a handler object costs no promise, closure or microtask per attempt. `now`, the
    * caller's performance.now() if it has one, starts the `timeoutMs` deadline.
    */
-  request(body: Buffer | string, timeoutMs: number, shareable: boolean, handler: UpstreamHandler, now = performance.now()): void {
+  request(body: UpstreamBody | Buffer | string, timeoutMs: number, shareable: boolean, handler: UpstreamHandler, now = performance.now()): void {
     if (this.closed) {
       queueMicrotask(() => handler.onUpstreamError(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed')));
       return;
     }
     if (this.pipelining === 'unchecked' || this.pipelining === 'refused') this.checkPipelining();
-    this.dispatch(this.exchange(this.encode(body), shareable, handler, timeoutMs, now));
+    this.dispatch(this.exchange(body, shareable, handler, timeoutMs, now));
   }
 
-  /** A new attempt, watched for its deadline until it settles. */
-  private exchange(request: Buffer, shareable: boolean, handler: UpstreamHandler, timeoutMs: number, now: number): Exchange {
-    const exchange = new Exchange(this, request, shareable, handler, timeoutMs, now + timeoutMs);
+  /** A new attempt with its ids, encoded and watched for its deadline until it settles. */
+  private exchange(body: UpstreamBody | Buffer | string, shareable: boolean, handler: UpstreamHandler, timeoutMs: number, now: number): Exchange {
+    let firstId = 0;
+    let idCount = 0;
+    let isBatch = false;
+    let request: Buffer;
+    if (typeof body === 'string' || Buffer.isBuffer(body)) request = this.encodeOpaque(body);
+    else {
+      idCount = body.idCount;
+      isBatch = body.isBatch;
+      firstId = this.takeIds(Math.max(1, idCount));
+      request = this.encode(body, firstId);
+    }
+    const exchange = new Exchange(this, request, shareable, handler, timeoutMs, now + timeoutMs, firstId, idCount, isBatch);
     this.unsettled++;
     if (exchange.deadline < this.armedFor) this.armDeadlineTimer(exchange.deadline, now);
     return exchange;
+  }
+
+  /** `count` consecutive ids never used before on any connection of this pool (see FIRST_ID). */
+  private takeIds(count: number): number {
+    if (this.nextId + count > LAST_ID) this.nextId = FIRST_ID;
+    const first = this.nextId;
+    this.nextId += count;
+    return first;
   }
 
   /** Told by each attempt as it settles: with none left, the deadline timer goes too. */
@@ -235,9 +319,9 @@ export class Upstream {
       if (!passed) this.nextCheckAt = performance.now() + PIPELINING_RECHECK_MS;
       this.options.onPipeliningChange?.(this.pipelining, detail);
     });
-    const call = (id: number) => JSON.stringify({ jsonrpc: '2.0', id, method: check.method, params: [] });
-    const first = this.exchange(this.encode(call(1)), true, verdict, check.timeoutMs, now);
-    const second = this.exchange(this.encode(call(2)), true, verdict, check.timeoutMs, now);
+    const call = new CallBody(check.method, '[]');
+    const first = this.exchange(call, true, verdict, check.timeoutMs, now);
+    const second = this.exchange(call, true, verdict, check.timeoutMs, now);
     // A check that needs a second try has failed: never resent.
     first.retried = second.retried = true;
     this.open().assignTogether(first, second);
@@ -252,8 +336,12 @@ export class Upstream {
     this.options.onPipeliningChange?.('refused', 'a connection closed with requests pipelined behind an answer');
   }
 
-  /** `request` as a promise, for callers off the request path (probes, cross-checks). */
-  send(body: Buffer | string, timeoutMs: number, shareable: boolean): Promise<UpstreamReply> {
+  /**
+   * `request` as a promise, for callers off the request path (probes, cross-checks). An opaque
+   * body (bytes or text) goes out as it is and its answer is not checked: for tests of the
+   * transport, never for a client's request.
+   */
+  send(body: UpstreamBody | Buffer | string, timeoutMs: number, shareable: boolean): Promise<UpstreamReply> {
     return new Promise<UpstreamReply>((resolve, reject) => {
       this.request(body, timeoutMs, shareable, {
         onUpstreamReply: (status, replyBody) => resolve({ status, body: replyBody }),
@@ -283,23 +371,36 @@ export class Upstream {
     await this.close();
   }
 
-  /** Request line and headers, then the body: one buffer, one write. */
-  private encode(body: Buffer | string): Buffer {
-    const prefix = this.requestPrefix;
+  /** Request line and headers, then the body written with its ids: one buffer, one write. */
+  private encode(body: UpstreamBody, firstId: number): Buffer {
+    const bodyLength = body.byteLength(firstId);
+    const out = this.encodeHead(bodyLength);
+    body.write(firstId, out, out.length - bodyLength);
+    return out;
+  }
+
+  private encodeOpaque(body: Buffer | string): Buffer {
     const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    const out = this.encodeHead(bodyLength);
+    if (typeof body === 'string') out.write(body, out.length - bodyLength, 'utf8');
+    else out.set(body, out.length - bodyLength);
+    return out;
+  }
+
+  /** A buffer for the whole request, its request line and headers written, `bodyLength` bytes left for the body. */
+  private encodeHead(bodyLength: number): Buffer {
+    const prefix = this.requestPrefix;
     const digits = decimalLength(bodyLength);
     const out = Buffer.allocUnsafe(prefix.length + digits + 4 + bodyLength);
     // TypedArray set, not Buffer copy: the same memcpy without copy's argument handling.
     out.set(prefix, 0);
     // The Content-Length digits written in place: no string made and copied for them.
     writeDecimal(bodyLength, out, prefix.length, digits);
-    let at = prefix.length + digits;
-    out[at++] = 13;
-    out[at++] = 10;
-    out[at++] = 13;
-    out[at++] = 10;
-    if (typeof body === 'string') out.write(body, at, 'utf8');
-    else out.set(body, at);
+    const at = prefix.length + digits;
+    out[at] = 13;
+    out[at + 1] = 10;
+    out[at + 2] = 13;
+    out[at + 3] = 10;
     return out;
   }
 
@@ -477,6 +578,8 @@ class Connection {
 
   /** Answers completed on this connection. */
   private answered = 0;
+  /** Where the answer being delivered was scanned (handed to its handler, read before the next). */
+  private readonly scan = newResponseScan();
 
   constructor(
     private readonly owner: Upstream,
@@ -603,7 +706,16 @@ class Connection {
       return;
     }
     this.answered++;
-    exchange.succeed(response.status, response.body, this.readAt);
+    const answer = exchange.verify(response.status, response.body, this.scan);
+    if (answer instanceof UpstreamError) {
+      // Not the answer to this request: whatever else the connection carries cannot be trusted either.
+      // The connection goes first, so that nothing the failure sets off is given to it.
+      this.fail(new UpstreamError('UPSTREAM_CONNECT', false, `connection dropped after an answer that was not its request's (${answer.detail})`));
+      giveBody(response.body);
+      exchange.fail(answer);
+      return;
+    }
+    exchange.succeed(response.status, response.body, this.readAt, answer);
     if (response.keepAliveTimeoutMs !== undefined) {
       // Leave a margin so the operator does not close the connection as a request goes out.
       const hint = response.keepAliveTimeoutMs > 2_000 ? response.keepAliveTimeoutMs - 1_000 : response.keepAliveTimeoutMs / 2;
@@ -698,7 +810,7 @@ class Connection {
 
 /**
  * The verdict on two check requests sent together: passed only when both are answered 200
- * with their own ids (1 and 2), in order. A timeout, a close or anything else fails it.
+ * with their own ids, in order. A timeout, a close or anything else fails it.
  */
 class PipeliningCheck implements UpstreamHandler {
   private answered = 0;
@@ -707,11 +819,11 @@ class PipeliningCheck implements UpstreamHandler {
   /** `passed` undefined: the check's connection never came up (the operator is down), no verdict. */
   constructor(private readonly verdict: (passed: boolean | undefined, detail: string) => void) {}
 
-  onUpstreamReply(status: number, body: Buffer): void {
+  // Each answer's id was checked against its own request's by the connection, which refuses one out of order.
+  onUpstreamReply(status: number): void {
     if (this.failed) return;
-    const scan = scanResponse(body);
     const n = ++this.answered;
-    if (status !== 200 || !scan.ok || !idEqualsNumber(body, scan, n)) return this.refuse(`answer ${n} of 2: HTTP ${status}, ${scan.ok ? 'wrong id' : scan.reason}`);
+    if (status !== 200) return this.refuse(`answer ${n} of 2: HTTP ${status}`);
     if (n === 2) this.verdict(true, 'two calls written together were answered in order');
   }
 
@@ -748,13 +860,47 @@ class Exchange {
     private readonly timeoutMs: number,
     /** performance.now() past which the owner's deadline timer times it out. */
     readonly deadline: number,
+    /** The request's (first) id; its `idCount` ids are unique on every connection of the pool. */
+    private readonly firstId: number,
+    /** 0: an answer with nothing to prove (notifications only, or an opaque body). */
+    private readonly idCount: number,
+    private readonly isBatch: boolean,
   ) {}
 
-  succeed(status: number, body: Buffer, receivedAt: number): void {
+  /**
+   * Proves that `body` answers this request: its id (every element's, for a batch) is one this
+   * request was sent with, none twice. Returns the scan, or the error when it does not. An HTTP
+   * 429 or 5xx is not read (its body never reaches a client), nor a notification's answer.
+   */
+  verify(status: number, body: Buffer, scan: ResponseScan): VerifiedAnswer | UpstreamError {
+    if (this.idCount === 0 || status === 429 || status >= 500) return undefined;
+    const code = status === 200 ? 'UPSTREAM_INVALID_ENVELOPE' : 'UPSTREAM_HTTP_OTHER';
+    if (!this.isBatch) {
+      scanResponse(body, 0, body.length, scan);
+      if (!scan.ok) return new UpstreamError(code, false, `HTTP ${status}, not a JSON-RPC response: ${scan.reason}`);
+      if (!idEqualsNumber(body, scan, this.firstId)) return new UpstreamError(code, false, `HTTP ${status}, the answer carries another request's id`);
+      return scan;
+    }
+    const batch = scanBatchResponse(body);
+    if (!batch.ok) return new UpstreamError(code, false, `HTTP ${status}, batch answered with something other than an array of JSON: ${batch.reason}`);
+    const seen = new Uint8Array(this.idCount);
+    for (const item of batch.items) {
+      // A malformed element, or one with a null id (a server's answer to an element it could not
+      // read), answers nothing: its call stays unanswered, and it cannot be passed off as another's.
+      if (!item.ok || item.idKind === 'null') continue;
+      const k = item.idKind === 'number' ? item.idNumber - this.firstId : -1;
+      if (!(Number.isInteger(k) && k >= 0 && k < this.idCount)) return new UpstreamError(code, false, `HTTP ${status}, a batch element carries another request's id`);
+      if (seen[k] === 1) return new UpstreamError(code, false, `HTTP ${status}, two batch elements carry the same id`);
+      seen[k] = 1;
+    }
+    return batch;
+  }
+
+  succeed(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void {
     if (this.settled) return;
     this.settled = true;
     this.owner.settledOne();
-    this.handler.onUpstreamReply(status, body, receivedAt);
+    this.handler.onUpstreamReply(status, body, receivedAt, answer);
   }
 
   fail(err: UpstreamError): void {

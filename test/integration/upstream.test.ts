@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Upstream, UpstreamError, type UpstreamOptions } from '../../src/router/upstream.js';
+import { FIRST_ID, Upstream, UpstreamError, type UpstreamOptions } from '../../src/router/upstream.js';
 
 const BASE: UpstreamOptions = { connections: 4, pipelining: 1, keepAliveTimeoutMs: 5_000, maxResponseBytes: 1024 * 1024 };
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -520,7 +520,7 @@ describe('Upstream: pipelining only after the operator has passed the check', ()
     expect(u.depth).toBe(8);
     expect(changes).toEqual(['on']);
     const check = server.requests.filter((r) => r.body.toString().includes('eth_chainId'));
-    expect(check.map((r) => JSON.parse(r.body.toString()).id)).toEqual([1, 2]);
+    expect(check.map((r) => JSON.parse(r.body.toString()).id)).toEqual([FIRST_ID, FIRST_ID + 1]);
     expect(check[0]!.conn).toBe(check[1]!.conn);
     // Once on, reads of one turn share a connection.
     seen.max = 0;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRequestBody, upstreamBatch, type RpcCall } from '../../../src/router/jsonrpc.js';
+import { parseRequestBody, type RpcCall } from '../../../src/router/jsonrpc.js';
 import { KNOWN_METHODS } from '../../../src/metrics/method-labels.js';
 
 /** As the forwarder calls it: the body's bytes (the plain single call takes the byte-scanning fast path). */
@@ -248,13 +248,19 @@ describe('parseRequestBody: the byte-scanning fast path agrees with JSON.parse',
   });
 });
 
-describe('upstreamBatch: the calls of a batch as the gateway sends them on', () => {
+describe('writeUpstreamItem: each call as the gateway sends it on, alone or in a batch', () => {
   /** What the operator reads: the client's request with the index as its id (none for a notification). */
   function expected(request: Record<string, unknown>, index: number): Record<string, unknown> {
     return 'id' in request ? { ...request, id: index } : request;
   }
   /** One call alone as an upstream item (the batch's brackets taken off). */
-  const itemOf = (call: RpcCall, index: number) => upstreamBatch([call], [index]).toString().slice(1, -1);
+  const itemOf = (call: RpcCall, index: number) => {
+    const out = Buffer.alloc(call.upstreamItemLength(index));
+    call.writeUpstreamItem(index, out, 0);
+    return out.toString();
+  };
+  /** The calls as one upstream batch, the i-th with ids[i]. */
+  const upstreamBatch = (calls: RpcCall[], ids: number[]) => Buffer.from(`[${calls.map((c, i) => itemOf(c, ids[i]!)).join(',')}]`);
 
   it('keeps the client\'s bytes around a new id when the batch took the fast path', () => {
     const items = [
