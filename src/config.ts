@@ -60,7 +60,15 @@ export const ConfigSchema = z.strictObject({
       maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(5 * 1024 * 1024),
       maxBatchSize: z.number().int().min(1).max(10_000).default(100),
       maxResponseBytes: z.number().int().min(1024).default(128 * 1024 * 1024),
+      /**
+       * What the data plane may buffer at once, all threads together: request bodies in flight
+       * (counted twice: the client's copy and the request written upstream), operator answers as
+       * they arrive, and answers a WebSocket client has not read. Beyond it requests fail at once
+       * with OVERLOADED. Must hold the largest answer (maxResponseBytes).
+       */
+      maxBufferedBytes: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
     })
+    .refine((l) => l.maxResponseBytes <= l.maxBufferedBytes, { message: 'maxResponseBytes must not exceed maxBufferedBytes', path: ['maxResponseBytes'] })
     .prefault({}),
   upstream: z
     .strictObject({

@@ -13,6 +13,7 @@ export type GatewayErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'SHUTTING_DOWN'
   | 'INTERNAL_ERROR'
+  | 'OVERLOADED'
   | 'UPSTREAM_CONNECT'
   | 'UPSTREAM_TIMEOUT'
   | 'UPSTREAM_HTTP_5XX'
@@ -46,6 +47,7 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorSpec>> = Object.free
   DEADLINE_EXCEEDED: { jsonRpcCode: -32051, httpStatus: 504, retryable: false, operatorFault: false, message: 'Deadline exceeded before an operator answered' },
   SHUTTING_DOWN: { jsonRpcCode: -32052, httpStatus: 503, retryable: false, operatorFault: false, message: 'Gateway is shutting down' },
   INTERNAL_ERROR: { jsonRpcCode: -32603, httpStatus: 500, retryable: false, operatorFault: false, message: 'Internal error' },
+  OVERLOADED: { jsonRpcCode: -32059, httpStatus: 503, retryable: false, operatorFault: false, message: 'Gateway overloaded: its memory budget is spent, try again shortly' },
   UPSTREAM_CONNECT: { jsonRpcCode: -32053, httpStatus: 502, retryable: true, operatorFault: true, message: 'Operator unreachable' },
   UPSTREAM_TIMEOUT: { jsonRpcCode: -32054, httpStatus: 504, retryable: true, operatorFault: true, message: 'Operator timed out' },
   UPSTREAM_HTTP_5XX: { jsonRpcCode: -32055, httpStatus: 502, retryable: true, operatorFault: true, message: 'Operator answered with a server error' },

@@ -18,6 +18,7 @@ import { Measurement } from './metrics/measurement.js';
 import { createMetricsRegistry, type OperatorStatus } from './metrics/prometheus.js';
 import type { CrossCheckEvidence } from './router/cross-check.js';
 import { createDataPlane, type DataPlane, newOperatorRef } from './router/data-plane.js';
+import type { MemoryBudget } from './router/memory-budget.js';
 import { ChainRoute, type OperatorRef, type RandomSource, RoutingState, type WeightedOperator } from './router/routing-table.js';
 import { WorkerPool } from './workers/worker-pool.js';
 import { ControlLoop } from './staking/control-loop.js';
@@ -175,6 +176,11 @@ export class Gateway {
     return `http://${this.config.admin.host}:${this.adminServer.port}/`;
   }
 
+  /** The main thread's data-plane memory budget (undefined when workers serve the RPC port). */
+  get memoryBudget(): MemoryBudget | undefined {
+    return this.dataPlane?.budget;
+  }
+
   /** The router's handle of an operator, once the core knows it. */
   operatorRef(id: string): OperatorRef | undefined {
     return this.refs.get(id);
@@ -217,7 +223,7 @@ export class Gateway {
       let ref = this.refs.get(s.id);
       if (ref === undefined && s.url !== '') {
         const operator = s.id;
-        ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex++, chain: s.chain, url: s.url }, (pipelining, detail) =>
+        ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex++, chain: s.chain, url: s.url }, this.dataPlane?.budget, (pipelining, detail) =>
           this.logger.info({ operator, pipelining, detail }, pipelining === 'on' ? 'upstream pipelining on' : 'upstream pipelining off until the next check'),
         );
         this.refs.set(s.id, ref);
@@ -284,6 +290,7 @@ export class Gateway {
     const registry = createMetricsRegistry(this.measurement, {
       operatorStatuses: () => this.operatorStatuses(),
       inflightRequests: () => (this.dataPlane?.forwarder.inflightRequests ?? 0) + (this.workers?.inflightRequests ?? 0),
+      memoryBudget: () => this.dataPlane?.budget ?? this.workers!.memoryBudget,
     });
     this.adminServer.scrapeRoute('/metrics', this.config.admin.metricsToken, async () => ({
       contentType: registry.contentType,

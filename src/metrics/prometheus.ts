@@ -27,6 +27,8 @@ export interface OperatorStatus {
 export interface StatusSource {
   operatorStatuses(): Iterable<OperatorStatus>;
   inflightRequests(): number;
+  /** The data plane's memory budget, all threads together. */
+  memoryBudget(): { readonly used: number; readonly limit: number; readonly refusals: number };
 }
 
 type Labels = Record<string, string | number>;
@@ -62,6 +64,8 @@ export const METRIC_FAMILIES = [
   'din_probes_total',
   'din_client_faults_total',
   'din_inflight_requests',
+  'din_memory_budget_bytes',
+  'din_memory_budget_refusals_total',
   'din_operator_window_latency_seconds',
   'din_operator_window_success_ratio',
   'din_operator_window_uptime_ratio',
@@ -129,6 +133,11 @@ export function createMetricsRegistry(measurement: Measurement, status: StatusSo
     family('din_client_faults_total', 'Requests the gateway answered itself because the client sent something invalid.', 'counter', () =>
       CLIENT_FAULTS.map((reason, i) => sample({ reason }, measurement.clientFaults[i]!))),
     family('din_inflight_requests', 'Client requests being answered right now.', 'gauge', () => [sample({}, status.inflightRequests())]),
+    family('din_memory_budget_bytes', 'Bytes buffered for requests in flight (used) and the budget for them (limit).', 'gauge', () => {
+      const budget = status.memoryBudget();
+      return [sample({ state: 'used' }, budget.used), sample({ state: 'limit' }, budget.limit)];
+    }),
+    family('din_memory_budget_refusals_total', 'Requests refused with OVERLOADED because the memory budget was spent.', 'counter', () => [sample({}, status.memoryBudget().refusals)]),
     family('din_operator_window_latency_seconds', 'Latency percentiles of the last closed window, from its HDR histogram.', 'gauge', perMeter((m, out) => {
       const w = m.latest;
       if (w === undefined || w.requests === 0) return;

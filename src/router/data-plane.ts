@@ -10,6 +10,8 @@ import { Forwarder } from './forward.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import { RpcServer } from './rpc-server.js';
 import { type PipeliningState, Upstream } from './upstream.js';
+import { MemoryBudget } from './memory-budget.js';
+import { availableParallelism } from 'node:os';
 
 export interface DataPlaneHooks {
   readonly onOutvoted: (operatorId: string, evidence: CrossCheckEvidence) => void;
@@ -22,9 +24,17 @@ export interface DataPlaneHooks {
 export interface DataPlane {
   readonly forwarder: Forwarder;
   readonly server: RpcServer;
+  /** This thread's share of `limits.maxBufferedBytes`; operator handles built for it take answers from it. */
+  readonly budget: MemoryBudget;
+}
+
+/** Data-plane threads serving the RPC port: each holds an equal share of the memory budget. */
+export function dataPlaneThreads(config: Config): number {
+  return config.workers === 'auto' ? availableParallelism() : config.workers;
 }
 
 export function createDataPlane(config: Config, routing: RoutingState, recorder: AttemptRecorder, hooks: DataPlaneHooks): DataPlane {
+  const budget = new MemoryBudget(Math.floor(config.limits.maxBufferedBytes / dataPlaneThreads(config)));
   const forwarder = new Forwarder(
     routing,
     recorder,
@@ -36,6 +46,7 @@ export function createDataPlane(config: Config, routing: RoutingState, recorder:
     },
     hooks.random,
     hooks.onInternalError,
+    budget,
   );
   forwarder.useCrossChecker(
     new CrossChecker(
@@ -54,13 +65,14 @@ export function createDataPlane(config: Config, routing: RoutingState, recorder:
     allowOrigin: config.cors.allowOrigin,
     defaultChain: config.defaultChain,
   });
-  return { forwarder, server };
+  return { forwarder, server, budget };
 }
 
-/** An operator's router handle: its dense index and its own pool, sized by the config. */
+/** An operator's router handle: its dense index and its own pool, sized by the config, its answers taken from `budget` (when it serves clients). */
 export function newOperatorRef(
   config: Config,
   op: { id: string; index: number; chain: string; url: string },
+  budget: MemoryBudget | undefined,
   onPipeliningChange?: (state: PipeliningState, detail: string) => void,
 ): OperatorRef {
   const upstream = new Upstream(op.url, {
@@ -71,6 +83,7 @@ export function newOperatorRef(
     onPipeliningChange,
     keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
     maxResponseBytes: config.limits.maxResponseBytes,
+    ...(budget ? { budget } : {}),
   });
   return Object.freeze({ id: op.id, index: op.index, chain: op.chain, upstream });
 }

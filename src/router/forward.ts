@@ -14,6 +14,7 @@ import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js
 import { giveBody, takeBody } from './body-pool.js';
 import type { CrossChecker } from './cross-check.js';
 import { copyBytes } from './bytes.js';
+import { type MemoryBudget, UNLIMITED_BUDGET } from './memory-budget.js';
 import type { BatchScan, ResponseScan } from './response-scan.js';
 import { UpstreamError, type UpstreamBody, type UpstreamHandler, type VerifiedAnswer } from './upstream.js';
 
@@ -31,6 +32,8 @@ export interface ForwarderOptions {
 export interface ReplyTarget {
   /** Set by the Forwarder once it has answered: a body is answered exactly once. */
   answered: boolean;
+  /** Bytes the request holds of the memory budget until it is answered (set by the Forwarder). */
+  held: number;
   /** Writes or copies `body` before it returns, and keeps no reference to it: it may be an operator's reply, used again next (body-pool.ts). */
   reply(status: number, body: string | Buffer | null): void;
 }
@@ -77,6 +80,8 @@ export class Forwarder {
     readonly options: ForwarderOptions,
     private readonly random: RandomSource = Math.random,
     private readonly onInternalError: (err: unknown) => void = (err) => console.error(err),
+    /** What requests in flight hold: the client's body, and the request written upstream from it. */
+    readonly budget: MemoryBudget = UNLIMITED_BUDGET,
   ) {}
 
   /** Samples successful deterministic answers for a 2-of-3 check against other operators. */
@@ -103,6 +108,14 @@ export class Forwarder {
       target.reply(ERRORS.SHUTTING_DOWN.httpStatus, gatewayErrorResponse(null, 'SHUTTING_DOWN'));
       return;
     }
+    // The client's copy of the body and the request written from it, held until the answer.
+    const held = 2 * body.length;
+    if (!this.budget.tryTake(held)) {
+      target.answered = true;
+      target.reply(ERRORS.OVERLOADED.httpStatus, gatewayErrorResponse(null, 'OVERLOADED'));
+      return;
+    }
+    target.held = held;
     this.inflight++;
     try {
       this.dispatch(chain, body, target);
@@ -115,6 +128,7 @@ export class Forwarder {
   answer(target: ReplyTarget, status: number, body: string | Buffer | null): void {
     if (target.answered) return;
     target.answered = true;
+    this.budget.give(target.held);
     try {
       target.reply(status, body);
     } finally {
@@ -299,7 +313,8 @@ class SingleCall extends Attempts implements UpstreamHandler {
 
   private failed(failure: GatewayError): void {
     const operator = this.operator!;
-    this.forwarder.recordAttempt(operator, this.method, OUTCOME_OF[failure.code] ?? 'invalid_envelope', this.started);
+    // The gateway's own overload is not the operator's attempt failing.
+    if (failure.code !== 'OVERLOADED') this.forwarder.recordAttempt(operator, this.method, OUTCOME_OF[failure.code] ?? 'invalid_envelope', this.started);
     this.lastError = failure;
     if (!mayRetry(failure, this.write)) return this.giveUp();
     (this.tried ??= []).push(operator);
@@ -414,7 +429,8 @@ class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
 
   onUpstreamError(err: UpstreamError): void {
     try {
-      this.forwarder.recordAttempt(this.operator!, BATCH_METHOD, OUTCOME_OF[err.code] ?? 'invalid_envelope', this.started);
+      // The gateway's own overload is not the operator's attempt failing.
+      if (err.code !== 'OVERLOADED') this.forwarder.recordAttempt(this.operator!, BATCH_METHOD, OUTCOME_OF[err.code] ?? 'invalid_envelope', this.started);
       this.failed(err);
     } catch (bug) {
       this.forwarder.internalError(bug, this.target);

@@ -15,6 +15,7 @@
 // Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
 import { giveBody, takeBody } from './body-pool.js';
+import type { MemoryBudget } from './memory-budget.js';
 
 const CR = 13;
 const LF = 10;
@@ -44,6 +45,16 @@ export interface ResponseParserLimits {
   /** Status line and header fields together. */
   readonly maxHeadBytes: number;
   readonly maxBodyBytes: number;
+  /** Where a body's bytes are taken from as it is buffered, and given back once it is handed on. */
+  readonly budget?: MemoryBudget;
+}
+
+/** A body the gateway has no room for: not the operator's fault; the connection is dropped. */
+export class BudgetExceededError extends Error {
+  constructor(readonly bytes: number) {
+    super(`no room for a ${bytes}-byte answer within the memory budget`);
+    this.name = 'BudgetExceededError';
+  }
 }
 
 const enum State {
@@ -112,6 +123,8 @@ export class ResponseParser {
   private chunkLeft = 0;
   /** Set by parseHead: the index just past the head's empty line. */
   private headEnd = 0;
+  /** Bytes of the body being read taken from the budget. */
+  private reserved = 0;
 
   constructor(
     private readonly limits: ResponseParserLimits,
@@ -223,6 +236,7 @@ export class ResponseParser {
       if (head.contentLength > this.limits.maxBodyBytes) this.fail(`response of ${head.contentLength} bytes exceeds the limit`);
       if (head.contentLength === 0) this.complete(EMPTY);
       else {
+        this.reserve(head.contentLength);
         this.fixed = takeBody(head.contentLength);
         this.filled = 0;
         this.state = State.FixedBody;
@@ -404,6 +418,7 @@ export class ResponseParser {
     if (end === start) return;
     this.size += end - start;
     if (this.size > this.limits.maxBodyBytes) this.fail(`response exceeds ${this.limits.maxBodyBytes} bytes`);
+    this.reserve(end - start);
     // A buffer per piece would let a body of 1-byte chunks cost ~100 bytes of heap per byte:
     // pieces after the first are packed into blocks of at least BODY_BLOCK_BYTES.
     const last = this.chunks[this.chunks.length - 1];
@@ -418,6 +433,26 @@ export class ResponseParser {
     buf.copy(block, 0, start, end);
     this.chunks.push(block);
     this.lastFill = end - start;
+  }
+
+  /** Takes `bytes` more of the body from the budget; throws BudgetExceededError when they do not fit. */
+  private reserve(bytes: number): void {
+    const budget = this.limits.budget;
+    if (budget === undefined) return;
+    if (!budget.tryTake(bytes)) {
+      this.state = State.Failed;
+      this.chunks = [];
+      this.release();
+      throw new BudgetExceededError(bytes);
+    }
+    this.reserved += bytes;
+  }
+
+  /** Gives the budget back what the body being read (or just handed on) took. Idempotent. */
+  release(): void {
+    if (this.reserved === 0) return;
+    this.limits.budget!.give(this.reserved);
+    this.reserved = 0;
   }
 
   private joined(): Buffer {
@@ -439,13 +474,19 @@ export class ResponseParser {
     this.head = undefined;
     this.fixed = EMPTY;
     this.state = State.Head;
-    this.onResponse({ status: head.status, body, keepAlive: !head.close, keepAliveTimeoutMs: head.keepAliveTimeoutMs });
+    try {
+      this.onResponse({ status: head.status, body, keepAlive: !head.close, keepAliveTimeoutMs: head.keepAliveTimeoutMs });
+    } finally {
+      // Handed on: what the receiver keeps of it is no longer this parser's to count.
+      this.release();
+    }
   }
 
   private fail(message: string): never {
     this.state = State.Failed;
     this.partial = EMPTY;
     this.chunks = [];
+    this.release();
     throw new ResponseParseError(message);
   }
 }

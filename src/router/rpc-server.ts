@@ -10,6 +10,7 @@ import { ERRORS } from '../errors.js';
 import type { Forwarder, ReplyTarget } from './forward.js';
 import { type BodySink, type Exchange, type Headers, joinHeaders, readBody, writeReply } from './http-reply.js';
 import { gatewayErrorResponse } from './jsonrpc.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { RoutingState } from './routing-table.js';
 import { UwsListener } from './uws-listener.js';
 
@@ -21,18 +22,25 @@ export interface RpcServerOptions {
   readonly defaultChain: string;
   /** Answers not yet sent on one WebSocket before further messages are refused. */
   readonly maxInflightPerSocket?: number;
+  /** Request bytes in flight on one WebSocket before further messages are refused. */
+  readonly maxInflightBytesPerSocket?: number;
 }
 
 interface SocketData {
   readonly chain: string;
   open: boolean;
   inflight: number;
+  /** Bytes of the requests in flight. */
+  inflightBytes: number;
+  /** Bytes of answers written that the client has not read yet, as taken from the memory budget. */
+  unread: number;
 }
 
 /** One POST on the RPC path: its abort state, the body's destination, and the answer's. */
 class HttpCall implements Exchange, BodySink, ReplyTarget {
   aborted = false;
   answered = false;
+  held = 0;
 
   constructor(
     private readonly server: RpcServer,
@@ -56,16 +64,32 @@ class HttpCall implements Exchange, BodySink, ReplyTarget {
 /** One WebSocket message: its answer is sent as a message, unless the socket has closed. */
 class SocketCall implements ReplyTarget {
   answered = false;
+  held = 0;
 
   constructor(
     private readonly ws: uWS.WebSocket<SocketData>,
     /** Read at the message: once the socket has closed, `ws` may no longer be touched. */
     private readonly data: SocketData,
+    private readonly bytes: number,
+    private readonly budget: MemoryBudget,
   ) {}
 
   reply(_status: number, body: string | Buffer | null): void {
-    this.data.inflight--;
-    if (this.data.open && body !== null) this.ws.cork(() => this.ws.send(body, false));
+    const data = this.data;
+    data.inflight--;
+    data.inflightBytes -= this.bytes;
+    if (!data.open || body === null) return;
+    const ws = this.ws;
+    ws.cork(() => {
+      const before = ws.getBufferedAmount();
+      ws.send(body, false);
+      // What the client has not read stays in uWS's buffer: counted until it drains.
+      const added = ws.getBufferedAmount() - before;
+      if (added > 0) {
+        data.unread += added;
+        this.budget.take(added);
+      }
+    });
   }
 }
 
@@ -135,6 +159,10 @@ export class RpcServer {
       this.tooLarge(res, call);
       return;
     }
+    if (declared !== '' && !this.forwarder.budget.fits(2 * Number(declared))) {
+      this.overloaded(res, call);
+      return;
+    }
     readBody(res, call, this.options.maxBodyBytes, call);
   }
 
@@ -146,8 +174,17 @@ export class RpcServer {
     exchange.aborted = true;
   }
 
+  /** The memory budget is spent: refused before the body is read, so the connection cannot be reused. */
+  private overloaded(res: uWS.HttpResponse, exchange: Exchange): void {
+    this.forwarder.budget.refusals++;
+    writeReply(res, ERRORS.OVERLOADED.httpStatus, this.jsonHeaders, gatewayErrorResponse(null, 'OVERLOADED'), true);
+    exchange.aborted = true;
+  }
+
   private socketBehavior(chainOf: (req: uWS.HttpRequest) => string): uWS.WebSocketBehavior<SocketData> {
     const maxInflight = this.options.maxInflightPerSocket ?? 1024;
+    const maxInflightBytes = this.options.maxInflightBytesPerSocket ?? 4 * this.options.maxBodyBytes;
+    const budget = this.forwarder.budget;
     return {
       maxPayloadLength: this.options.maxBodyBytes,
       maxBackpressure: WS_MAX_BACKPRESSURE,
@@ -155,7 +192,7 @@ export class RpcServer {
       idleTimeout: 120,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0 };
+        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0, inflightBytes: 0, unread: 0 };
         res.upgrade(
           data,
           req.getHeader('sec-websocket-key'),
@@ -170,11 +207,28 @@ export class RpcServer {
           ws.send(gatewayErrorResponse(null, 'INVALID_REQUEST', `more than ${maxInflight} requests in flight on this socket`));
           return;
         }
+        const bytes = message.byteLength;
+        if (data.inflightBytes + bytes > maxInflightBytes) {
+          ws.send(gatewayErrorResponse(null, 'OVERLOADED', `more than ${maxInflightBytes} bytes of requests in flight on this socket`));
+          return;
+        }
         data.inflight++;
-        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message)), new SocketCall(ws, data));
+        data.inflightBytes += bytes;
+        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message)), new SocketCall(ws, data, bytes, budget));
+      },
+      drain: (ws) => {
+        const data = ws.getUserData();
+        const unread = ws.getBufferedAmount();
+        if (unread < data.unread) {
+          budget.give(data.unread - unread);
+          data.unread = unread;
+        }
       },
       close: (ws) => {
-        ws.getUserData().open = false;
+        const data = ws.getUserData();
+        data.open = false;
+        budget.give(data.unread);
+        data.unread = 0;
       },
     };
   }

@@ -18,7 +18,8 @@ import tls from 'node:tls';
 import { GatewayError } from '../errors.js';
 import { decimalLength, writeDecimal } from './bytes.js';
 import { giveBody } from './body-pool.js';
-import { type ParsedResponse, ResponseParseError, ResponseParser } from './http1-response-parser.js';
+import { BudgetExceededError, type ParsedResponse, ResponseParseError, ResponseParser } from './http1-response-parser.js';
+import type { MemoryBudget } from './memory-budget.js';
 import { type BatchScan, type ResponseScan, idEqualsNumber, newResponseScan, scanBatchResponse, scanResponse } from './response-scan.js';
 
 export interface UpstreamOptions {
@@ -41,6 +42,8 @@ export interface UpstreamOptions {
   readonly keepAliveTimeoutMs: number;
   readonly maxResponseBytes: number;
   readonly connectTimeoutMs?: number;
+  /** Answers' bodies are taken from it as they arrive; one that does not fit fails its request with OVERLOADED. */
+  readonly budget?: MemoryBudget;
 }
 
 export interface UpstreamReply {
@@ -119,7 +122,7 @@ export interface UpstreamHandler {
 }
 
 /** A failed attempt. `neverSent` is true only when the operator surely never saw the request. */
-type UpstreamErrorCode = 'UPSTREAM_CONNECT' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_INVALID_ENVELOPE' | 'UPSTREAM_HTTP_OTHER';
+type UpstreamErrorCode = 'UPSTREAM_CONNECT' | 'UPSTREAM_TIMEOUT' | 'UPSTREAM_INVALID_ENVELOPE' | 'UPSTREAM_HTTP_OTHER' | 'OVERLOADED';
 
 export class UpstreamError extends GatewayError {
   constructor(
@@ -464,7 +467,7 @@ export class Upstream {
   }
 
   private open(): Connection {
-    const conn = new Connection(this, this.options.keepAliveTimeoutMs, this.options.maxResponseBytes);
+    const conn = new Connection(this, this.options.keepAliveTimeoutMs, this.options.maxResponseBytes, this.options.budget);
     this.connections.add(conn);
     const onread = { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => conn.onData(n, buf as Buffer) };
     const socket = this.secure
@@ -585,9 +588,10 @@ class Connection {
     private readonly owner: Upstream,
     keepAliveTimeoutMs: number,
     maxResponseBytes: number,
+    budget: MemoryBudget | undefined,
   ) {
     this.keepAliveMs = keepAliveTimeoutMs;
-    this.parser = new ResponseParser({ maxHeadBytes: MAX_HEAD_BYTES, maxBodyBytes: maxResponseBytes }, (r) => this.onResponse(r));
+    this.parser = new ResponseParser({ maxHeadBytes: MAX_HEAD_BYTES, maxBodyBytes: maxResponseBytes, ...(budget ? { budget } : {}) }, (r) => this.onResponse(r));
   }
 
   get inflightCount(): number {
@@ -682,6 +686,11 @@ class Connection {
     try {
       this.parser.execute(buf, length);
     } catch (err) {
+      if (err instanceof BudgetExceededError) {
+        // The gateway has no room for the answer: not the operator's fault, and nothing on this connection can be read.
+        this.fail(new UpstreamError('OVERLOADED', false, err.message, err));
+        return false;
+      }
       if (!(err instanceof ResponseParseError)) throw err;
       this.failHead(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `malformed HTTP response: ${err.message}`, err));
       return false;
@@ -778,6 +787,8 @@ class Connection {
     this.gone = true;
     this.reusable = false;
     clearTimeout(this.connectTimer);
+    // A body cut off mid-way is dropped with the connection: its bytes go back to the budget.
+    this.parser.release();
     const inflight = this.inflight.splice(0);
     this.outbox = undefined;
     this.socket?.destroy();

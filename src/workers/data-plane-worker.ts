@@ -20,7 +20,7 @@ const routing = new RoutingState();
 const measurement = new Measurement({ windowSeconds: config.windowSeconds });
 const refs = new Map<string, OperatorRef>();
 const heads = new Map<string, number>();
-const { forwarder, server } = createDataPlane(config, routing, measurement, {
+const { forwarder, server, budget } = createDataPlane(config, routing, measurement, {
   onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
   headOf: (chain) => heads.get(chain) ?? null,
   onInternalError: (err) => post({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
@@ -29,7 +29,7 @@ const { forwarder, server } = createDataPlane(config, routing, measurement, {
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
   for (const op of message.operators) {
     if (refs.has(op.id)) continue;
-    refs.set(op.id, newOperatorRef(config, op));
+    refs.set(op.id, newOperatorRef(config, op, budget));
     measurement.addOperator(op.index, op.id, op.chain);
   }
   heads.clear();
@@ -64,6 +64,7 @@ port.on('message', (message: ToWorker) => {
         meters: measurement.exportWindows(),
         clientFaults: measurement.takeClientFaults(),
         inflight: forwarder.inflightRequests,
+        budget: { used: budget.used, limit: budget.limit, refusals: budget.refusals },
       });
       break;
     case 'stop':

@@ -26,7 +26,15 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'listening' }
   | { readonly type: 'failed'; readonly message: string }
-  | { readonly type: 'export'; readonly requestId: number; readonly meters: readonly MeterExport[]; readonly clientFaults: Float64Array; readonly inflight: number }
+  | {
+      readonly type: 'export';
+      readonly requestId: number;
+      readonly meters: readonly MeterExport[];
+      readonly clientFaults: Float64Array;
+      readonly inflight: number;
+      /** The worker's memory budget as the export left it. */
+      readonly budget: { readonly used: number; readonly limit: number; readonly refusals: number };
+    }
   | { readonly type: 'outvoted'; readonly operatorId: string; readonly evidence: CrossCheckEvidence }
   | { readonly type: 'error'; readonly message: string }
   | { readonly type: 'stopped' };

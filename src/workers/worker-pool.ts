@@ -16,6 +16,7 @@ const EXPORT_TIMEOUT_MS = 2_000;
 interface Member {
   readonly worker: Worker;
   inflight: number;
+  budget: { used: number; limit: number; refusals: number };
 }
 
 export class WorkerPool {
@@ -37,7 +38,7 @@ export class WorkerPool {
     const config: Config = { ...this.config, rpc: { ...this.config.rpc, port } };
     const started = Array.from({ length: this.count }, (_, workerIndex) => {
       const worker = spawnWorker({ config, workerIndex });
-      const member: Member = { worker, inflight: 0 };
+      const member: Member = { worker, inflight: 0, budget: { used: 0, limit: 0, refusals: 0 } };
       this.members.push(member);
       return new Promise<void>((resolve, reject) => {
         worker.on('message', (message: FromWorker) => {
@@ -65,6 +66,17 @@ export class WorkerPool {
     let n = 0;
     for (const m of this.members) n += m.inflight;
     return n;
+  }
+
+  /** The workers' memory budgets added up, as of their last window export. */
+  get memoryBudget(): { used: number; limit: number; refusals: number } {
+    const total = { used: 0, limit: 0, refusals: 0 };
+    for (const m of this.members) {
+      total.used += m.budget.used;
+      total.limit += m.budget.limit;
+      total.refusals += m.budget.refusals;
+    }
+    return total;
   }
 
   publishRoutes(routes: readonly RouteSpec[], operators: ReadonlyArray<{ id: string; index: number; chain: string; url: string }>, heads: ReadonlyMap<string, number>): void {
@@ -124,6 +136,7 @@ export class WorkerPool {
     switch (message.type) {
       case 'export': {
         member.inflight = message.inflight;
+        member.budget = message.budget;
         this.measurement.absorbWindows(message.meters, message.clientFaults);
         const pending = this.pendingExports.get(message.requestId);
         if (pending !== undefined && --pending.remaining === 0) {

@@ -123,7 +123,7 @@ function exposed(): Promise<Exposition> {
       lastCloseMs: 0,
       windowsClosed: 0,
     } as unknown as Measurement;
-    const registry = createMetricsRegistry(measurement, { operatorStatuses: () => [], inflightRequests: () => 0 });
+    const registry = createMetricsRegistry(measurement, { operatorStatuses: () => [], inflightRequests: () => 0, memoryBudget: () => ({ used: 0, limit: 1, refusals: 0 }) });
     const text = await registry.metrics();
     const types = new Map<string, string>();
     for (const match of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(match[1]!, match[2]!);
