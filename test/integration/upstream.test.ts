@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIRST_ID, Upstream, UpstreamError, type UpstreamOptions } from '../../src/router/upstream.js';
+import { CallBody, FIRST_ID, Upstream, UpstreamError, type UpstreamOptions } from '../../src/router/upstream.js';
 
 const BASE: UpstreamOptions = { connections: 4, pipelining: 1, keepAliveTimeoutMs: 5_000, maxResponseBytes: 1024 * 1024 };
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -1115,4 +1115,69 @@ describe('Upstream: nothing leaks', () => {
       for (const kind of ['TCPSocketWrap', 'TLSWrap', 'Timeout', 'GetAddrInfoReqWrap']) expect(after[kind] ?? 0, kind).toBeLessThanOrEqual(before[kind] ?? 0);
     });
   }
+});
+
+describe('Upstream: every answer proven to be its own request\'s', () => {
+  const idOf = (req: RawRequest) => (JSON.parse(req.body.toString()) as { id: number }).id;
+  const rpc = (id: unknown, result = '0x1') => answer(JSON.stringify({ jsonrpc: '2.0', id, result }));
+  const call = new CallBody('eth_blockNumber');
+
+  it('sends each call with an id of its own, never used before on the pool', async () => {
+    const server = await rawServer((req) => req.socket.write(rpc(idOf(req))));
+    cleanups.push(() => server.close());
+    const u = upstream(server.url, { connections: 2, pipelining: 1 });
+    await Promise.all(Array.from({ length: 20 }, () => u.send(call, 1_000, true)));
+    const ids = server.requests.map(idOf);
+    expect(new Set(ids).size).toBe(20);
+    for (const id of ids) expect(id).toBeGreaterThanOrEqual(FIRST_ID);
+  });
+
+  it.each([
+    ['another request\'s id', (req: RawRequest) => rpc(idOf(req) + 1)],
+    ['the id a client might have used', () => rpc(1)],
+    ['a null id', () => rpc(null)],
+    ['no JSON-RPC answer at all', () => answer('<html>busy</html>')],
+  ])('%s: the request fails as the operator\'s invalid answer, and the connection is dropped', async (_name, reply) => {
+    const server = await rawServer((req) => req.socket.write(reply(req)));
+    cleanups.push(() => server.close());
+    const u = upstream(server.url, { connections: 1, pipelining: 1 });
+    const err = await rejection(u.send(call, 1_000, true));
+    expect(err.code).toBe('UPSTREAM_INVALID_ENVELOPE');
+    await server.allClosed();
+    // The next request gets a connection of its own.
+    await rejection(u.send(call, 1_000, true));
+    expect(server.accepted).toBe(2);
+  });
+
+  it('an unsolicited answer written before the real one: the request fails, nothing after it on the connection is trusted', async () => {
+    // Two requests pipelined on one connection; the operator slips an extra answer in first.
+    const server = await rawServer((req) => {
+      const id = idOf(req);
+      req.socket.write(Buffer.concat([rpc(id - 1, '0xstale'), rpc(id)]));
+    });
+    cleanups.push(() => server.close());
+    const u = upstream(server.url, { connections: 1, pipelining: 4 });
+    const outcomes = await Promise.allSettled([u.send(call, 1_000, true), u.send(call, 1_000, true)]);
+    for (const outcome of outcomes) expect(outcome.status).toBe('rejected');
+    const codes = outcomes.map((o) => ((o as PromiseRejectedResult).reason as UpstreamError).code).sort();
+    expect(codes[0]).toBe('UPSTREAM_CONNECT');
+    expect(codes).toContain('UPSTREAM_INVALID_ENVELOPE');
+  });
+
+  it('a batch: every element must carry one of its own ids, none twice', async () => {
+    const batch = { idCount: 2, isBatch: true, byteLength: (first: number) => `[${first},${first + 1}]`.length, write: (first: number, out: Buffer, at: number) => void out.write(`[${first},${first + 1}]`, at) };
+    const replies: ((ids: number[]) => string)[] = [
+      ([a, b]) => `[{"jsonrpc":"2.0","id":${b},"result":"0x2"},{"jsonrpc":"2.0","id":${a},"result":"0x1"}]`,
+      ([a]) => `[{"jsonrpc":"2.0","id":${a},"result":"0x1"},{"jsonrpc":"2.0","id":${a},"result":"0x1"}]`,
+      ([a]) => `[{"jsonrpc":"2.0","id":${a! - 1},"result":"0x1"}]`,
+    ];
+    const verdicts: string[] = [];
+    for (const reply of replies) {
+      const server = await rawServer((req) => req.socket.write(answer(reply(JSON.parse(req.body.toString()) as number[]))));
+      cleanups.push(() => server.close());
+      const u = upstream(server.url, { connections: 1, pipelining: 1 });
+      verdicts.push(await u.send(batch, 1_000, true).then(() => 'ok', (err: UpstreamError) => err.code));
+    }
+    expect(verdicts).toEqual(['ok', 'UPSTREAM_INVALID_ENVELOPE', 'UPSTREAM_INVALID_ENVELOPE']);
+  });
 });
