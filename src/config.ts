@@ -60,6 +60,11 @@ export const ConfigSchema = z.strictObject({
       maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(5 * 1024 * 1024),
       maxBatchSize: z.number().int().min(1).max(10_000).default(100),
       maxResponseBytes: z.number().int().min(1024).default(128 * 1024 * 1024),
+      /**
+       * How deep the gateway itself walks a client's params or an operator's result (the
+       * cross-check); deeper values are forwarded untouched and not inspected.
+       */
+      maxJsonDepth: z.number().int().min(4).max(1024).default(64),
     })
     .prefault({}),
   upstream: z

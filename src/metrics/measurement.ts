@@ -5,6 +5,7 @@
  */
 import { type AttemptOutcome, type AttemptRecorder, CLIENT_FAULTS, type ClientFault } from './attempt-recorder.js';
 import type { ProbeResult } from './health-prober.js';
+import { reportInternalError } from './internal-errors.js';
 import { type MeterExport, OperatorMeter } from './operator-meter.js';
 import type { WindowMetrics } from './window-metrics.js';
 
@@ -157,9 +158,14 @@ export class Measurement implements AttemptRecorder {
   start(): void {
     if (this.timer !== undefined) return;
     const tick = async () => {
-      if (this.beforeClose !== undefined) await this.beforeClose().catch(() => {});
+      if (this.beforeClose !== undefined) await this.beforeClose().catch((err: unknown) => reportInternalError('window', err));
       if (this.timer === undefined) return; // stopped meanwhile
-      this.closeWindow();
+      try {
+        this.closeWindow();
+      } catch (err) {
+        // A listener that throws costs its part of this window, never the next windows.
+        reportInternalError('window', err);
+      }
       this.timer = setTimeout(tick, this.windowMs - (this.now() % this.windowMs));
       this.timer.unref();
     };
