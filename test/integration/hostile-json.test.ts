@@ -5,7 +5,8 @@
  * recursive walk of it (JSON.stringify included) overflows the stack.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliGateway, internalErrors, startCliGateway } from '../support/cli-gateway.js';
+import { type CliGateway, startCliGateway } from '../support/cli-gateway.js';
+import { internalErrors } from '../support/internal-errors.js';
 import { nestedArrays, type RawOperator, startRawOperator } from '../support/raw-operator.js';
 import { post } from '../support/stack.js';
 

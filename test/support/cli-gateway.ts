@@ -72,11 +72,3 @@ export async function startCliGateway(config: Record<string, unknown>, nodeArgs:
     },
   };
 }
-
-/** The value of `din_internal_errors_total{where="…"}` on the gateway's /metrics. */
-export async function internalErrors(adminUrl: string, where: string): Promise<number> {
-  const text = await (await fetch(`${adminUrl}metrics`)).text();
-  const match = new RegExp(`^din_internal_errors_total\\{where="${where}"\\} (\\S+)$`, 'm').exec(text);
-  if (match === null) throw new Error(`no din_internal_errors_total{where="${where}"} on /metrics`);
-  return Number(match[1]);
-}
