@@ -113,7 +113,14 @@ export class Measurement implements AttemptRecorder {
     for (const m of this.meters) if (m !== undefined) windows.push(m.close(start, end, heads.get(m.chain) ?? null));
     this.windowsClosed++;
     this.lastCloseMs = performance.now() - started;
-    for (const listener of this.listeners) listener(windows, end);
+    for (const listener of this.listeners) {
+      try {
+        listener(windows, end);
+      } catch (err) {
+        // One listener's failure costs neither the others nor the next windows.
+        reportInternalError('window', err);
+      }
+    }
     return windows;
   }
 
@@ -163,7 +170,7 @@ export class Measurement implements AttemptRecorder {
       try {
         this.closeWindow();
       } catch (err) {
-        // A listener that throws costs its part of this window, never the next windows.
+        // Whatever failed, the timer is re-armed below: the next windows still close.
         reportInternalError('window', err);
       }
       this.timer = setTimeout(tick, this.windowMs - (this.now() % this.windowMs));

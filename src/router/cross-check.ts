@@ -68,7 +68,7 @@ const BLOCK_PARAM: Readonly<Record<string, number | null>> = {
 
 const HEX_BLOCK = /^0x[0-9a-fA-F]{1,16}$/;
 
-/** The config's default for limits.maxJsonDepth. */
+/** The config's default for limits.maxJsonDepth (src/config.ts), for a resultOf call given no depth. */
 export const DEFAULT_MAX_JSON_DEPTH = 64;
 
 type Send = (operator: OperatorRef, body: string, timeoutMs: number) => Promise<unknown>;
