@@ -166,9 +166,9 @@ describe('every asynchronous entry point survives its failure and counts it', ()
     });
     await s.gateway.closeWindow();
     before = await countRises(s, 'worker', before);
-    // An operator record no worker can build a connection pool for: each worker fails on it and reports.
+    // A routing message with no operator list: each worker fails on it and reports to the main thread.
     const workers = (s.gateway as unknown as { workers: WorkerPool }).workers;
-    workers.publishRoutes([], [{ id: 'poison', index: 99, chain: 'ethereum', url: 'ftp://127.0.0.1:1/' }], new Map());
+    workers.publishRoutes([], null as never, new Map());
     await vi.waitFor(async () => expect(await internalErrors(s.gateway.adminUrl, 'worker')).toBeGreaterThanOrEqual(before + 2));
     s.gateway.rebuildRoutes();
     await expectAnswering(s);
