@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { WorkerPool } from '../../src/workers/worker-pool.js';
-import { type CliGateway, startCliGateway } from '../support/cli-gateway.js';
+import { type CliGateway, startCliDemo, startCliGateway } from '../support/cli-gateway.js';
 import { internalErrors } from '../support/internal-errors.js';
 import { startRawOperator, type RawOperator } from '../support/raw-operator.js';
 import { post, rpc, type Stack, type StackOptions, startStack } from '../support/stack.js';
@@ -45,6 +45,10 @@ async function expectAnswering(s: Stack): Promise<void> {
 }
 
 const ONE = [{}];
+
+/** Loaded into the CLI's process: throws and rejects on SIGUSR2, from outside any handler of the gateway's own. */
+const INJECTOR = ['--import', './test/support/inject-failures-on-signal.ts'];
+let operator: RawOperator | undefined;
 
 describe('every asynchronous entry point survives its failure and counts it', () => {
   it('request: a recorder that throws while an answer is settled (the client gets -32603)', async () => {
@@ -176,9 +180,11 @@ describe('every asynchronous entry point survives its failure and counts it', ()
   });
 });
 
-describe('the last resort (din-gateway start)', () => {
+describe.each([
+  ['start', () => startCliGateway({ operators: [{ id: 'op0', url: operator!.url }] }, INJECTOR)],
+  ['demo', () => startCliDemo(INJECTOR)],
+] as const)('the last resort (din-gateway %s)', (_command, startGateway) => {
   let gateway: CliGateway | undefined;
-  let operator: RawOperator | undefined;
 
   afterEach(async () => {
     await gateway?.stop();
@@ -187,8 +193,7 @@ describe('the last resort (din-gateway start)', () => {
 
   it('logs, counts and survives an unhandled rejection and an uncaught exception', async () => {
     operator = await startRawOperator(() => '"0x1"');
-    // The injector throws both on SIGUSR2, from outside any handler of the gateway's own.
-    gateway = await startCliGateway({ operators: [{ id: 'op0', url: operator.url }] }, ['--import', './test/support/inject-failures-on-signal.ts']);
+    gateway = await startGateway();
     gateway.child.kill('SIGUSR2');
     await vi.waitFor(
       async () => {

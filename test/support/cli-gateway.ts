@@ -24,11 +24,21 @@ export interface CliGateway {
  * Starts the CLI with `config` (ports forced to 0, info logs for the "listening" line) and
  * resolves once it listens. `nodeArgs` go before the entry (e.g. another `--import`).
  */
-export async function startCliGateway(config: Record<string, unknown>, nodeArgs: string[] = []): Promise<CliGateway> {
+export function startCliGateway(config: Record<string, unknown>, nodeArgs: string[] = []): Promise<CliGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'din-cli-gateway-'));
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ ...config, logLevel: 'info', rpc: { port: 0 }, admin: { port: 0 } }));
-  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, 'src/cli.ts', 'start', '--config', file], {
+  return startCli(['start', '--config', file], {}, nodeArgs);
+}
+
+/** `din-gateway demo` with no simulated client traffic, on ephemeral ports. */
+export function startCliDemo(nodeArgs: string[] = []): Promise<CliGateway> {
+  return startCli(['demo', '--traffic', '0'], { DIN_RPC_PORT: '0', DIN_ADMIN_PORT: '0', DIN_LOG_LEVEL: 'info' }, nodeArgs);
+}
+
+async function startCli(args: string[], env: Record<string, string>, nodeArgs: string[]): Promise<CliGateway> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, 'src/cli.ts', ...args], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
