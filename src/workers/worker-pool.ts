@@ -57,7 +57,7 @@ export class WorkerPool {
       throw err;
     }
     for (const m of this.members) {
-      m.worker.on('error', (err) => this.logger.error({ err }, 'data-plane worker failed'));
+      m.worker.on('error', (err) => reportInternalError('worker', err));
     }
     if (this.lastRoutes !== undefined) this.broadcast(this.lastRoutes);
   }
