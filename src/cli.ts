@@ -12,6 +12,7 @@
  */
 import { Command } from 'commander';
 import { ConfigError, loadConfig } from './config.js';
+import { installCrashPolicy } from './crash-policy.js';
 import { demoBanner, startDemo } from './demo.js';
 import { Gateway } from './gateway.js';
 
@@ -54,6 +55,7 @@ program
   .description('run the gateway from a config file (or DIN_CONFIG) and DIN_* environment overrides')
   .option('-c, --config <file>', 'JSON config file')
   .action(async (opts: { config?: string }) => {
+    installCrashPolicy();
     try {
       const gateway = await Gateway.start(loadConfig(opts.config));
       stopOnSignals(() => gateway.stop());
@@ -67,6 +69,7 @@ program
   .description('run the gateway in front of four simulated operators (fast, slow, flaky, bad-data)')
   .option('--traffic <perSecond>', 'requests per second from a simulated client (0: none)', '20')
   .action(async (opts: { traffic: string }) => {
+    installCrashPolicy();
     try {
       const trafficPerSecond = Number(opts.traffic);
       if (!Number.isFinite(trafficPerSecond) || trafficPerSecond < 0 || trafficPerSecond > 1000) {

@@ -67,6 +67,11 @@ export const ConfigSchema = z.strictObject({
        * with OVERLOADED. Must hold the largest answer (maxResponseBytes).
        */
       maxBufferedBytes: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024),
+      /**
+       * How deep the gateway itself walks a client's params or an operator's result (the
+       * cross-check); deeper values are forwarded untouched and not inspected.
+       */
+      maxJsonDepth: z.number().int().min(4).max(1024).default(64),
     })
     .refine((l) => l.maxResponseBytes <= l.maxBufferedBytes, { message: 'maxResponseBytes must not exceed maxBufferedBytes', path: ['maxResponseBytes'] })
     .prefault({}),

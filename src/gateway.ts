@@ -13,6 +13,7 @@ import { registerStakingRoutes } from './admin/staking-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { DISCARD_RECORDER } from './metrics/attempt-recorder.js';
 import { HealthProber } from './metrics/health-prober.js';
+import { onInternalError, reportInternalError } from './metrics/internal-errors.js';
 import { initLatencyHistograms } from './metrics/latency-histogram.js';
 import { Measurement } from './metrics/measurement.js';
 import { createMetricsRegistry, type OperatorStatus } from './metrics/prometheus.js';
@@ -62,9 +63,12 @@ export class Gateway {
   private nextIndex = 0;
   private rebuildScheduled = false;
   private stopping: Promise<void> | undefined;
+  /** Stops logging this thread's internal errors through this gateway's logger. */
+  private readonly stopLoggingInternalErrors: () => void;
 
   private constructor(readonly config: Config, readonly core: DINInfrastructureCore, options: GatewayOptions, logger: Logger) {
     this.logger = logger;
+    this.stopLoggingInternalErrors = onInternalError((where, err) => logger.error({ err, where }, 'internal error caught; still serving'));
     const workerCount = config.workers === 'auto' ? availableParallelism() : config.workers;
     this.measurement = new Measurement({
       windowSeconds: config.windowSeconds,
@@ -87,7 +91,7 @@ export class Gateway {
       this.dataPlane = createDataPlane(config, this.routing, options.recordAttempts === false ? DISCARD_RECORDER : this.measurement, {
         onOutvoted,
         headOf: (chain) => this.measurement.chainHeads().get(chain) ?? null,
-        onInternalError: (err) => this.logger.error({ err }, 'internal error while answering a request'),
+        onInternalError: (err) => reportInternalError('request', err),
         ...(options.random ? { random: options.random } : {}),
       });
     }
@@ -95,7 +99,13 @@ export class Gateway {
     registerStakingRoutes(this.adminServer, core);
     this.registerMetricsRoute();
     this.measurement.onWindow((windows) => {
-      void this.controlLoop.onWindow(windows).finally(() => this.rebuildRoutes());
+      let scored: Promise<void>;
+      try {
+        scored = this.controlLoop.onWindow(windows);
+      } catch (err) {
+        scored = Promise.reject(err);
+      }
+      void scored.catch((err: unknown) => reportInternalError('control_loop', err)).finally(() => this.rebuildRoutesOrReport());
     });
     core.onChange(() => this.scheduleRebuild());
   }
@@ -205,8 +215,17 @@ export class Gateway {
     this.rebuildScheduled = true;
     setImmediate(() => {
       this.rebuildScheduled = false;
-      this.rebuildRoutes();
+      this.rebuildRoutesOrReport();
     });
+  }
+
+  /** rebuildRoutes for the paths off the request path: a failure keeps the last table and is counted. */
+  private rebuildRoutesOrReport(): void {
+    try {
+      this.rebuildRoutes();
+    } catch (err) {
+      reportInternalError('rebuild_routes', err);
+    }
   }
 
   /** The weight the router gives an operator: 0 for probation (exploration only), absent when not eligible. */
@@ -292,10 +311,15 @@ export class Gateway {
       inflightRequests: () => (this.dataPlane?.forwarder.inflightRequests ?? 0) + (this.workers?.inflightRequests ?? 0),
       memoryBudget: () => this.dataPlane?.budget ?? this.workers!.memoryBudget,
     });
-    this.adminServer.scrapeRoute('/metrics', this.config.admin.metricsToken, async () => ({
-      contentType: registry.contentType,
-      body: await registry.metrics(),
-    }));
+    this.adminServer.scrapeRoute('/metrics', this.config.admin.metricsToken, async () => {
+      try {
+        return { contentType: registry.contentType, body: await registry.metrics() };
+      } catch (err) {
+        // The scraper gets a 500; the count shows on the next scrape that works.
+        reportInternalError('metrics_scrape', err);
+        throw err;
+      }
+    });
   }
 
   private async release(): Promise<void> {
@@ -303,6 +327,7 @@ export class Gateway {
     this.adminServer.close();
     await Promise.all([...this.refs.values()].map((ref) => ref.upstream.close()));
     this.measurement.destroy();
+    this.stopLoggingInternalErrors();
     await this.core.store.close();
   }
 

@@ -4,6 +4,7 @@
  * batches). Results feed uptime, head lag and chain identity, apart from client traffic.
  */
 import { parseJsonBody } from '../router/jsonrpc.js';
+import { reportInternalError } from './internal-errors.js';
 import { CallBody, type Upstream } from '../router/upstream.js';
 
 export interface ProbeTarget {
@@ -68,7 +69,9 @@ export class HealthProber {
     if (this.timer !== undefined) return;
     const tick = () => {
       // A round that outlives the interval is not doubled up.
-      this.running ??= this.probeAll().finally(() => (this.running = undefined));
+      this.running ??= this.probeAll()
+        .catch((err: unknown) => reportInternalError('probe', err))
+        .finally(() => (this.running = undefined));
       this.timer = setTimeout(tick, this.options.intervalMs);
       this.timer.unref();
     };

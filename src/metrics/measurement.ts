@@ -5,6 +5,7 @@
  */
 import { type AttemptOutcome, type AttemptRecorder, CLIENT_FAULTS, type ClientFault } from './attempt-recorder.js';
 import type { ProbeResult } from './health-prober.js';
+import { reportInternalError } from './internal-errors.js';
 import { type MeterExport, OperatorMeter } from './operator-meter.js';
 import type { WindowMetrics } from './window-metrics.js';
 
@@ -112,7 +113,14 @@ export class Measurement implements AttemptRecorder {
     for (const m of this.meters) if (m !== undefined) windows.push(m.close(start, end, heads.get(m.chain) ?? null));
     this.windowsClosed++;
     this.lastCloseMs = performance.now() - started;
-    for (const listener of this.listeners) listener(windows, end);
+    for (const listener of this.listeners) {
+      try {
+        listener(windows, end);
+      } catch (err) {
+        // One listener's failure costs neither the others nor the next windows.
+        reportInternalError('window', err);
+      }
+    }
     return windows;
   }
 
@@ -157,9 +165,14 @@ export class Measurement implements AttemptRecorder {
   start(): void {
     if (this.timer !== undefined) return;
     const tick = async () => {
-      if (this.beforeClose !== undefined) await this.beforeClose().catch(() => {});
+      if (this.beforeClose !== undefined) await this.beforeClose().catch((err: unknown) => reportInternalError('window', err));
       if (this.timer === undefined) return; // stopped meanwhile
-      this.closeWindow();
+      try {
+        this.closeWindow();
+      } catch (err) {
+        // Whatever failed, the timer is re-armed below: the next windows still close.
+        reportInternalError('window', err);
+      }
       this.timer = setTimeout(tick, this.windowMs - (this.now() % this.windowMs));
       this.timer.unref();
     };

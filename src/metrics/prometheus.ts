@@ -6,6 +6,7 @@
  */
 import { collectDefaultMetrics, type MetricValue, Registry } from 'prom-client';
 import { ATTEMPT_OUTCOMES, CLIENT_FAULTS } from './attempt-recorder.js';
+import { INTERNAL_ERROR_SITES, internalErrorCount } from './internal-errors.js';
 import type { Measurement } from './measurement.js';
 import { METHOD_LABELS } from './method-labels.js';
 import type { WindowMetrics } from './window-metrics.js';
@@ -81,6 +82,7 @@ export const METRIC_FAMILIES = [
   'din_operator_slashed_eth_total',
   'din_window_close_duration_seconds',
   'din_windows_closed_total',
+  'din_internal_errors_total',
 ] as const;
 
 export function createMetricsRegistry(measurement: Measurement, status: StatusSource): Registry {
@@ -156,6 +158,8 @@ export function createMetricsRegistry(measurement: Measurement, status: StatusSo
     ...statusFamilies(status),
     family('din_window_close_duration_seconds', 'Time the last window close took for all operators.', 'gauge', () => [sample({}, measurement.lastCloseMs / 1000)]),
     family('din_windows_closed_total', 'Measurement windows closed since start.', 'counter', () => [sample({}, measurement.windowsClosed)]),
+    family('din_internal_errors_total', 'The gateway\'s own failures, caught and survived, by where they were caught (0 when healthy).', 'counter', () =>
+      INTERNAL_ERROR_SITES.map((where) => sample({ where }, internalErrorCount(where)))),
   ];
   for (const f of families) registry.registerMetric(f as never);
   return registry;

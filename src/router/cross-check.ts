@@ -6,19 +6,40 @@
  * and the evidence goes to the sink (the staking side). Off the client's path; nothing
  * is awaited by the request that triggered it.
  */
+import { createHash } from 'node:crypto';
 import type { AttemptRecorder } from '../metrics/attempt-recorder.js';
+import { reportInternalError } from '../metrics/internal-errors.js';
 import { methodIndex } from '../metrics/method-labels.js';
 import { parseJsonBody, type RpcCall } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import type { UpstreamBody } from './upstream.js';
+import { canonicalJson, utf8Prefix } from './untrusted-json.js';
 
+/**
+ * What an outvoted operator is shown. Each of params, answer and majority is canonical JSON
+ * (sorted keys, no spaces) cut to EVIDENCE_EXCERPT_BYTES, with the byte length and sha256 of the
+ * whole canonical text in `full`: bounded in the operator's record whatever the client asked or
+ * the operator answered, and still checkable against the operator's own answer.
+ */
 export interface CrossCheckEvidence {
   readonly method: string;
-  readonly params: unknown;
+  readonly params: string;
   readonly answer: string;
   readonly majority: string;
+  readonly full: { readonly params: WholeText; readonly answer: WholeText; readonly majority: WholeText };
   readonly agreeingOperators: readonly string[];
 }
+
+/** The size and digest of a canonical JSON text of which evidence keeps only the start. */
+export interface WholeText {
+  readonly bytes: number;
+  /** sha256 of the UTF-8 bytes, in hex. */
+  readonly sha256: string;
+  readonly truncated: boolean;
+}
+
+/** How much of each canonical text a piece of evidence keeps. */
+export const EVIDENCE_EXCERPT_BYTES = 512;
 
 export interface CrossCheckSink {
   onOutvoted(operator: OperatorRef, evidence: CrossCheckEvidence): void;
@@ -30,6 +51,8 @@ export interface CrossCheckOptions {
   readonly timeoutMs: number;
   /** Checks in flight at once; beyond it samples are dropped, so a burst cannot pile up work. */
   readonly maxInflight?: number;
+  /** Params or results nested deeper than this are not inspected (no check, no vote). */
+  readonly maxJsonDepth: number;
 }
 
 /** Methods whose answer is fixed once their block is settled, and where the block number sits in params. */
@@ -45,18 +68,6 @@ const BLOCK_PARAM: Readonly<Record<string, number | null>> = {
 };
 
 const HEX_BLOCK = /^0x[0-9a-fA-F]{1,16}$/;
-
-/** Key-sorted JSON, so two honest nodes that order object fields differently still agree. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const obj = value as Record<string, unknown>;
-    return `{${Object.keys(obj).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-type Send = (operator: OperatorRef, body: string, timeoutMs: number) => Promise<unknown>;
 
 export class CrossChecker {
   private inflight = 0;
@@ -79,9 +90,17 @@ export class CrossChecker {
   consider(chain: string, call: RpcCall, operator: OperatorRef, answer: Buffer): void {
     if (this.random() >= this.options.sampleRate) return;
     if (this.inflight >= (this.options.maxInflight ?? 16)) return;
-    if (!this.isDeterministic(chain, call)) return;
+    try {
+      if (!this.isDeterministic(chain, call)) return;
+    } catch (err) {
+      reportInternalError('cross_check', err);
+      return;
+    }
     this.inflight++;
-    this.check(chain, call, operator, answer).finally(() => this.inflight--);
+    // Nothing awaits a check: whatever goes wrong in it is caught here, counted, and costs only the check.
+    this.check(chain, call, operator, answer)
+      .catch((err: unknown) => reportInternalError('cross_check', err))
+      .finally(() => this.inflight--);
   }
 
   isDeterministic(chain: string, call: RpcCall): boolean {
@@ -99,8 +118,12 @@ export class CrossChecker {
   /** Sends the call to up to two other operators and votes; resolves when the verdict is filed. */
   async check(chain: string, call: RpcCall, answered: OperatorRef, answer: Buffer): Promise<void> {
     // Before any await: `answer` may be reused once consider() returns.
-    const first = resultOf(parseJsonBody(answer));
+    const maxDepth = this.options.maxJsonDepth;
+    const first = resultOf(parseJsonBody(answer), maxDepth);
     if (first === undefined) return;
+    // Params nested deeper than the gateway inspects are not checked; the client's bytes went upstream untouched.
+    const params = canonicalJson(call.request['params'] ?? [], maxDepth);
+    if (params === undefined) return;
     const route = this.routing.current.route(chain);
     const others: OperatorRef[] = [];
     while (route !== undefined && others.length < 2) {
@@ -121,11 +144,15 @@ export class CrossChecker {
     else if (b!.result === c!.result && a!.result !== b!.result) [outvoted, majority] = [a, [b!, c!]];
     if (outvoted === undefined) return;
     this.recorder.recordAttempt(outvoted.operator.index, methodIndex(call.method), 'wrong_result', 0);
+    const [paramsExcerpt, paramsWhole] = excerpt(params);
+    const [answerExcerpt, answerWhole] = excerpt(outvoted.result);
+    const [majorityExcerpt, majorityWhole] = excerpt(majority[0]!.result);
     this.sink.onOutvoted(outvoted.operator, {
       method: call.method,
-      params: call.request['params'] ?? [],
-      answer: outvoted.result,
-      majority: majority[0]!.result,
+      params: paramsExcerpt,
+      answer: answerExcerpt,
+      majority: majorityExcerpt,
+      full: { params: paramsWhole, answer: answerWhole, majority: majorityWhole },
       agreeingOperators: majority.map((m) => m.operator.id),
     });
   }
@@ -133,15 +160,25 @@ export class CrossChecker {
   private async ask(operator: OperatorRef, body: UpstreamBody): Promise<string | undefined> {
     try {
       const reply = await operator.upstream.send(body, this.options.timeoutMs, true);
-      return reply.status === 200 ? resultOf(parseJsonBody(reply.body)) : undefined;
+      return reply.status === 200 ? resultOf(parseJsonBody(reply.body), this.options.maxJsonDepth) : undefined;
     } catch {
       return undefined; // an operator that cannot answer casts no vote
     }
   }
 }
 
-/** The canonical `result` of a JSON-RPC answer; errors and garbage cast no vote. */
-function resultOf(response: unknown): string | undefined {
+/**
+ * The canonical `result` of a JSON-RPC answer; errors, garbage and results nested deeper than
+ * `maxDepth` cast no vote.
+ */
+function resultOf(response: unknown, maxDepth: number): string | undefined {
   if (typeof response !== 'object' || response === null || !('result' in response)) return undefined;
-  return canonicalJson((response as { result: unknown }).result);
+  return canonicalJson((response as { result: unknown }).result, maxDepth);
+}
+
+/** The start of a canonical text that evidence keeps, and what it needs to check the rest. */
+function excerpt(text: string): [string, WholeText] {
+  const bytes = Buffer.byteLength(text);
+  const kept = bytes <= EVIDENCE_EXCERPT_BYTES ? text : utf8Prefix(text, EVIDENCE_EXCERPT_BYTES);
+  return [kept, { bytes, sha256: createHash('sha256').update(text).digest('hex'), truncated: kept.length !== text.length }];
 }

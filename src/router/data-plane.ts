@@ -54,7 +54,7 @@ export function createDataPlane(config: Config, routing: RoutingState, recorder:
       recorder,
       { onOutvoted: (operator, evidence) => hooks.onOutvoted(operator.id, evidence) },
       hooks.headOf,
-      { ...config.staking.crossCheck, timeoutMs: config.upstream.attemptTimeoutMs },
+      { ...config.staking.crossCheck, timeoutMs: config.upstream.attemptTimeoutMs, maxJsonDepth: config.limits.maxJsonDepth },
       hooks.random,
     ),
   );

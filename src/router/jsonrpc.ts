@@ -15,6 +15,7 @@ import { ERRORS, type GatewayErrorCode } from '../errors.js';
 import { KNOWN_METHODS } from '../metrics/method-labels.js';
 import { copyBytes, decimalLength, writeDecimal } from './bytes.js';
 import { type RequestScan, scanRequest, scanRequestBatch } from './response-scan.js';
+import { stringifyParsed } from './untrusted-json.js';
 import type { UpstreamBody } from './upstream.js';
 
 export type JsonRpcId = string | number | null;
@@ -214,7 +215,8 @@ class ParsedCall implements RpcCall {
   // Every member as the client sent it (as the byte path keeps them) but the id.
   upstreamItemLength(id: number): number {
     if (this.itemId !== id) {
-      this.item = JSON.stringify(this.notification ? this.request : { ...this.request, id });
+      // Without recursion whatever the nesting: params come from the client.
+      this.item = stringifyParsed(this.notification ? this.request : { ...this.request, id });
       this.itemId = id;
     }
     return Buffer.byteLength(this.item);

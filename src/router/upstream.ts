@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import net from 'node:net';
 import tls from 'node:tls';
 import { GatewayError } from '../errors.js';
+import { reportInternalError } from '../metrics/internal-errors.js';
 import { decimalLength, writeDecimal } from './bytes.js';
 import { giveBody } from './body-pool.js';
 import { BudgetExceededError, type ParsedResponse, ResponseParseError, ResponseParser } from './http1-response-parser.js';
@@ -691,7 +692,12 @@ class Connection {
         this.fail(new UpstreamError('OVERLOADED', false, err.message, err));
         return false;
       }
-      if (!(err instanceof ResponseParseError)) throw err;
+      if (!(err instanceof ResponseParseError)) {
+        // Not the operator's bytes but a callback that threw: it costs this connection, never the process.
+        reportInternalError('upstream_socket', err);
+        this.fail(new UpstreamError('UPSTREAM_CONNECT', false, 'connection dropped after an internal error'), true);
+        return false;
+      }
       this.failHead(new UpstreamError('UPSTREAM_INVALID_ENVELOPE', false, `malformed HTTP response: ${err.message}`, err));
       return false;
     }
@@ -754,7 +760,7 @@ class Connection {
     try {
       this.parser.finish();
     } catch (err) {
-      if (!(err instanceof ResponseParseError)) throw err;
+      if (!(err instanceof ResponseParseError)) reportInternalError('upstream_socket', err);
     }
     this.fail(new UpstreamError('UPSTREAM_CONNECT', !this.connected, 'connection closed by the operator'), this.closedWhileIdle());
   }

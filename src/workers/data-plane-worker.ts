@@ -5,6 +5,8 @@
  * tables and collects its measurements at every window close.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { installCrashPolicy } from '../crash-policy.js';
+import { describeError, onInternalError, reportInternalError } from '../metrics/internal-errors.js';
 import { initLatencyHistograms } from '../metrics/latency-histogram.js';
 import { Measurement } from '../metrics/measurement.js';
 import { createDataPlane, newOperatorRef } from '../router/data-plane.js';
@@ -15,6 +17,11 @@ const port = parentPort!;
 const { config } = workerData as WorkerInit;
 const post = (message: FromWorker) => port.postMessage(message);
 
+// Nothing a client or an operator sends may end this thread (a dying worker aborts the process:
+// its listen socket is still open): failures are reported to the main thread, which counts them.
+installCrashPolicy();
+onInternalError((where, err) => post({ type: 'error', where, message: describeError(err) }));
+
 await initLatencyHistograms();
 const routing = new RoutingState();
 const measurement = new Measurement({ windowSeconds: config.windowSeconds });
@@ -23,7 +30,7 @@ const heads = new Map<string, number>();
 const { forwarder, server, budget } = createDataPlane(config, routing, measurement, {
   onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
   headOf: (chain) => heads.get(chain) ?? null,
-  onInternalError: (err) => post({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+  onInternalError: (err) => reportInternalError('request', err),
 });
 
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
@@ -53,6 +60,14 @@ async function stop(graceMs: number): Promise<void> {
 }
 
 port.on('message', (message: ToWorker) => {
+  try {
+    onMessage(message);
+  } catch (err) {
+    reportInternalError('worker', err);
+  }
+});
+
+function onMessage(message: ToWorker): void {
   switch (message.type) {
     case 'routes':
       applyRoutes(message);
@@ -68,10 +83,10 @@ port.on('message', (message: ToWorker) => {
       });
       break;
     case 'stop':
-      void stop(message.graceMs);
+      stop(message.graceMs).catch((err: unknown) => reportInternalError('worker', err));
       break;
   }
-});
+}
 
 try {
   await server.listen();

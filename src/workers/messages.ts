@@ -3,6 +3,7 @@
  * Everything here crosses a MessagePort by structured clone: plain data only.
  */
 import type { Config } from '../config.js';
+import type { InternalErrorSite } from '../metrics/internal-errors.js';
 import type { MeterExport } from '../metrics/operator-meter.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
 
@@ -36,5 +37,6 @@ export type FromWorker =
       readonly budget: { readonly used: number; readonly limit: number; readonly refusals: number };
     }
   | { readonly type: 'outvoted'; readonly operatorId: string; readonly evidence: CrossCheckEvidence }
-  | { readonly type: 'error'; readonly message: string }
+  /** An internal error the worker caught and survived: the main thread counts it (din_internal_errors_total). */
+  | { readonly type: 'error'; readonly where: InternalErrorSite; readonly message: string }
   | { readonly type: 'stopped' };

@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { isInternalErrorSite, reportInternalError } from '../metrics/internal-errors.js';
 import type { Measurement } from '../metrics/measurement.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
 import type { FromWorker, RouteSpec, ToWorker, WorkerInit } from './messages.js';
@@ -44,7 +45,7 @@ export class WorkerPool {
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'listening') resolve();
           else if (message.type === 'failed') reject(new Error(message.message));
-          else this.onMessage(member, message);
+          else this.onMessageOrReport(member, message);
         });
         worker.once('error', reject);
         worker.once('exit', (code) => reject(new Error(`data-plane worker ${workerIndex} exited with code ${code} before listening`)));
@@ -57,7 +58,7 @@ export class WorkerPool {
       throw err;
     }
     for (const m of this.members) {
-      m.worker.on('error', (err) => this.logger.error({ err }, 'data-plane worker failed'));
+      m.worker.on('error', (err) => reportInternalError('worker', err));
     }
     if (this.lastRoutes !== undefined) this.broadcast(this.lastRoutes);
   }
@@ -132,16 +133,29 @@ export class WorkerPool {
     for (const m of this.members) m.worker.postMessage(message);
   }
 
+  /** A message handler runs in an event listener: what it throws is counted, never left to end the process. */
+  private onMessageOrReport(member: Member, message: FromWorker): void {
+    try {
+      this.onMessage(member, message);
+    } catch (err) {
+      reportInternalError('worker', err);
+    }
+  }
+
   private onMessage(member: Member, message: FromWorker): void {
     switch (message.type) {
       case 'export': {
         member.inflight = message.inflight;
         member.budget = message.budget;
-        this.measurement.absorbWindows(message.meters, message.clientFaults);
-        const pending = this.pendingExports.get(message.requestId);
-        if (pending !== undefined && --pending.remaining === 0) {
-          this.pendingExports.delete(message.requestId);
-          pending.done();
+        try {
+          this.measurement.absorbWindows(message.meters, message.clientFaults);
+        } finally {
+          // Counted as in even when absorbing failed: the window close must not wait for the timeout.
+          const pending = this.pendingExports.get(message.requestId);
+          if (pending !== undefined && --pending.remaining === 0) {
+            this.pendingExports.delete(message.requestId);
+            pending.done();
+          }
         }
         break;
       }
@@ -149,7 +163,7 @@ export class WorkerPool {
         this.onOutvoted(message.operatorId, message.evidence);
         break;
       case 'error':
-        this.logger.error({ detail: message.message }, 'internal error in a data-plane worker');
+        reportInternalError(isInternalErrorSite(message.where) ? message.where : 'worker', `in a data-plane worker: ${message.message}`);
         break;
       default:
         break;

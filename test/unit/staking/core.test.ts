@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { WindowMetrics } from '../../../src/metrics/window-metrics.js';
@@ -144,16 +145,27 @@ describe('stake and unstake', () => {
   });
 });
 
+/** Cross-check evidence as the router files it (texts short enough to be kept whole). */
+const whole = (text: string) => ({ bytes: text.length, sha256: createHash('sha256').update(text).digest('hex'), truncated: false });
+const BAD_BALANCE = {
+  method: 'eth_getBalance',
+  params: '[]',
+  answer: '"0x1"',
+  majority: '"0x2"',
+  full: { params: whole('[]'), answer: whole('"0x1"'), majority: whole('"0x2"') },
+  agreeingOperators: ['a', 'b'],
+};
+
 describe('violations and slashing', () => {
   it('slashes once when the same violation window is recorded twice', async () => {
     const { core, clock } = await setup();
     await core.registerOperator('op-1', LOWER, 100n * ETH);
     clock.t = T0 + MINUTE;
     const w = window('op-1', clock.t);
-    await core.recordMetrics('op-1', w, { badData: [{ method: 'eth_getBalance', params: [], answer: '"0x1"', majority: '"0x2"', agreeingOperators: ['a', 'b'] }], wrongChain: null });
+    await core.recordMetrics('op-1', w, { badData: [BAD_BALANCE], wrongChain: null });
     const after1 = core.getOperator('op-1')!;
     expect(after1.slashedAmount).toBe(ETH); // 1 % of 100
-    await core.recordMetrics('op-1', w, { badData: [{ method: 'eth_getBalance', params: [], answer: '"0x1"', majority: '"0x2"', agreeingOperators: ['a', 'b'] }], wrongChain: null });
+    await core.recordMetrics('op-1', w, { badData: [BAD_BALANCE], wrongChain: null });
     const after2 = core.getOperator('op-1')!;
     expect(after2.slashedAmount).toBe(ETH);
     expect(after2.violations).toHaveLength(1);

@@ -39,7 +39,15 @@ const DOWN_BY_TRAFFIC: WindowSpec = { successes: 5, failures: { timeout: 30, con
 const UP: WindowSpec = {};
 
 const evidence = (n: number): BadDataEvidence[] =>
-  Array.from({ length: n }, (_, i) => ({ method: 'eth_getBalance', params: ['0x0', '0x10'], answer: `"0x${i + 1}"`, majority: '"0x0"', agreeingOperators: ['op-2', 'op-3'] }));
+  Array.from({ length: n }, (_, i) => ({
+    method: 'eth_getBalance',
+    params: '["0x0","0x10"]',
+    answer: `"0x${i + 1}"`,
+    majority: '"0x0"',
+    // Only the shape matters to detection: the digests are placeholders.
+    full: { params: { bytes: 15, sha256: '', truncated: false }, answer: { bytes: 5, sha256: '', truncated: false }, majority: { bytes: 5, sha256: '', truncated: false } },
+    agreeingOperators: ['op-2', 'op-3'],
+  }));
 
 describe('a clean window', () => {
   it('has no violation, and leaves the operator off probation', () => {
