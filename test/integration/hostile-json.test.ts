@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliGateway, startCliGateway } from '../support/cli-gateway.js';
 import { internalErrors } from '../support/internal-errors.js';
-import { nestedArrays, type RawOperator, startRawOperator } from '../support/raw-operator.js';
+import { nestedArrays, type RawCall, type RawOperator, startRawOperator } from '../support/raw-operator.js';
 import { post } from '../support/stack.js';
 
 const DEEP = 20_000;
@@ -61,14 +61,26 @@ describe.each([1, 2])('with %i data-plane thread(s)', (workers) => {
     await expectStillServing(g);
   });
 
+  it('a fractional id with params nested 20,000 deep: answered by the operator, with the client\'s own id', async () => {
+    const g = await startGateway(await Promise.all([honest(), honest(), honest()]), workers);
+    const single = await post(g.rpcUrl, DEEP_PARAMS_BODY.replace('"id":1', '"id":1.5'));
+    expect(single.json).toEqual({ jsonrpc: '2.0', id: 1.5, result: '0x1' });
+    // An escaped key sends the body through JSON.parse: the request upstream is serialized again, without recursion.
+    const parsed = await post(g.rpcUrl, DEEP_PARAMS_BODY.replace('"id":1', '"\\u0069d":2.5'));
+    expect(parsed.json).toEqual({ jsonrpc: '2.0', id: 2.5, result: '0x1' });
+    await expectStillServing(g);
+  });
+
   it('an operator answering with a result nested 20,000 deep costs it the vote, not the process', async () => {
-    const deep = await startRawOperator((call) => (typeof call.id === 'string' && call.id.startsWith('client') ? nestedArrays(DEEP) : '"0x1"'));
+    // Clients' calls are told from the gateway's own (probes, checks) by their params: upstream, every id is the gateway's.
+    const fromClient = (call: RawCall) => Array.isArray(call.request['params']) && (call.request['params'] as unknown[])[0] === 'client';
+    const deep = await startRawOperator((call) => (fromClient(call) ? nestedArrays(DEEP) : '"0x1"'));
     const g = await startGateway([deep, await honest()], workers);
-    const answeredByDeep = () => deep.calls.filter((c) => typeof c.id === 'string' && c.id.startsWith('client')).length;
+    const answeredByDeep = () => deep.calls.filter(fromClient).length;
     // Requests until the deep operator has answered a dozen clients (half of them go there).
     for (let i = 0; answeredByDeep() < 12; i++) {
       expect(i, 'the deep operator should get its share of the traffic').toBeLessThan(500);
-      const res = await post(g.rpcUrl, { jsonrpc: '2.0', id: `client-${i}`, method: 'eth_chainId' });
+      const res = await post(g.rpcUrl, { jsonrpc: '2.0', id: `client-${i}`, method: 'eth_chainId', params: ['client'] });
       expect(res.status).toBe(200);
     }
     await expectStillServing(g);
