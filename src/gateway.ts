@@ -58,6 +58,8 @@ export class Gateway {
   private readonly adminServer: AdminServer;
   /** Router-side handles of the operators the core knows, by id. */
   private readonly refs = new Map<string, OperatorRef>();
+  /** Operators whose stored record could not be turned into a handle (see newRef). */
+  private readonly unroutable = new Set<string>();
   private nextIndex = 0;
   private rebuildScheduled = false;
   private stopping: Promise<void> | undefined;
@@ -209,17 +211,36 @@ export class Gateway {
     return s.probation ? 0 : routingWeight(s.active, s.performanceScore);
   }
 
+  /**
+   * The router's handle of a stored operator, or undefined (logged once, never routed) when
+   * its record cannot be served: URLs are validated where they enter (config, admin API),
+   * but a record written some other way must not stop the other operators being served.
+   */
+  private newRef(s: OperatorState): OperatorRef | undefined {
+    const operator = s.id;
+    let ref: OperatorRef;
+    try {
+      ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex, chain: s.chain, url: s.url }, (pipelining, detail) =>
+        this.logger.info({ operator, pipelining, detail }, pipelining === 'on' ? 'upstream pipelining on' : 'upstream pipelining off until the next check'),
+      );
+    } catch (err) {
+      this.unroutable.add(s.id);
+      this.logger.error({ operator, url: s.url, err }, 'operator record cannot be routed: skipped (never routed) until this gateway restarts');
+      return undefined;
+    }
+    this.nextIndex++;
+    return ref;
+  }
+
   /** Creates pools and meters for operators new to the core, then swaps in a fresh routing table. */
   rebuildRoutes(): void {
     if (this.stopping !== undefined) return;
     const byChain = new Map<string, WeightedOperator[]>();
     for (const s of this.core.states()) {
       let ref = this.refs.get(s.id);
-      if (ref === undefined && s.url !== '') {
-        const operator = s.id;
-        ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex++, chain: s.chain, url: s.url }, (pipelining, detail) =>
-          this.logger.info({ operator, pipelining, detail }, pipelining === 'on' ? 'upstream pipelining on' : 'upstream pipelining off until the next check'),
-        );
+      if (ref === undefined && s.url !== '' && !this.unroutable.has(s.id)) {
+        ref = this.newRef(s);
+        if (ref === undefined) continue;
         this.refs.set(s.id, ref);
         this.measurement.addOperator(ref.index, ref.id, ref.chain);
       }

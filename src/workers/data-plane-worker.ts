@@ -19,6 +19,8 @@ await initLatencyHistograms();
 const routing = new RoutingState();
 const measurement = new Measurement({ windowSeconds: config.windowSeconds });
 const refs = new Map<string, OperatorRef>();
+/** Operators whose handle could not be built: never routed by this worker. */
+const unroutable = new Set<string>();
 const heads = new Map<string, number>();
 const { forwarder, server } = createDataPlane(config, routing, measurement, {
   onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
@@ -28,8 +30,17 @@ const { forwarder, server } = createDataPlane(config, routing, measurement, {
 
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
   for (const op of message.operators) {
-    if (refs.has(op.id)) continue;
-    refs.set(op.id, newOperatorRef(config, op));
+    if (refs.has(op.id) || unroutable.has(op.id)) continue;
+    let ref: OperatorRef;
+    try {
+      ref = newOperatorRef(config, op);
+    } catch (err) {
+      // One operator whose handle cannot be built is left out (reported once); the others are served.
+      unroutable.add(op.id);
+      post({ type: 'error', message: `operator ${op.id} cannot be routed, skipped: ${err instanceof Error ? err.message : String(err)}` });
+      continue;
+    }
+    refs.set(op.id, ref);
     measurement.addOperator(op.index, op.id, op.chain);
   }
   heads.clear();

@@ -185,6 +185,9 @@ describe('operators', () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ ...ok, url: 'ftp://a.example.com' }, 'url:'],
       [{ ...ok, url: 'not a url' }, 'url:'],
+      // Parsed by URL, but its user part is not decodable: the upstream client would throw (issue 16, finding 3).
+      [{ ...ok, url: 'http://%ZZ@127.0.0.1:1/' }, 'url:'],
+      [{ ...ok, url: 'http://127.0.0.1:0/' }, 'url:'],
       [{ ...ok, id: 'has space' }, 'id:'],
       [{ ...ok, id: '' }, 'id:'],
       [{ ...ok, chain: 'Ethereum' }, 'chain:'],
