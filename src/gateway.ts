@@ -148,8 +148,8 @@ export class Gateway {
       gateway.rebuildRoutes();
       if (gateway.dataPlane !== undefined) gateway.rpcPort = await gateway.dataPlane.server.listen();
       else {
-        // Every worker must bind the same port: pick a free one when the config says 0.
-        gateway.rpcPort = config.rpc.port === 0 ? await freePort(config.rpc.host) : config.rpc.port;
+        // Every worker binds the same port with SO_REUSEPORT: first make sure nobody else holds it.
+        gateway.rpcPort = await unheldPort(config.rpc.host, config.rpc.port);
         await gateway.workers!.start(gateway.rpcPort);
       }
       await gateway.adminServer.listen();
@@ -340,12 +340,23 @@ export class Gateway {
   }
 }
 
-/** A port nobody listens on right now (for workers that must all bind the same one). */
-function freePort(host: string): Promise<number> {
+/**
+ * `port` (or, for 0, a port the kernel picks) once an exclusive bind of it succeeded and was
+ * closed: the data-plane workers bind it with SO_REUSEPORT, which would silently share it
+ * with another gateway already listening there. A Node listener sets no SO_REUSEPORT, so
+ * this bind fails if any socket holds the port. The window that remains: between this
+ * check and the workers' binds, another process of the same user binding the port with
+ * SO_REUSEPORT (another gateway's workers passing their own check at the same moment)
+ * would share it; once the workers listen, every later exclusive bind, and so every later
+ * gateway's check, fails.
+ */
+function unheldPort(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`cannot listen on ${host}:${port}: address in use`) : err),
+    );
+    server.listen(port, host, () => {
       const { port } = server.address() as { port: number };
       server.close(() => resolve(port));
     });

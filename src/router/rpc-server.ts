@@ -111,8 +111,9 @@ export class RpcServer {
     return this.listener.port;
   }
 
-  listen(): Promise<number> {
-    return this.listener.listen(this.options.host, this.options.port);
+  /** `shared`: the port is shared with this process's other data-plane workers (see UwsListener.listen). */
+  listen(shared = false): Promise<number> {
+    return this.listener.listen(this.options.host, this.options.port, shared);
   }
 
   /** Stops accepting connections; open ones keep being served. */

@@ -84,7 +84,7 @@ port.on('message', (message: ToWorker) => {
 });
 
 try {
-  await server.listen();
+  await server.listen(true);
   post({ type: 'listening' });
 } catch (err) {
   post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
