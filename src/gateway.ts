@@ -11,6 +11,7 @@ import { operatorChain } from './config.js';
 import { AdminServer } from './admin/admin-server.js';
 import { registerStakingRoutes } from './admin/staking-routes.js';
 import { createLogger, type Logger } from './log.js';
+import { operatorUrlProblem } from './operator-url.js';
 import { DISCARD_RECORDER } from './metrics/attempt-recorder.js';
 import { HealthProber } from './metrics/health-prober.js';
 import { initLatencyHistograms } from './metrics/latency-histogram.js';
@@ -225,7 +226,9 @@ export class Gateway {
       );
     } catch (err) {
       this.unroutable.add(s.id);
-      this.logger.error({ operator, url: s.url, err }, 'operator record cannot be routed: skipped (never routed) until this gateway restarts');
+      // Neither the URL nor the error's message is logged: a URL may carry the operator's credentials.
+      const reason = operatorUrlProblem(s.url) ?? (err instanceof Error ? err.name : 'unknown error');
+      this.logger.error({ operator, reason }, 'operator record cannot be routed: skipped (never routed) until this gateway restarts');
       return undefined;
     }
     this.nextIndex++;

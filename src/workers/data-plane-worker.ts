@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initLatencyHistograms } from '../metrics/latency-histogram.js';
+import { operatorUrlProblem } from '../operator-url.js';
 import { Measurement } from '../metrics/measurement.js';
 import { createDataPlane, newOperatorRef } from '../router/data-plane.js';
 import { ChainRoute, type OperatorRef, RoutingState } from '../router/routing-table.js';
@@ -37,7 +38,9 @@ function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
     } catch (err) {
       // One operator whose handle cannot be built is left out (reported once); the others are served.
       unroutable.add(op.id);
-      post({ type: 'error', message: `operator ${op.id} cannot be routed, skipped: ${err instanceof Error ? err.message : String(err)}` });
+      // Not the URL or the error's message: a URL may carry the operator's credentials.
+      const reason = operatorUrlProblem(op.url) ?? (err instanceof Error ? err.name : 'unknown error');
+      post({ type: 'error', message: `operator ${op.id} cannot be routed, skipped: ${reason}` });
       continue;
     }
     refs.set(op.id, ref);

@@ -97,6 +97,8 @@ describe.skipIf(!available && !REDIS_REQUIRED)('an operator record the router ca
     await expectServing(pooled.gateway.rpcUrl);
     expect(single.gateway.operatorRef('evil')).toBeUndefined();
     expect(single.lines.filter((l) => l.includes('cannot be routed')).length).toBe(1);
+    // The URL may hold credentials: it is never logged.
+    expect(single.lines.some((l) => l.includes('%ZZ'))).toBe(false);
 
     // The admin API still lists it: it is skipped by the router, not hidden.
     const listed = (await (await fetch(`${single.gateway.adminUrl}v1/operators`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { operators: { id: string }[] };
