@@ -204,6 +204,7 @@ export class RpcServer {
   }
 
   private preflight(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    if (this.refusedHead(res, req)) return;
     const requested = req.getHeader('access-control-request-headers');
     writeReply(res, 204, [
       ['access-control-allow-origin', this.options.allowOrigin],

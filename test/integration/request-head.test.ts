@@ -109,6 +109,13 @@ describe('the RPC listener', () => {
     expect(stack.sims[0]!.stats.httpRequests).toBe(before);
   });
 
+  it.each(['OPTIONS /', 'GET /health', 'GET /ready', 'POST /rpc/ethereum', 'GET /nowhere'])('checks the head of %s too', async (line) => {
+    const [method, path] = line.split(' ') as [string, string];
+    const request = `${method} ${path} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: ${smuggledPost.length}\r\n\r\n`;
+    const { received } = await exchange(rpcPort, request, smuggledPost);
+    expectOne400(received, 'Content-Length');
+  });
+
   it('still serves a well-formed request, chunked or not', async () => {
     expect((await post(stack.url, rpc('eth_chainId', 1))).status).toBe(200);
     const { received } = await exchange(rpcPort, head('/', ['Host: 127.0.0.1:1', 'Connection: close', 'Transfer-Encoding: chunked'], bodyFor(['Transfer-Encoding'])));
