@@ -9,14 +9,17 @@
  * Needs Redis at 127.0.0.1:6379: skipped with a warning when absent, failed under CI=true.
  */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
+import { Measurement } from '../../src/metrics/measurement.js';
 import { operatorUrlProblem } from '../../src/operator-url.js';
 import { SimulatedOperator } from '../../src/sim/index.js';
 import * as ledger from '../../src/staking/ledger.js';
 import { RedisStore } from '../../src/staking/redis-store.js';
+import { WorkerPool } from '../../src/workers/worker-pool.js';
 import { deleteKeys, REDIS_REQUIRED, REDIS_URL, redisReachable, warnRedisMissing } from '../support/redis.js';
 import { INSTANT, post, rpc } from '../support/stack.js';
 
@@ -110,6 +113,47 @@ describe.skipIf(!available && !REDIS_REQUIRED)('an operator record the router ca
     running.push(restarted.gateway);
     expect(skipped(restarted.lines)).toBe(true);
     await expectServing(restarted.gateway.rpcUrl);
+  }, 60_000);
+});
+
+describe('a data-plane worker handed an operator it cannot build', () => {
+  it('reports it once and keeps serving the others', async () => {
+    const sim = new SimulatedOperator({ name: 'good', profile: INSTANT });
+    await sim.start();
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
+    const config = parseConfig({ logLevel: 'info', workers: 2, rpc: { port: 0 }, admin: { port: 0 }, staking: { crossCheck: { sampleRate: 0 } } });
+    const pool = new WorkerPool(config, 2, new Measurement({ windowSeconds: 10 }), () => {}, logger);
+    const port = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    try {
+      await pool.start(port);
+      // The main thread validates and skips such records; a worker must survive one all the same.
+      const operators = [
+        { id: 'evil', index: 0, chain: 'ethereum', url: BAD_URL },
+        { id: 'good', index: 1, chain: 'ethereum', url: sim.url },
+      ];
+      const entries = operators.map((o) => ({ id: o.id, index: o.index, url: o.url, weight: 1 }));
+      pool.publishRoutes([{ chain: 'ethereum', explorationShare: 0, entries }], operators, new Map());
+      await until('both workers to report the operator', () => lines.filter((l) => l.includes('operator evil cannot be routed')).length === 2);
+      // Short connections, so both workers' listen sockets get some.
+      for (let i = 0; i < 20; i++) {
+        const reply = await post(`http://127.0.0.1:${port}/`, rpc('eth_blockNumber', i), { connection: 'close' });
+        expect(reply.status).toBe(200);
+        expect(typeof reply.json.result).toBe('string');
+      }
+      // Published again (every rebuild does): not reported again.
+      pool.publishRoutes([{ chain: 'ethereum', explorationShare: 0, entries }], operators, new Map());
+      await expectServing(`http://127.0.0.1:${port}/`);
+      expect(lines.filter((l) => l.includes('operator evil cannot be routed')).length).toBe(2);
+    } finally {
+      await pool.stop(1_000);
+      await sim.stop();
+    }
   }, 60_000);
 });
 
