@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { operatorUrl } from './operator-url.js';
 import { isValidAddress } from './staking/address.js';
 import { z } from 'zod';
 
@@ -14,11 +15,9 @@ const weiString = z
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 const chainName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lowercase letters, digits and dashes');
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
-
 export const OperatorConfigSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of letters, digits, ".", "_" or "-"'),
-  url: httpUrl,
+  url: operatorUrl,
   chain: chainName.optional(),
   /** The operator's wallet; config operators without one are registered to the zero address. */
   walletAddress: z

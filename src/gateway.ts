@@ -11,6 +11,7 @@ import { operatorChain } from './config.js';
 import { AdminServer } from './admin/admin-server.js';
 import { registerStakingRoutes } from './admin/staking-routes.js';
 import { createLogger, type Logger } from './log.js';
+import { operatorUrlProblem } from './operator-url.js';
 import { DISCARD_RECORDER } from './metrics/attempt-recorder.js';
 import { HealthProber } from './metrics/health-prober.js';
 import { onInternalError, reportInternalError } from './metrics/internal-errors.js';
@@ -60,6 +61,8 @@ export class Gateway {
   private readonly adminServer: AdminServer;
   /** Router-side handles of the operators the core knows, by id. */
   private readonly refs = new Map<string, OperatorRef>();
+  /** Operators whose stored record could not be turned into a handle (see newRef). */
+  private readonly unroutable = new Set<string>();
   private nextIndex = 0;
   private rebuildScheduled = false;
   private stopping: Promise<void> | undefined;
@@ -157,8 +160,8 @@ export class Gateway {
       gateway.rebuildRoutes();
       if (gateway.dataPlane !== undefined) gateway.rpcPort = await gateway.dataPlane.server.listen();
       else {
-        // Every worker must bind the same port: pick a free one when the config says 0.
-        gateway.rpcPort = config.rpc.port === 0 ? await freePort(config.rpc.host) : config.rpc.port;
+        // Every worker binds the same port with SO_REUSEPORT: first make sure nobody else holds it.
+        gateway.rpcPort = await unheldPort(config.rpc.host, config.rpc.port);
         await gateway.workers!.start(gateway.rpcPort);
       }
       await gateway.adminServer.listen();
@@ -234,17 +237,38 @@ export class Gateway {
     return s.probation ? 0 : routingWeight(s.active, s.performanceScore);
   }
 
+  /**
+   * The router's handle of a stored operator, or undefined (logged once, never routed) when
+   * its record cannot be served: URLs are validated where they enter (config, admin API),
+   * but a record written some other way must not stop the other operators being served.
+   */
+  private newRef(s: OperatorState): OperatorRef | undefined {
+    const operator = s.id;
+    let ref: OperatorRef;
+    try {
+      ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex, chain: s.chain, url: s.url }, this.dataPlane?.budget, (pipelining, detail) =>
+        this.logger.info({ operator, pipelining, detail }, pipelining === 'on' ? 'upstream pipelining on' : 'upstream pipelining off until the next check'),
+      );
+    } catch (err) {
+      this.unroutable.add(s.id);
+      // Neither the URL nor the error's message is logged: a URL may carry the operator's credentials.
+      const reason = operatorUrlProblem(s.url) ?? (err instanceof Error ? err.name : 'unknown error');
+      this.logger.error({ operator, reason }, 'operator record cannot be routed: skipped (never routed) until this gateway restarts');
+      return undefined;
+    }
+    this.nextIndex++;
+    return ref;
+  }
+
   /** Creates pools and meters for operators new to the core, then swaps in a fresh routing table. */
   rebuildRoutes(): void {
     if (this.stopping !== undefined) return;
     const byChain = new Map<string, WeightedOperator[]>();
     for (const s of this.core.states()) {
       let ref = this.refs.get(s.id);
-      if (ref === undefined && s.url !== '') {
-        const operator = s.id;
-        ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex++, chain: s.chain, url: s.url }, this.dataPlane?.budget, (pipelining, detail) =>
-          this.logger.info({ operator, pipelining, detail }, pipelining === 'on' ? 'upstream pipelining on' : 'upstream pipelining off until the next check'),
-        );
+      if (ref === undefined && s.url !== '' && !this.unroutable.has(s.id)) {
+        ref = this.newRef(s);
+        if (ref === undefined) continue;
         this.refs.set(s.id, ref);
         this.measurement.addOperator(ref.index, ref.id, ref.chain);
       }
@@ -351,12 +375,23 @@ export class Gateway {
   }
 }
 
-/** A port nobody listens on right now (for workers that must all bind the same one). */
-function freePort(host: string): Promise<number> {
+/**
+ * `port` (or, for 0, a port the kernel picks) once an exclusive bind of it succeeded and was
+ * closed: the data-plane workers bind it with SO_REUSEPORT, which would silently share it
+ * with another gateway already listening there. A Node listener sets no SO_REUSEPORT, so
+ * this bind fails if any socket holds the port. The window that remains: between this
+ * check and the workers' binds, another process of the same user binding the port with
+ * SO_REUSEPORT (another gateway's workers passing their own check at the same moment)
+ * would share it; once the workers listen, every later exclusive bind, and so every later
+ * gateway's check, fails.
+ */
+function unheldPort(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`cannot listen on ${host}:${port}: address in use`) : err),
+    );
+    server.listen(port, host, () => {
       const { port } = server.address() as { port: number };
       server.close(() => resolve(port));
     });

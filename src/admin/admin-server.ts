@@ -5,6 +5,7 @@
  */
 import uWS from 'uWebSockets.js';
 import { type Exchange, readBody, writeReply } from '../router/http-reply.js';
+import { refuseAndClose, requestHeadProblem } from '../router/request-head.js';
 import { UwsListener } from '../router/uws-listener.js';
 import { bearerMatches, isLoopback } from './bearer-auth.js';
 
@@ -40,6 +41,14 @@ export type AdminHandler = (req: AdminRequest) => AdminResponse | Promise<AdminR
 
 const JSON_HEADERS = [['content-type', 'application/json']] as const;
 
+/** A head RFC 9112 says to refuse (request-head.ts): answered 400 and the connection closed, true. */
+function refusedHead(res: uWS.HttpResponse, req: uWS.HttpRequest): boolean {
+  const problem = requestHeadProblem(req);
+  if (problem === undefined) return false;
+  refuseAndClose(res, 400, JSON_HEADERS, JSON.stringify({ error: { code: 'INVALID_REQUEST', message: problem } }));
+  return true;
+}
+
 export class AdminServer {
   private readonly app = uWS.App();
   private readonly listener = new UwsListener(this.app);
@@ -57,6 +66,7 @@ export class AdminServer {
   /** A route that needs the bearer token. `paramCount` names how many `:params` the pattern has. */
   route(method: 'get' | 'post', pattern: string, paramCount: number, handler: AdminHandler): this {
     this.app[method](pattern, (res, req) => {
+      if (refusedHead(res, req)) return;
       const exchange: Exchange = { aborted: false };
       res.onAborted(() => {
         exchange.aborted = true;
@@ -124,6 +134,7 @@ export class AdminServer {
    */
   scrapeRoute(pattern: string, token: string | undefined, produce: () => Promise<{ contentType: string; body: string }>): this {
     this.app.get(pattern, (res, req) => {
+      if (refusedHead(res, req)) return;
       const exchange: Exchange = { aborted: false };
       res.onAborted(() => {
         exchange.aborted = true;
@@ -143,9 +154,9 @@ export class AdminServer {
   }
 
   listen(): Promise<number> {
-    this.app.any('/*', (res) =>
-      this.send(res, { aborted: false }, { status: 404, body: { error: { code: 'NOT_FOUND', message: 'no such route' } } }),
-    );
+    this.app.any('/*', (res, req) => {
+      if (!refusedHead(res, req)) this.send(res, { aborted: false }, { status: 404, body: { error: { code: 'NOT_FOUND', message: 'no such route' } } });
+    });
     return this.listener.listen(this.options.host, this.options.port);
   }
 

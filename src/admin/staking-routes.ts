@@ -6,6 +6,7 @@
  * the wire (the admin server serializes bigints as such).
  */
 import { z } from 'zod';
+import { operatorUrl } from '../operator-url.js';
 import { CORE_ERROR_STATUS, CoreError, type DINInfrastructureCore, type OperatorDetails, type OperatorView } from '../staking/core.js';
 import type { LedgerEvent } from '../staking/records.js';
 import { AdminError, type AdminRequest, type AdminResponse, type AdminServer } from './admin-server.js';
@@ -39,7 +40,7 @@ const RegisterBody = z.strictObject({
     .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of letters, digits, ".", "_" or "-"'),
   /** Format and EIP-55 checksum are the core's call (INVALID_ADDRESS). */
   walletAddress: z.string({ error: 'must be a string' }).max(256, 'must be an address (0x + 40 hex digits)'),
-  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+  url: operatorUrl,
   chain: z
     .string({ error: 'must be a string' })
     .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lowercase letters, digits and dashes')

@@ -11,6 +11,7 @@ import type { Forwarder, ReplyTarget } from './forward.js';
 import { type BodySink, type Exchange, type Headers, joinHeaders, readBody, writeReply } from './http-reply.js';
 import { gatewayErrorResponse } from './jsonrpc.js';
 import type { MemoryBudget } from './memory-budget.js';
+import { refuseAndClose, requestHeadProblem } from './request-head.js';
 import type { RoutingState } from './routing-table.js';
 import { UwsListener } from './uws-listener.js';
 
@@ -120,8 +121,12 @@ export class RpcServer {
     this.app = uWS.App();
     const defaultChain = options.defaultChain;
     this.app
-      .get('/health', (res) => this.sendStatic(res, 200, '{"status":"ok"}'))
-      .get('/ready', (res) => this.ready(res))
+      .get('/health', (res, req) => {
+        if (!this.refusedHead(res, req)) this.sendStatic(res, 200, '{"status":"ok"}');
+      })
+      .get('/ready', (res, req) => {
+        if (!this.refusedHead(res, req)) this.ready(res);
+      })
       .options('/*', (res, req) => this.preflight(res, req))
       .post('/', (res, req) => this.rpc(res, req, defaultChain))
       .post('/rpc/:chain', (res, req) => this.rpc(res, req, req.getParameter(0)))
@@ -135,8 +140,9 @@ export class RpcServer {
     return this.listener.port;
   }
 
-  listen(): Promise<number> {
-    return this.listener.listen(this.options.host, this.options.port);
+  /** `shared`: the port is shared with this process's other data-plane workers (see UwsListener.listen). */
+  listen(shared = false): Promise<number> {
+    return this.listener.listen(this.options.host, this.options.port, shared);
   }
 
   /** Stops accepting connections; open ones keep being served. */
@@ -150,6 +156,7 @@ export class RpcServer {
   }
 
   private rpc(res: uWS.HttpResponse, req: uWS.HttpRequest, chain: string): void {
+    if (this.refusedHead(res, req)) return;
     const call = new HttpCall(this, res, chain);
     res.onAborted(() => {
       call.aborted = true;
@@ -164,6 +171,15 @@ export class RpcServer {
       return;
     }
     readBody(res, call, this.options.maxBodyBytes, call);
+  }
+
+  /** A head RFC 9112 says to refuse (request-head.ts): answered 400, the connection closed, true. */
+  private refusedHead(res: uWS.HttpResponse, req: uWS.HttpRequest): boolean {
+    const problem = requestHeadProblem(req);
+    if (problem === undefined) return false;
+    this.forwarder.recordClientFault('invalid_request');
+    refuseAndClose(res, ERRORS.INVALID_REQUEST.httpStatus, this.jsonHeaders, gatewayErrorResponse(null, 'INVALID_REQUEST', problem));
+    return true;
   }
 
   tooLarge(res: uWS.HttpResponse, exchange: Exchange): void {
@@ -242,6 +258,7 @@ export class RpcServer {
   }
 
   private preflight(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    if (this.refusedHead(res, req)) return;
     const requested = req.getHeader('access-control-request-headers');
     writeReply(res, 204, [
       ['access-control-allow-origin', this.options.allowOrigin],
@@ -252,6 +269,7 @@ export class RpcServer {
   }
 
   private notFound(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    if (this.refusedHead(res, req)) return;
     const url = req.getUrl();
     const isRpcPath = url === '/' || url.startsWith('/rpc/');
     const status = isRpcPath ? 405 : 404;

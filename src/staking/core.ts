@@ -25,6 +25,8 @@ export type CoreErrorCode =
   | 'OPERATOR_NOT_FOUND'
   | 'OPERATOR_EXISTS'
   | 'INSUFFICIENT_STAKE'
+  | 'STAKE_LIMIT'
+  | 'IDEMPOTENCY_CONFLICT'
   | 'CONFLICT'
   | 'STORE_UNAVAILABLE';
 
@@ -45,6 +47,8 @@ export const CORE_ERROR_STATUS: Readonly<Record<CoreErrorCode, number>> = {
   OPERATOR_NOT_FOUND: 404,
   OPERATOR_EXISTS: 409,
   INSUFFICIENT_STAKE: 409,
+  STAKE_LIMIT: 409,
+  IDEMPOTENCY_CONFLICT: 422,
   CONFLICT: 409,
   STORE_UNAVAILABLE: 503,
 };
@@ -196,23 +200,52 @@ export class DINInfrastructureCore {
   }
 
   /**
-   * `requestId` makes a retry safe: the stake event takes it as its id, so a second call
-   * with the same id (after a 503 whose outcome was unknown) is recognized, not applied again.
+   * `requestId` (the admin API's Idempotency-Key) makes a retry safe: the stake event takes
+   * it as its id, so a second call with the same id and the same request (after a 503 whose
+   * outcome was unknown) is recognized and applies nothing; the same id with a different
+   * operator, operation or amount is refused (IDEMPOTENCY_CONFLICT), never silently ignored.
    */
   async stake(operatorId: string, amount: bigint, requestId?: string): Promise<void> {
+    const request = requestId === undefined ? undefined : { requestId, operatorId, type: 'stake' as const, amount };
+    if (request !== undefined && (await this.alreadyApplied(request))) return;
     await this.mutate(operatorId, (s) => this.ledgerCall(() => {
       const released = ledger.release(s, this.now());
-      const change = ledger.stake(released.state, amount, this.now(), 'stake', requestEventId(operatorId, 'stake', requestId));
+      const change = ledger.stake(released.state, amount, this.now(), 'stake', request && requestEventId(request.requestId));
       return { state: change.state, events: [...released.events, ...change.events] };
     }));
+    // A concurrent request with the same key may have won the commit ('duplicate'): it must be this same request.
+    if (request !== undefined) await this.alreadyApplied(request);
   }
 
   async unstake(operatorId: string, amount: bigint, requestId?: string): Promise<void> {
+    const request = requestId === undefined ? undefined : { requestId, operatorId, type: 'unstake' as const, amount };
+    if (request !== undefined && (await this.alreadyApplied(request))) return;
     await this.mutate(operatorId, (s) => this.ledgerCall(() => {
       const released = ledger.release(s, this.now());
-      const change = ledger.unstake(released.state, amount, this.now(), this.unbondingMs, 'unstake', requestEventId(operatorId, 'unstake', requestId));
+      const change = ledger.unstake(released.state, amount, this.now(), this.unbondingMs, 'unstake', request && requestEventId(request.requestId));
       return { state: change.state, events: [...released.events, ...change.events] };
     }));
+    if (request !== undefined) await this.alreadyApplied(request);
+  }
+
+  /**
+   * True when the request with this key was already applied (its operator's record is
+   * reloaded so the caller answers with the current state); throws IDEMPOTENCY_CONFLICT when
+   * the key was used for a different request.
+   */
+  private async alreadyApplied(request: { requestId: string; operatorId: string; type: 'stake' | 'unstake'; amount: bigint }): Promise<boolean> {
+    const prior = await this.guard(() => this.store.getEvent(requestEventId(request.requestId)));
+    if (prior === undefined) return false;
+    if (prior.operatorId !== request.operatorId || prior.type !== request.type || prior.amount !== request.amount) {
+      throw new CoreError(
+        'IDEMPOTENCY_CONFLICT',
+        `Idempotency-Key "${request.requestId}" was already used for a ${prior.type} of ${prior.amount} wei on operator "${prior.operatorId}"; ` +
+          `this request is a ${request.type} of ${request.amount} wei on operator "${request.operatorId}": use a new key`,
+      );
+    }
+    const current = await this.guard(() => this.store.getOperator(request.operatorId));
+    if (current !== undefined) this.cache.set(request.operatorId, current);
+    return true;
   }
 
   getOperator(operatorId: string): OperatorView | undefined {
@@ -424,7 +457,7 @@ export class DINInfrastructureCore {
       return fn();
     } catch (err) {
       if (err instanceof ledger.LedgerError) {
-        throw new CoreError(err.code === 'INSUFFICIENT_STAKE' ? 'INSUFFICIENT_STAKE' : 'INVALID_INPUT', err.message);
+        throw new CoreError(err.code === 'INVALID_AMOUNT' ? 'INVALID_INPUT' : err.code, err.message);
       }
       throw err;
     }
@@ -466,9 +499,13 @@ export class DINInfrastructureCore {
   }
 }
 
-/** The event id of a client-identified request, so a retried request is recognized. */
-function requestEventId(operatorId: string, type: 'stake' | 'unstake', requestId: string | undefined): string | undefined {
-  return requestId === undefined ? undefined : `request:${operatorId}:${type}:${requestId}`;
+/**
+ * The event id of a client-identified request, so a retried request is recognized. One key
+ * names one request across every operator and operation, as in payment APIs: a reuse for
+ * anything else is found under the same id and refused.
+ */
+function requestEventId(requestId: string): string {
+  return `request:${requestId}`;
 }
 
 /** EIP-55: all-lowercase and all-uppercase addresses are accepted; mixed case must carry a valid checksum. */

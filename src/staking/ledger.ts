@@ -8,7 +8,7 @@ import type { Severity, ViolationType } from '../types.js';
 import { type LedgerEvent, type OperatorState, unbondingTotal } from './records.js';
 
 export class LedgerError extends Error {
-  constructor(readonly code: 'INVALID_AMOUNT' | 'INSUFFICIENT_STAKE', message: string) {
+  constructor(readonly code: 'INVALID_AMOUNT' | 'INSUFFICIENT_STAKE' | 'STAKE_LIMIT', message: string) {
     super(message);
   }
 }
@@ -24,8 +24,15 @@ function positive(amount: bigint, what: string): void {
   if (typeof amount !== 'bigint' || amount <= 0n) throw new LedgerError('INVALID_AMOUNT', `${what} must be a positive whole number of wei`);
 }
 
+/** The most an operator can hold, active, unbonding and withdrawable together: what an EVM uint256 can count. */
+export const MAX_STAKE_WEI = 2n ** 256n - 1n;
+
 export function stake(state: OperatorState, amount: bigint, now: number, reason = 'stake', eventId: string = randomUUID()): Change {
   positive(amount, 'stake amount');
+  const held = state.active + unbondingTotal(state) + state.withdrawable;
+  if (held + amount > MAX_STAKE_WEI) {
+    throw new LedgerError('STAKE_LIMIT', `cannot stake ${amount} wei: operator "${state.id}" would hold more than 2^256 - 1 wei (it holds ${held})`);
+  }
   const event: LedgerEvent = { id: eventId, operatorId: state.id, type: 'stake', amount, timestamp: now, reason };
   return { state: { ...state, active: state.active + amount, version: state.version + 1 }, events: [event] };
 }

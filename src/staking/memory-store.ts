@@ -9,7 +9,7 @@ import type { CommitResult, Store } from './store.js';
 export class MemoryStore implements Store {
   readonly #operators = new Map<string, OperatorState>();
   readonly #events: LedgerEvent[] = [];
-  readonly #eventIds = new Set<string>();
+  readonly #eventsById = new Map<string, LedgerEvent>();
   readonly #metrics = new Map<string, PerformanceMetrics[]>();
 
   async createOperator(state: OperatorState, events: readonly LedgerEvent[]): Promise<boolean> {
@@ -40,6 +40,11 @@ export class MemoryStore implements Store {
     return 'ok';
   }
 
+  async getEvent(id: string): Promise<LedgerEvent | undefined> {
+    const event = this.#eventsById.get(id);
+    return event && structuredClone(event);
+  }
+
   async listEvents(query: { operatorId?: string; limit?: number } = {}): Promise<LedgerEvent[]> {
     const { operatorId, limit } = query;
     const matching = operatorId === undefined ? this.#events : this.#events.filter((e) => e.operatorId === operatorId);
@@ -63,7 +68,7 @@ export class MemoryStore implements Store {
   #anyRecorded(events: readonly LedgerEvent[]): boolean {
     const ids = new Set<string>();
     for (const e of events) {
-      if (this.#eventIds.has(e.id) || ids.has(e.id)) return true;
+      if (this.#eventsById.has(e.id) || ids.has(e.id)) return true;
       ids.add(e.id);
     }
     return false;
@@ -71,8 +76,9 @@ export class MemoryStore implements Store {
 
   #record(events: readonly LedgerEvent[]): void {
     for (const e of events) {
-      this.#events.push(structuredClone(e));
-      this.#eventIds.add(e.id);
+      const copy = structuredClone(e);
+      this.#events.push(copy);
+      this.#eventsById.set(e.id, copy);
     }
   }
 }

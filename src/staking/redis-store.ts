@@ -8,6 +8,7 @@
  *   <p>operators          set     operator ids
  *   <p>operator:<id>      hash    version (integer), state (JSON, wei as decimal strings)
  *   <p>event-ids          set     every recorded event id (makes slashing idempotent)
+ *   <p>events-by-id       hash    event id -> JSON (finds the request an Idempotency-Key was used for)
  *   <p>events             stream  all events in commit order, field `event` = JSON
  *   <p>events:<id>        stream  the same, for one operator
  *   <p>metrics:<id>       list    metrics history as JSON, newest last
@@ -32,7 +33,7 @@ export interface RedisStoreOptions {
 }
 
 // Shared by both scripts. KEYS: 1 operator hash, 2 operator-id set, 3 event-id set,
-// 4 events stream, 5 the operator's events stream. ARGV[4]: deadline (ms, Redis clock);
+// 4 events stream, 5 the operator's events stream, 6 events by id. ARGV[4]: deadline (ms, Redis clock);
 // ARGV[5..]: id, JSON per event.
 //
 // The deadline: a write that waited in Redis (a CLIENT PAUSE during failover, a blocked
@@ -54,6 +55,7 @@ end
 local function record()
   for i = 5, #ARGV, 2 do
     redis.call('SADD', KEYS[3], ARGV[i])
+    redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 1])
     redis.call('XADD', KEYS[4], '*', 'event', ARGV[i + 1])
     redis.call('XADD', KEYS[5], '*', 'event', ARGV[i + 1])
   end
@@ -81,7 +83,7 @@ record()
 return 1
 `;
 
-/** The commands defineCommand adds: the 5 keys, then ARGV. */
+/** The commands defineCommand adds: the 6 keys, then ARGV. */
 interface Scripts {
   dinCommit(...keysThenArgv: string[]): Promise<CommitResult | 'expired'>;
   dinCreate(...keysThenArgv: string[]): Promise<number>;
@@ -133,8 +135,8 @@ export class RedisStore implements Store {
         () => {},
       );
     });
-    this.#redis.defineCommand('dinCommit', { numberOfKeys: 5, lua: COMMIT_LUA });
-    this.#redis.defineCommand('dinCreate', { numberOfKeys: 5, lua: CREATE_LUA });
+    this.#redis.defineCommand('dinCommit', { numberOfKeys: 6, lua: COMMIT_LUA });
+    this.#redis.defineCommand('dinCreate', { numberOfKeys: 6, lua: CREATE_LUA });
     this.#scripts = this.#redis as unknown as Scripts;
   }
 
@@ -190,6 +192,11 @@ export class RedisStore implements Store {
     return result;
   }
 
+  async getEvent(id: string): Promise<LedgerEvent | undefined> {
+    const json = await this.#call(() => this.#redis.hget(`${this.#p}events-by-id`, id));
+    return json === null ? undefined : decodeEvent(json);
+  }
+
   async listEvents(query: { operatorId?: string; limit?: number } = {}): Promise<LedgerEvent[]> {
     const { operatorId, limit } = query;
     if (limit !== undefined && limit <= 0) return [];
@@ -237,7 +244,7 @@ export class RedisStore implements Store {
 
   #scriptKeys(id: string): string[] {
     const p = this.#p;
-    return [this.#operatorKey(id), `${p}operators`, `${p}event-ids`, `${p}events`, `${p}events:${id}`];
+    return [this.#operatorKey(id), `${p}operators`, `${p}event-ids`, `${p}events`, `${p}events:${id}`, `${p}events-by-id`];
   }
 
   /** Errors Redis answered (bad script, wrong type) are bugs; anything else means Redis is unreachable. */

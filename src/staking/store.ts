@@ -32,6 +32,12 @@ export interface Store {
   getOperator(id: string): Promise<OperatorState | undefined>;
   listOperators(): Promise<OperatorState[]>;
   commit(next: OperatorState, expectedVersion: number, events: readonly LedgerEvent[]): Promise<CommitResult>;
+  /**
+   * The event recorded with this id (by a create or a commit), or undefined. How a request
+   * carrying an Idempotency-Key is recognized, and told apart from a different request that
+   * reuses the key.
+   */
+  getEvent(id: string): Promise<LedgerEvent | undefined>;
   /** Events in the order they were committed; with `limit`, the last `limit` of them. */
   listEvents(query?: { operatorId?: string; limit?: number }): Promise<LedgerEvent[]>;
   /** Appends to the operator's metrics history, keeping the newest `keep` entries. */

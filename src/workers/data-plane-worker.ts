@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { installCrashPolicy } from '../crash-policy.js';
 import { describeError, onInternalError, reportInternalError } from '../metrics/internal-errors.js';
 import { initLatencyHistograms } from '../metrics/latency-histogram.js';
+import { operatorUrlProblem } from '../operator-url.js';
 import { Measurement } from '../metrics/measurement.js';
 import { createDataPlane, newOperatorRef } from '../router/data-plane.js';
 import { ChainRoute, type OperatorRef, RoutingState } from '../router/routing-table.js';
@@ -26,6 +27,8 @@ await initLatencyHistograms();
 const routing = new RoutingState();
 const measurement = new Measurement({ windowSeconds: config.windowSeconds });
 const refs = new Map<string, OperatorRef>();
+/** Operators whose handle could not be built: never routed by this worker. */
+const unroutable = new Set<string>();
 const heads = new Map<string, number>();
 const { forwarder, server, budget } = createDataPlane(config, routing, measurement, {
   onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
@@ -35,8 +38,19 @@ const { forwarder, server, budget } = createDataPlane(config, routing, measureme
 
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
   for (const op of message.operators) {
-    if (refs.has(op.id)) continue;
-    refs.set(op.id, newOperatorRef(config, op, budget));
+    if (refs.has(op.id) || unroutable.has(op.id)) continue;
+    let ref: OperatorRef;
+    try {
+      ref = newOperatorRef(config, op, budget);
+    } catch (err) {
+      // One operator whose handle cannot be built is left out (reported once); the others are served.
+      unroutable.add(op.id);
+      // Not the URL or the error's message: a URL may carry the operator's credentials.
+      const reason = operatorUrlProblem(op.url) ?? (err instanceof Error ? err.name : 'unknown error');
+      post({ type: 'error', where: 'rebuild_routes', message: `operator ${op.id} cannot be routed, skipped: ${reason}` });
+      continue;
+    }
+    refs.set(op.id, ref);
     measurement.addOperator(op.index, op.id, op.chain);
   }
   heads.clear();
@@ -89,7 +103,7 @@ function onMessage(message: ToWorker): void {
 }
 
 try {
-  await server.listen();
+  await server.listen(true);
   post({ type: 'listening' });
 } catch (err) {
   post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });

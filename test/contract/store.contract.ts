@@ -155,6 +155,16 @@ export function storeContract(name: string, make: () => Promise<Store>, cleanup?
     });
 
     describe('events', () => {
+      it('finds a recorded event by id, from a create or a commit, and nothing else', async () => {
+        const state = await created(store, 5n);
+        const [first] = await store.listEvents({ operatorId: state.id });
+        expect(await store.getEvent(first!.id)).toEqual(first);
+        const { state: next, events } = stake(state, 7n, T0 + 1, 'stake', `request:${state.id}-key`);
+        expect(await store.commit(next, state.version, events)).toBe('ok');
+        expect(await store.getEvent(`request:${state.id}-key`)).toEqual(events[0]);
+        expect(await store.getEvent('request:never-used')).toBeUndefined();
+      });
+
       it('lists in commit order, by operator, and the last N', async () => {
         let a = await created(store, 1n);
         let b = await created(store, 2n);

@@ -34,8 +34,8 @@ interface Reply {
   body: any;
 }
 
-async function call(url: string, method: 'GET' | 'POST', body?: unknown, token: string | null = TOKEN): Promise<Reply> {
-  const headers: Record<string, string> = {};
+async function call(url: string, method: 'GET' | 'POST', body?: unknown, token: string | null = TOKEN, extra: Record<string, string> = {}): Promise<Reply> {
+  const headers: Record<string, string> = { ...extra };
   if (token !== null) headers['authorization'] = `Bearer ${token}`;
   let payload: string | undefined;
   if (body !== undefined) {
@@ -185,6 +185,9 @@ describe('operators', () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ ...ok, url: 'ftp://a.example.com' }, 'url:'],
       [{ ...ok, url: 'not a url' }, 'url:'],
+      // Parsed by URL, but its user part is not decodable: the upstream client would throw (issue 16, finding 3).
+      [{ ...ok, url: 'http://%ZZ@127.0.0.1:1/' }, 'url:'],
+      [{ ...ok, url: 'http://127.0.0.1:0/' }, 'url:'],
       [{ ...ok, id: 'has space' }, 'id:'],
       [{ ...ok, id: '' }, 'id:'],
       [{ ...ok, chain: 'Ethereum' }, 'chain:'],
@@ -482,5 +485,40 @@ describe('Idempotency-Key', () => {
     const op = (await (await fetch(`${adminUrl}/v1/operators/idem-op`, { headers })).json()) as { stakedAmount: string };
     expect(op.stakedAmount).toBe('14');
     expect((await stake('bad key with spaces')).status).toBe(400);
+  });
+
+  it('refuses with 422 a key reused for another amount, operation or operator, and applies nothing', async () => {
+    expect((await post('/v1/operators', { id: 'idem-a', walletAddress: WALLET, url: 'http://127.0.0.1:1/', initialStake: '100' })).status).toBe(201);
+    expect((await post('/v1/operators', { id: 'idem-b', walletAddress: WALLET, url: 'http://127.0.0.1:1/', initialStake: '100' })).status).toBe(201);
+    const keyed = (path: string, amount: string) =>
+      call(`${base}${path}`, 'POST', { amount }, TOKEN, { 'idempotency-key': 'pay-1' });
+    const first = await keyed('/v1/operators/idem-a/stake', '10');
+    expect(first.status).toBe(200);
+    expect(first.body.stakedAmount).toBe('110');
+    // The same request again: the same answer, applied once.
+    const again = await keyed('/v1/operators/idem-a/stake', '10');
+    expect(again.status).toBe(200);
+    expect(again.body.stakedAmount).toBe('110');
+    expectError(await keyed('/v1/operators/idem-a/stake', '11'), 422, 'IDEMPOTENCY_CONFLICT', 'pay-1');
+    expectError(await keyed('/v1/operators/idem-a/unstake', '10'), 422, 'IDEMPOTENCY_CONFLICT', 'unstake');
+    expectError(await keyed('/v1/operators/idem-b/stake', '10'), 422, 'IDEMPOTENCY_CONFLICT', 'idem-b');
+    expect((await get('/v1/operators/idem-a')).body.stakedAmount).toBe('110');
+    expect((await get('/v1/operators/idem-b')).body.stakedAmount).toBe('100');
+    const events = await get('/v1/events?operator=idem-a');
+    expect(events.body.events.filter((e: { type: string }) => e.type === 'stake').map((e: { amount: string }) => e.amount)).toEqual(['100', '10']);
+  });
+});
+
+describe('stake cap', () => {
+  it('refuses with 409 STAKE_LIMIT a stake that would take the operator past 2^256 - 1 wei', async () => {
+    const max = (2n ** 256n - 1n).toString();
+    expect((await post('/v1/operators', { id: 'op-max', walletAddress: WALLET, url: 'https://max.example.com' })).status).toBe(201);
+    expect((await post('/v1/operators/op-max/stake', { amount: max })).body.stakedAmount).toBe(max);
+    expectError(await post('/v1/operators/op-max/stake', { amount: max }), 409, 'STAKE_LIMIT', '2^256 - 1');
+    expectError(await post('/v1/operators/op-max/stake', { amount: '1' }), 409, 'STAKE_LIMIT');
+    // Unstaked wei still counts: it is held (unbonding or withdrawable) until withdrawn.
+    expect((await post('/v1/operators/op-max/unstake', { amount: '5' })).status).toBe(200);
+    expectError(await post('/v1/operators/op-max/stake', { amount: '1' }), 409, 'STAKE_LIMIT');
+    expect((await get('/v1/operators/op-max')).body.stakedAmount).toBe((2n ** 256n - 6n).toString());
   });
 });

@@ -135,6 +135,31 @@ describe('stake and unstake', () => {
     expect(await core.events({ operatorId: 'op-1' })).toHaveLength(1);
   });
 
+  it('applies a keyed request once, also when the retry races it, and refuses the key for another request', async () => {
+    const { core } = await setup({ unbondingMs: 0 });
+    await core.registerOperator('op-1', LOWER, ETH);
+    // Sent together: both find the key unused, the second loses the commit as a duplicate.
+    const outcomes = await Promise.allSettled([core.stake('op-1', 5n, 'k1'), core.stake('op-1', 5n, 'k1'), core.stake('op-1', 6n, 'k1')]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    expect(((outcomes[2] as PromiseRejectedResult).reason as CoreError).code).toBe('IDEMPOTENCY_CONFLICT');
+    await rejectsWith(core.unstake('op-1', 5n, 'k1'), 'IDEMPOTENCY_CONFLICT');
+    expect(core.getOperator('op-1')!.stakedAmount).toBe(ETH + 5n);
+    await core.unstake('op-1', 5n, 'k2');
+    await core.unstake('op-1', 5n, 'k2');
+    expect(core.getOperator('op-1')!.stakedAmount).toBe(ETH);
+    await expectLedgerAddsUp(core, 'op-1');
+  });
+
+  it('caps what an operator holds at 2^256 - 1 wei', async () => {
+    const { core } = await setup();
+    const max = 2n ** 256n - 1n;
+    await core.registerOperator('op-1', LOWER, max);
+    await rejectsWith(core.stake('op-1', 1n), 'STAKE_LIMIT');
+    await core.unstake('op-1', ETH);
+    await rejectsWith(core.stake('op-1', 1n), 'STAKE_LIMIT');
+    expect(core.getOperator('op-1')!.stakedAmount).toBe(max - ETH);
+  });
+
   it('makes an operator ineligible below the minimum stake', async () => {
     const { core } = await setup({ unbondingMs: 0 });
     await core.registerOperator('op-1', LOWER, ETH);
