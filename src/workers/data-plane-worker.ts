@@ -47,7 +47,7 @@ function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
       unroutable.add(op.id);
       // Not the URL or the error's message: a URL may carry the operator's credentials.
       const reason = operatorUrlProblem(op.url) ?? (err instanceof Error ? err.name : 'unknown error');
-      post({ type: 'error', where: 'rebuild_routes', message: `operator ${op.id} cannot be routed, skipped: ${reason}` });
+      post({ type: 'unroutable', operatorId: op.id, reason });
       continue;
     }
     refs.set(op.id, ref);

@@ -39,4 +39,6 @@ export type FromWorker =
   | { readonly type: 'outvoted'; readonly operatorId: string; readonly evidence: CrossCheckEvidence }
   /** An internal error the worker caught and survived: the main thread counts it (din_internal_errors_total). */
   | { readonly type: 'error'; readonly where: InternalErrorSite; readonly message: string }
+  /** An operator whose router handle this worker cannot build: left out (a bad record, not a bug). */
+  | { readonly type: 'unroutable'; readonly operatorId: string; readonly reason: string }
   | { readonly type: 'stopped' };

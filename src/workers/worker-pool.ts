@@ -162,6 +162,9 @@ export class WorkerPool {
       case 'outvoted':
         this.onOutvoted(message.operatorId, message.evidence);
         break;
+      case 'unroutable':
+        this.logger.error({ operator: message.operatorId, reason: message.reason }, `operator ${message.operatorId} cannot be routed in a data-plane worker, skipped`);
+        break;
       case 'error':
         reportInternalError(isInternalErrorSite(message.where) ? message.where : 'worker', `in a data-plane worker: ${message.message}`);
         break;
