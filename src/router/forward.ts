@@ -18,6 +18,7 @@ import {
   upstreamBatch,
   type BatchEntry,
   type JsonRpcId,
+  type ParsedBody,
   type RpcCall,
 } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
@@ -42,7 +43,15 @@ export interface ReplyTarget {
   answered: boolean;
   /** Writes or copies `body` before it returns, and keeps no reference to it: it may be an operator's reply, used again next (body-pool.ts). */
   reply(status: number, body: string | Buffer | null): void;
+  /**
+   * Charges a valid body to its client's rate limit (rpc-server.ts): undefined when admitted,
+   * else the refusal to answer with (HTTP 429).
+   */
+  admit?(parsed: AdmissibleBody): string | undefined;
 }
+
+/** A body that parsed into calls: what admission charges. */
+export type AdmissibleBody = Exclude<ParsedBody, { kind: 'error' }>;
 
 const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = {
   UPSTREAM_CONNECT: 'connect',
@@ -158,6 +167,11 @@ export class Forwarder {
         parsed.code === 'PARSE_ERROR' ? 'parse_error' : parsed.code === 'BATCH_TOO_LARGE' ? 'batch_too_large' : 'invalid_request',
       );
       this.answer(target, ERRORS[parsed.code].httpStatus, parsed.body);
+      return;
+    }
+    const refusal = target.admit?.(parsed);
+    if (refusal !== undefined) {
+      this.answer(target, ERRORS.LIMIT_EXCEEDED.httpStatus, refusal);
       return;
     }
     const route = this.routing.current.route(chain);

@@ -10,6 +10,7 @@ import { Measurement } from '../metrics/measurement.js';
 import { createDataPlane, newOperatorRef } from '../router/data-plane.js';
 import { ChainRoute, type OperatorRef, RoutingState } from '../router/routing-table.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { PortLeaseSource } from './port-lease-source.js';
 
 const port = parentPort!;
 const { config } = workerData as WorkerInit;
@@ -20,10 +21,13 @@ const routing = new RoutingState();
 const measurement = new Measurement({ windowSeconds: config.windowSeconds });
 const refs = new Map<string, OperatorRef>();
 const heads = new Map<string, number>();
+// Every worker's buckets lease from the main thread, so a client's budget holds for the whole process.
+const leases = new PortLeaseSource(port);
 const { forwarder, server } = createDataPlane(config, routing, measurement, {
   onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
   headOf: (chain) => heads.get(chain) ?? null,
   onInternalError: (err) => post({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }),
+  leases,
 });
 
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
@@ -68,6 +72,9 @@ port.on('message', (message: ToWorker) => {
       break;
     case 'stop':
       void stop(message.graceMs);
+      break;
+    case 'lease-grant':
+      leases.settle(message);
       break;
   }
 });

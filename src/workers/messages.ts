@@ -21,7 +21,9 @@ export interface RouteSpec {
 export type ToWorker =
   | { readonly type: 'routes'; readonly routes: readonly RouteSpec[]; readonly operators: ReadonlyArray<{ id: string; index: number; chain: string; url: string }>; readonly heads: Readonly<Record<string, number>> }
   | { readonly type: 'export'; readonly requestId: number }
-  | { readonly type: 'stop'; readonly graceMs: number };
+  | { readonly type: 'stop'; readonly graceMs: number }
+  /** The answer to a worker's `lease`: `failed` when the shared store did not answer. */
+  | { readonly type: 'lease-grant'; readonly leaseId: number; readonly granted: number; readonly waitMs: number; readonly failed: boolean };
 
 export type FromWorker =
   | { readonly type: 'listening' }
@@ -29,4 +31,6 @@ export type FromWorker =
   | { readonly type: 'export'; readonly requestId: number; readonly meters: readonly MeterExport[]; readonly clientFaults: Float64Array; readonly inflight: number }
   | { readonly type: 'outvoted'; readonly operatorId: string; readonly evidence: CrossCheckEvidence }
   | { readonly type: 'error'; readonly message: string }
-  | { readonly type: 'stopped' };
+  | { readonly type: 'stopped' }
+  /** A rate-limit bucket asks the main thread's shared bucket `name` for up to `want` tokens. */
+  | { readonly type: 'lease'; readonly leaseId: number; readonly name: string; readonly rate: number; readonly burst: number; readonly want: number };
