@@ -173,6 +173,19 @@ export class Gateway {
       { rpc: gateway.rpcUrl, admin: gateway.adminUrl, store: config.redisUrl === undefined ? 'memory' : 'redis', operators: gateway.refs.size, ready: gateway.routing.current.ready },
       'gateway listening',
     );
+    const rl = config.rateLimit;
+    logger.info(
+      rl.enabled
+        ? {
+            store: gateway.leases === undefined ? 'memory' : config.redisUrl !== undefined && rl.store === 'auto' ? 'redis' : 'main thread',
+            perIp: rl.perIp.enabled ? { rate: rl.perIp.rate, burst: rl.perIp.burst } : 'off',
+            keysRequired: rl.apiKeys.required,
+            // The keys by the names they were given: never the keys themselves.
+            apiKeys: rl.apiKeys.keys.map((k) => ({ name: k.name, rate: k.rate, burst: k.burst })),
+          }
+        : { enabled: false },
+      'rate limiting',
+    );
     if (config.admin.token === undefined) logger.warn('no admin token configured: the admin API on loopback is open to local users');
     return gateway;
   }
