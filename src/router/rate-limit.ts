@@ -135,7 +135,7 @@ class Bucket implements LeaseHandler {
 
 export class RateLimiter {
   /** By client IP and by key name: two maps, so no IP can be mistaken for a key's name. */
-  private readonly ipBuckets = new Map<string, Bucket>();
+  private readonly ipBuckets = new Map<string | number, Bucket>();
   private readonly keyBuckets = new Map<string, Bucket>();
   private readonly keys: ReadonlyMap<string, ApiKeyPolicy>;
   readonly costs: MethodCosts;
@@ -168,12 +168,13 @@ export class RateLimiter {
   }
 
   /**
-   * Charges `cost` to the key's budget when a key is given, else to the IP's. Returns 0 when
+   * Charges `cost` to the key's budget when a key is given, else to the IP's (an IPv4 address
+   * as a 32-bit number, anything else as text). Returns 0 when
    * admitted, else the whole seconds after which the same body would be (Retry-After).
    */
-  charge(ip: string, key: ApiKeyPolicy | undefined, cost: number): number {
-    let buckets: Map<string, Bucket>;
-    let id: string;
+  charge(ip: string | number, key: ApiKeyPolicy | undefined, cost: number): number {
+    let buckets: Map<string | number, Bucket>;
+    let id: string | number;
     let budget: Budget;
     if (key !== undefined) {
       buckets = this.keyBuckets;
@@ -194,7 +195,7 @@ export class RateLimiter {
         if (this.size >= this.options.maxBuckets) return 1;
       }
       // A new client starts with a full bucket locally; leased, with nothing until its first lease.
-      const shared = key !== undefined ? `key:${id}` : `ip:${id}`;
+      const shared = key !== undefined ? `key:${id}` : `ip:${typeof id === 'number' ? ipv4Text(id) : id}`;
       bucket = new Bucket(this, shared, budget, this.leases === undefined ? budget.burst : 0, now);
       buckets.set(id, bucket);
     }
@@ -255,4 +256,8 @@ export class RateLimiter {
       }
     }
   }
+}
+
+function ipv4Text(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
 }

@@ -39,7 +39,8 @@ export interface RpcRateLimitOptions {
 
 /** Who sent a request, for the rate limiter: the key's policy when it came with one, else its IP. */
 interface Client {
-  ip: string;
+  /** See clientIp. */
+  ip: string | number;
   key: ApiKeyPolicy | undefined;
 }
 
@@ -53,7 +54,7 @@ interface SocketData extends Client {
 class HttpCall implements Exchange, BodySink, ReplyTarget, Client {
   aborted = false;
   answered = false;
-  ip = '';
+  ip: string | number = 0;
   key: ApiKeyPolicy | undefined = undefined;
   /** Seconds, for the Retry-After of a refusal. */
   retryAfter = 0;
@@ -249,7 +250,7 @@ export class RpcServer {
       idleTimeout: 120,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0, ip: '', key: undefined };
+        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0, ip: 0, key: undefined };
         if (this.options.rateLimit !== undefined && !this.identify(res, req, keyInPath ? req.getParameter(1) : undefined, data)) {
           writeReply(res, ERRORS.API_KEY_REJECTED.httpStatus, this.jsonHeaders, gatewayErrorResponse(null, 'API_KEY_REJECTED'), true);
           return;
@@ -309,11 +310,14 @@ export class RpcServer {
 }
 
 /**
- * The client's address: the socket's peer, or with `trustedProxyHops` proxies in front, the
- * address the outermost trusted one saw (X-Forwarded-For read from the right, as Express's
- * "trust proxy" count does). A header with fewer entries gives its leftmost.
+ * The client, as the rate limiter keys it: the socket's peer, or with `trustedProxyHops`
+ * proxies in front, the address the outermost trusted one saw (X-Forwarded-For read from the
+ * right, as Express's "trust proxy" count does; a header with fewer entries gives its
+ * leftmost). A socket's IPv4 address is a number (no string per request); an IPv6 one its
+ * /64, the block one subscriber is usually given, so a client cannot multiply its budget by
+ * changing addresses inside it.
  */
-function clientIp(res: uWS.HttpResponse, req: uWS.HttpRequest, trustedProxyHops: number): string {
+function clientIp(res: uWS.HttpResponse, req: uWS.HttpRequest, trustedProxyHops: number): string | number {
   if (trustedProxyHops > 0) {
     const forwarded = req.getHeader('x-forwarded-for');
     if (forwarded !== '') {
@@ -321,5 +325,11 @@ function clientIp(res: uWS.HttpResponse, req: uWS.HttpRequest, trustedProxyHops:
       return hops[Math.max(0, hops.length - trustedProxyHops)]!.trim();
     }
   }
-  return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+  const a = new Uint8Array(res.getRemoteAddress());
+  if (a.length === 4) return ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0;
+  if (a.length !== 16) return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+  let mapped = a[10] === 0xff && a[11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = a[i] === 0;
+  if (mapped) return ((a[12]! << 24) | (a[13]! << 16) | (a[14]! << 8) | a[15]!) >>> 0;
+  return `${Buffer.from(a.subarray(0, 8)).toString('hex')}/64`;
 }

@@ -6,6 +6,7 @@
  * Needs Redis at 127.0.0.1:6379: skipped with a warning when absent, failed under CI=true.
  */
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
@@ -64,5 +65,12 @@ describe.skipIf(!available && !REDIS_REQUIRED)('a fleet on one Redis', () => {
     expect(admitted).toBeLessThanOrEqual(BURST + 2 * ALLOWANCE);
     // At 0.001 tokens a second, the next token is at least several hundred seconds away.
     expect(Number(retryAfter)).toBeGreaterThan(100);
+    // The one shared bucket, named by the client's address.
+    const redis = new Redis(REDIS_URL);
+    try {
+      expect(await redis.keys(`${PREFIX}rl:*`)).toEqual([`${PREFIX}rl:ip:127.0.0.1`]);
+    } finally {
+      await redis.quit();
+    }
   });
 });
