@@ -188,9 +188,13 @@ export const ConfigSchema = z.strictObject({
       trustedProxyHops: z.number().int().min(0).max(10).default(0),
       /** Buckets held per process; new clients beyond it are refused until idle ones are swept. */
       maxBuckets: z.number().int().min(1).max(10_000_000).default(100_000),
-      /** Shared budgets (Redis, or workers > 1): tokens leased at once, and the debt allowed while a lease is in flight. */
+      /**
+       * Shared budgets (Redis, or workers > 1): tokens leased at once, and the debt a bucket may
+       * run while a lease is in flight. The allowance is what a new client's first burst gets
+       * before its first lease returns, and the most one instance admits above a client's budget.
+       */
       leaseTokens: z.number().int().min(1).max(1_000_000).default(50),
-      allowance: z.number().min(0).max(1_000_000).default(20),
+      allowance: z.number().min(0).max(1_000_000).default(500),
     })
     .prefault({}),
   shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),

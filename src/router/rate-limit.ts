@@ -11,10 +11,11 @@
  *
  * The leased trade-off: the hot path never waits for the shared store, at the price of a
  * bounded error. Over-admission is at most `allowance` per bucket per instance (debt is
- * repaid, so the long-run rate is the shared one); under-admission is at most the unspent
- * leased tokens an instance holds (`leaseTokens` + a request's cost) when a client's traffic
- * moves to another instance. A shared store that fails falls back to the local rate per
- * instance (the budget times the instance count, fleet-wide) until it answers again.
+ * repaid, so the long-run rate is the shared one); a new client's first burst is capped at
+ * `allowance` until its first lease returns; under-admission is at most the unspent leased
+ * tokens an instance holds (a lease) when a client's traffic moves to another instance. A
+ * shared store that fails falls back to the budget's rate per instance (fleet-wide, the rate
+ * times the instance count) until it answers again.
  */
 import { performance } from 'node:perf_hooks';
 import type { BatchEntry } from './jsonrpc.js';
