@@ -6,6 +6,8 @@
  */
 import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
+import { LimitExceededRpcError, createPublicClient, http, webSocket } from 'viem';
+import { mainnet } from 'viem/chains';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createLogger } from '../../src/log.js';
@@ -194,6 +196,31 @@ describe('rate limiting over WebSocket', () => {
       refused.once('error', () => {});
     });
     expect(status).toBe(401);
+  });
+});
+
+describe('what a client library makes of a refusal (viem)', () => {
+  it('raises LimitExceededRpcError over HTTP (with the 429 and its Retry-After beneath) and over WebSocket', async () => {
+    refillAll();
+    const overHttp = createPublicClient({ chain: mainnet, transport: http(stack.url, { retryCount: 0 }) });
+    for (let i = 0; i < 5; i++) expect(await overHttp.getChainId()).toBe(1);
+    const httpError = await overHttp.getChainId().catch((err: unknown) => err);
+    expect(httpError).toBeInstanceOf(LimitExceededRpcError);
+    // Under it, the HTTP answer: status and the Retry-After viem's retry delay reads (utils/buildRequest.ts).
+    const cause = (httpError as LimitExceededRpcError).cause as { status?: number; headers?: Headers };
+    expect(cause.status).toBe(429);
+    expect(cause.headers?.get('Retry-After')).toBe('1');
+
+    refillAll();
+    const transport = webSocket(stack.url.replace('http', 'ws'), { retryCount: 0 });
+    const overWs = createPublicClient({ chain: mainnet, transport });
+    try {
+      for (let i = 0; i < 5; i++) expect(await overWs.getBlockNumber({ cacheTime: 0 })).toBeTypeOf('bigint');
+      const wsError = await overWs.getBlockNumber({ cacheTime: 0 }).catch((err: unknown) => err);
+      expect(wsError).toBeInstanceOf(LimitExceededRpcError);
+    } finally {
+      await (await overWs.transport.getRpcClient()).close();
+    }
   });
 });
 
