@@ -59,10 +59,12 @@ export function createDataPlane(config: Config, routing: RoutingState, recorder:
     maxBodyBytes: config.limits.maxBodyBytes,
     allowOrigin: config.cors.allowOrigin,
     defaultChain: config.defaultChain,
-    ...(rl.enabled
+    // Configured keys are checked even with budgets off.
+    ...(rl.enabled || rl.apiKeys.keys.length > 0
       ? {
           rateLimit: {
             limiter: createRateLimiter(config, hooks.leases, hooks.rateLimitNow),
+            chargeBudgets: rl.enabled,
             keysRequired: rl.apiKeys.required,
             keyHeader: rl.apiKeys.header,
             trustedProxyHops: rl.trustedProxyHops,

@@ -29,6 +29,8 @@ export interface RpcServerOptions {
 
 export interface RpcRateLimitOptions {
   readonly limiter: RateLimiter;
+  /** false: API keys are checked, no budget is charged (`rateLimit.enabled: false` with keys configured). */
+  readonly chargeBudgets: boolean;
   /** Every request must carry a configured key. */
   readonly keysRequired: boolean;
   /** The header a key may come in (lowercase). */
@@ -42,6 +44,8 @@ interface Client {
   /** See clientIp. */
   ip: string | number;
   key: ApiKeyPolicy | undefined;
+  /** Seconds, for the Retry-After of a refusal. */
+  retryAfter: number;
 }
 
 interface SocketData extends Client {
@@ -56,7 +60,6 @@ class HttpCall implements Exchange, BodySink, ReplyTarget, Client {
   answered = false;
   ip: string | number = 0;
   key: ApiKeyPolicy | undefined = undefined;
-  /** Seconds, for the Retry-After of a refusal. */
   retryAfter = 0;
 
   constructor(
@@ -207,8 +210,8 @@ export class RpcServer {
     const limiter = rl.limiter;
     const key = pathKey ?? (limiter.hasKeys ? req.getHeader(rl.keyHeader) : '');
     if (key !== '') {
-      // Never echoed or logged: the answer says only that the key was refused.
-      client.key = limiter.keyPolicy(key);
+      // Never echoed or logged: the answer says only that the key was refused. No configured key is longer than 128.
+      client.key = key.length <= 128 ? limiter.keyPolicy(key) : undefined;
       if (client.key === undefined) {
         this.forwarder.recordClientFault('api_key_rejected');
         return false;
@@ -224,9 +227,9 @@ export class RpcServer {
   }
 
   /** Charges a body's cost to its client: undefined when admitted, else the refusal (and `client.retryAfter` set). */
-  admit(parsed: AdmissibleBody, client: Client & { retryAfter?: number }): string | undefined {
+  admit(parsed: AdmissibleBody, client: Client): string | undefined {
     const rl = this.options.rateLimit;
-    if (rl === undefined) return undefined;
+    if (rl === undefined || !rl.chargeBudgets) return undefined;
     const limiter = rl.limiter;
     const cost = parsed.kind === 'single' ? limiter.costs.of(parsed.call.method) : limiter.costs.ofBatch(parsed.entries);
     const wait = limiter.charge(client.ip, client.key, cost);
@@ -250,7 +253,7 @@ export class RpcServer {
       idleTimeout: 120,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0, ip: 0, key: undefined };
+        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0, ip: 0, key: undefined, retryAfter: 0 };
         if (this.options.rateLimit !== undefined && !this.identify(res, req, keyInPath ? req.getParameter(1) : undefined, data)) {
           writeReply(res, ERRORS.API_KEY_REJECTED.httpStatus, this.jsonHeaders, gatewayErrorResponse(null, 'API_KEY_REJECTED'), true);
           return;
@@ -322,7 +325,8 @@ function clientIp(res: uWS.HttpResponse, req: uWS.HttpRequest, trustedProxyHops:
     const forwarded = req.getHeader('x-forwarded-for');
     if (forwarded !== '') {
       const hops = forwarded.split(',');
-      return hops[Math.max(0, hops.length - trustedProxyHops)]!.trim();
+      // An address is at most 45 characters: a longer entry (which only a client left of the trusted proxies can write) is cut, to bound the buckets' keys.
+      return hops[Math.max(0, hops.length - trustedProxyHops)]!.trim().slice(0, 45);
     }
   }
   const a = new Uint8Array(res.getRemoteAddress());

@@ -255,12 +255,14 @@ describe('what the gateway tells about rate limiting', () => {
   });
 });
 
-describe('required API keys', () => {
+describe('required API keys with budgets off', () => {
   let keyed: Stack;
   beforeAll(async () => {
     keyed = await startStack({
       operators: [{}],
-      config: { rateLimit: { apiKeys: { required: true, header: 'x-din-key', keys: [{ key: ALPHA_KEY, name: 'alpha' }] } } },
+      config: {
+        rateLimit: { enabled: false, apiKeys: { required: true, header: 'x-din-key', keys: [{ key: ALPHA_KEY, name: 'alpha', rate: 0.001, burst: 1 }] } },
+      },
     });
   });
   afterAll(() => keyed.stop());
@@ -273,6 +275,8 @@ describe('required API keys', () => {
     expect((await post(keyed.url, rpc('eth_chainId', 1), { 'x-api-key': ALPHA_KEY })).status).toBe(401);
     expect((await post(keyed.url, rpc('eth_chainId', 2), { 'x-din-key': ALPHA_KEY })).json).toEqual({ jsonrpc: '2.0', id: 2, result: '0x1' });
     expect((await post(`${keyed.url}rpc/ethereum/${ALPHA_KEY}`, rpc('eth_chainId', 3))).status).toBe(200);
+    // The key's budget of 1 is not charged: budgets are off, only the key is checked.
+    expect((await post(`${keyed.url}rpc/ethereum/${ALPHA_KEY}`, rpc('eth_chainId', 4))).status).toBe(200);
   });
 });
 
