@@ -14,6 +14,8 @@ import type { Budget, LeaseHandler, LeaseSource } from '../router/rate-limit.js'
  * be full again, since a full bucket is the same as none.
  */
 const LEASE_LUA = `
+-- TIME before a write: Redis before 5 replicates this script by its effects only if asked (a no-op since).
+if redis.replicate_commands then redis.replicate_commands() end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local want = tonumber(ARGV[3])

@@ -10,6 +10,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
+import { RedisLeaseSource } from '../../src/ratelimit/redis-lease-source.js';
+import type { Budget } from '../../src/router/rate-limit.js';
 import { SimulatedOperator } from '../../src/sim/index.js';
 import { INSTANT, post, rpc } from '../support/stack.js';
 import { deleteKeys, REDIS_REQUIRED, REDIS_URL, redisReachable, warnRedisMissing } from '../support/redis.js';
@@ -71,6 +73,44 @@ describe.skipIf(!available && !REDIS_REQUIRED)('a fleet on one Redis', () => {
       expect(await redis.keys(`${PREFIX}rl:*`)).toEqual([`${PREFIX}rl:ip:127.0.0.1`]);
     } finally {
       await redis.quit();
+    }
+  });
+});
+
+/** One lease, awaited (tests only: the limiter never awaits one). */
+function leaseOnce(source: RedisLeaseSource, name: string, budget: Budget, want: number): Promise<{ granted: number; waitMs: number } | 'failed'> {
+  return new Promise((resolve) => source.lease(name, budget, want, { onGrant: (granted, waitMs) => resolve({ granted, waitMs }), onLeaseFailed: () => resolve('failed') }));
+}
+
+describe.skipIf(!available && !REDIS_REQUIRED)('the Redis lease script', () => {
+  const source = new RedisLeaseSource(REDIS_URL, { keyPrefix: `${PREFIX}script:` });
+  afterAll(() => source.close());
+
+  it('grants up to the tokens asked from a bucket that starts full, and says when the next token comes', async () => {
+    const budget = { rate: 0.5, burst: 10 };
+    // The first call may find the connection still coming up: wait for it to answer.
+    let first = await leaseOnce(source, 'a', budget, 4);
+    for (let i = 0; first === 'failed' && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      first = await leaseOnce(source, 'a', budget, 4);
+    }
+    expect(first).toEqual({ granted: 4, waitMs: 0 });
+    const second = await leaseOnce(source, 'a', budget, 8);
+    expect(second).not.toBe('failed');
+    const { granted, waitMs } = second as { granted: number; waitMs: number };
+    // 6 left, plus what refilled in between (0.5 a second: well under one token here).
+    expect(granted).toBe(6);
+    expect(waitMs).toBeGreaterThan(1_000);
+    expect(waitMs).toBeLessThanOrEqual(2_000);
+    expect(await leaseOnce(source, 'b', budget, 3)).toEqual({ granted: 3, waitMs: 0 });
+  });
+
+  it('fails a lease, not the caller, when Redis cannot be reached', async () => {
+    const nowhere = new RedisLeaseSource('redis://127.0.0.1:1', { keyPrefix: PREFIX, commandTimeoutMs: 200 });
+    try {
+      expect(await leaseOnce(nowhere, 'a', { rate: 1, burst: 1 }, 1)).toBe('failed');
+    } finally {
+      await nowhere.close();
     }
   });
 });
