@@ -222,7 +222,8 @@ export class RpcServer {
       this.forwarder.recordClientFault('api_key_rejected');
       return false;
     }
-    client.ip = clientIp(res, req, rl.trustedProxyHops);
+    // Read only when IPs are limited: uWS allocates for every read.
+    if (limiter.options.perIp !== null) client.ip = clientIp(res, req, rl.trustedProxyHops);
     return true;
   }
 
@@ -239,9 +240,13 @@ export class RpcServer {
     return gatewayErrorResponse(parsed.kind === 'single' ? parsed.call.id : null, 'LIMIT_EXCEEDED', `retry after ${wait} s`);
   }
 
-  /** The JSON headers and `Retry-After: seconds`, made once per distinct value. */
+  /** The JSON headers and `Retry-After: seconds`, made once per distinct value up to an hour. */
   retryAfterHeaders(seconds: number): Headers {
-    return (this.retryHeaders[seconds] ??= joinHeaders([['content-type', 'application/json'], this.allowOrigin, this.keepAlive, ['retry-after', String(seconds)]]));
+    const cached = seconds <= 3600 ? this.retryHeaders[seconds] : undefined;
+    if (cached !== undefined) return cached;
+    const headers = joinHeaders([['content-type', 'application/json'], this.allowOrigin, this.keepAlive, ['retry-after', String(seconds)]]);
+    if (seconds <= 3600) this.retryHeaders[seconds] = headers;
+    return headers;
   }
 
   private socketBehavior(chainOf: (req: uWS.HttpRequest) => string, keyInPath = false): uWS.WebSocketBehavior<SocketData> {
