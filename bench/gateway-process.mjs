@@ -7,6 +7,9 @@
 //   --workers N|auto (env BENCH_WORKERS): the config's `workers` (default 1: the main thread serves RPC).
 //   --record false (env BENCH_RECORD=false): Gateway.start(config, { recordAttempts: false }), the
 //     router records nothing (the "gateway-nomeasure" variant: measurement off).
+//   --rate-limit off|ip|refuse (env BENCH_RATE_LIMIT, default off: a load generator is one IP far over
+//     any per-IP default): "ip" limits per IP at a rate never reached (the admission cost, every request
+//     charged); "refuse" at 1 unit/s, so nearly every request is a 429 (what a refusal costs).
 //   --cross-check-rate R (env BENCH_CROSS_CHECK_RATE): staking.crossCheck.sampleRate; unset = the
 //     config default. The measurement on/off comparison passes 0 to both variants.
 // Prints {"pid", "rpcUrl", "adminUrl", "simPid", "simUrls", "record", "workers", "crossCheckRate"} as one JSON
@@ -31,8 +34,16 @@ const { values } = parseArgs({
     'cross-check-rate': { type: 'string', default: process.env.BENCH_CROSS_CHECK_RATE },
     upstreams: { type: 'string' },
     workers: { type: 'string', default: process.env.BENCH_WORKERS ?? '1' },
+    'rate-limit': { type: 'string', default: process.env.BENCH_RATE_LIMIT ?? 'off' },
   },
 });
+const RATE_LIMITS = {
+  off: { enabled: false },
+  ip: { enabled: true, perIp: { rate: 1e9, burst: 1e9 } },
+  refuse: { enabled: true, perIp: { rate: 1, burst: 1 } },
+};
+const rateLimit = RATE_LIMITS[values['rate-limit']];
+if (rateLimit === undefined) throw new Error(`--rate-limit must be one of ${Object.keys(RATE_LIMITS).join(', ')}, not ${values['rate-limit']}`);
 if (!['true', 'false'].includes(values.record)) throw new Error(`--record must be true or false, not ${values.record}`);
 const record = values.record === 'true';
 const crossCheckRate = values['cross-check-rate'] === undefined ? undefined : Number(values['cross-check-rate']);
@@ -51,6 +62,7 @@ const config = parseConfig({
   logLevel: 'silent',
   upstream: { connections: Number(values.connections), ...(values.pipelining === undefined ? {} : { pipelining: Number(values.pipelining) }) },
   ...(crossCheckRate === undefined ? {} : { staking: { crossCheck: { sampleRate: crossCheckRate } } }),
+  rateLimit,
   operators,
 });
 // Errors (an internal error answering a request, the control loop failing) go to stderr, which the harness shows.

@@ -6,6 +6,8 @@ import { ChainRoute } from '../dist/router/routing-table.js';
 import { initLatencyHistograms } from '../dist/metrics/latency-histogram.js';
 import { Measurement } from '../dist/metrics/measurement.js';
 import { methodIndex } from '../dist/metrics/method-labels.js';
+import { RateLimiter } from '../dist/router/rate-limit.js';
+import uWS from 'uWebSockets.js';
 
 await initLatencyHistograms();
 
@@ -62,6 +64,29 @@ for (const n of [10_000, 100_000]) {
   const method = methodIndex('eth_getBalance');
   rows.push(timeIt('measure: recordAttempt (HDR + counters)', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) m.recordAttempt(i & 15, method, 'success', 200 + (i & 4095)); }));
   m.destroy();
+}
+
+// Rate limiting's admission: a method's cost and one charge to a local bucket (one client, and
+// the next of 10,000 clients), and uWS's read of the client's address that precedes it.
+{
+  const limiter = new RateLimiter(
+    { perIp: { rate: 1e9, burst: 1e9 }, costs: { default: 1, methods: { eth_getLogs: 10 }, prefixes: { debug_: 25, trace_: 25 } }, maxBuckets: 100_000, leaseTokens: 50, allowance: 500 },
+    new Map(),
+    undefined,
+  );
+  rows.push(timeIt('rate limit: cost + charge, one client', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += limiter.charge(0x7f000001, undefined, limiter.costs.of('eth_getBalance')); }));
+  rows.push(timeIt('rate limit: cost + charge, 10,000 clients in turn', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += limiter.charge(0x0a000000 + (i % 10_000), undefined, limiter.costs.of('debug_traceCall')); }));
+  limiter.close();
+  rows.push(await new Promise((resolve) => {
+    const app = uWS.App().post('/', (res) => {
+      res.onAborted(() => {});
+      resolve(timeIt('rate limit: uWS res.getRemoteAddress() (an ArrayBuffer per call)', 10_000, () => { for (let i = 0; i < 10_000; i++) sink += new Uint8Array(res.getRemoteAddress())[3]; }));
+      res.end('');
+    });
+    app.listen('127.0.0.1', 0, (socket) => {
+      fetch(`http://127.0.0.1:${uWS.us_socket_local_port(socket)}/`, { method: 'POST', body: '' }).then((r) => r.text()).finally(() => uWS.us_listen_socket_close(socket));
+    });
+  }));
 }
 
 // The window tick runs in a child process per case (`--tick N activeShare`), one after the

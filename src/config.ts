@@ -28,6 +28,22 @@ export const OperatorConfigSchema = z.strictObject({
   stake: weiString.default('1000000000000000000'),
 });
 
+/** A rate-limit budget: cost units per second, and how many may be saved up for a burst. */
+const budget = (rate: number, burst: number) => ({
+  rate: z.number().positive().max(1e9).default(rate),
+  burst: z.number().min(1).max(1e12).default(burst),
+});
+
+export const ApiKeyConfigSchema = z.strictObject({
+  /** Sent by clients as `/rpc/:chain/:key` or in the key header: URL-safe, long enough not to be guessed. */
+  key: z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, 'must be 16-128 characters of letters, digits, "_" or "-"'),
+  /** Who holds the key: what logs and shared bucket names show, never the key. */
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of letters, digits, ".", "_" or "-"'),
+  ...budget(1000, 5000),
+});
+
+const costUnits = z.number().min(0).max(1_000_000);
+
 const bps = z.number().int().min(0).max(10_000);
 const severityTable = z.strictObject({ low: bps, medium: bps, high: bps, critical: bps });
 
@@ -153,6 +169,46 @@ export const ConfigSchema = z.strictObject({
         allowOrigin: z.string().regex(/^[\x21-\x7e]+$/, 'an origin or "*": printable ASCII, no spaces or line breaks').default('*'),
       })
       .prefault({}),
+  /**
+   * Token buckets per client IP and per API key, in cost units (a call costs its method's
+   * cost, a batch the sum). Shared by the fleet through Redis when `redisUrl` is set.
+   */
+  rateLimit: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** "auto": one budget for the fleet in Redis when `redisUrl` is set, else in memory; "memory": per instance always. */
+      store: z.enum(['auto', 'memory']).default('auto'),
+      /** Requests without an API key, by client IP. */
+      perIp: z.strictObject({ enabled: z.boolean().default(true), ...budget(1000, 5000) }).prefault({}),
+      apiKeys: z
+        .strictObject({
+          /** Every request must carry a configured key (else 401). */
+          required: z.boolean().default(false),
+          /** The header a key may be sent in (instead of the path's last segment). */
+          header: z.string().regex(/^[a-z0-9-]{1,64}$/, 'a lowercase header name').default('x-api-key'),
+          keys: z.array(ApiKeyConfigSchema).default([]),
+        })
+        .prefault({}),
+      costs: z
+        .strictObject({
+          default: costUnits.default(1),
+          methods: z.record(z.string().min(1), costUnits).default({ eth_getLogs: 10 }),
+          prefixes: z.record(z.string().min(1), costUnits).default({ debug_: 25, trace_: 25 }),
+        })
+        .prefault({}),
+      /** Proxies in front of the gateway whose X-Forwarded-For entries are trusted (0: the socket's address is the client). */
+      trustedProxyHops: z.number().int().min(0).max(10).default(0),
+      /** Buckets held per process; new clients beyond it are refused until idle ones are swept. */
+      maxBuckets: z.number().int().min(1).max(10_000_000).default(100_000),
+      /**
+       * Shared budgets (Redis, or workers > 1): tokens leased at once, and the debt a bucket may
+       * run while a lease is in flight. The allowance is what a new client's first burst gets
+       * before its first lease returns, and the most one instance admits above a client's budget.
+       */
+      leaseTokens: z.number().int().min(1).max(1_000_000).default(50),
+      allowance: z.number().min(0).max(1_000_000).default(500),
+    })
+    .prefault({}),
   shutdownGraceMs: z.number().int().min(0).max(600_000).default(10_000),
   operators: z.array(OperatorConfigSchema).default([]),
 });
@@ -240,6 +296,17 @@ export function parseConfig(input: unknown, env: Env = {}): Config {
     if (seen.has(op.id)) problems.push(`operators.${i}.id: duplicate operator id "${op.id}"`);
     seen.add(op.id);
   }
+  const apiKeys = config.rateLimit.apiKeys;
+  const keys = new Set<string>();
+  const names = new Set<string>();
+  for (const [i, k] of apiKeys.keys.entries()) {
+    // The message names the entry, never the key.
+    if (keys.has(k.key)) problems.push(`rateLimit.apiKeys.keys.${i}.key: the same key as an earlier entry`);
+    if (names.has(k.name)) problems.push(`rateLimit.apiKeys.keys.${i}.name: duplicate key name "${k.name}"`);
+    keys.add(k.key);
+    names.add(k.name);
+  }
+  if (apiKeys.required && apiKeys.keys.length === 0) problems.push('rateLimit.apiKeys.required: needs at least one key in rateLimit.apiKeys.keys');
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(config);
 }

@@ -19,7 +19,9 @@ export type GatewayErrorCode =
   | 'UPSTREAM_HTTP_5XX'
   | 'UPSTREAM_HTTP_429'
   | 'UPSTREAM_HTTP_OTHER'
-  | 'UPSTREAM_INVALID_ENVELOPE';
+  | 'UPSTREAM_INVALID_ENVELOPE'
+  | 'LIMIT_EXCEEDED'
+  | 'API_KEY_REJECTED';
 
 export interface ErrorSpec {
   /** JSON-RPC error code sent to the client. */
@@ -54,6 +56,9 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorSpec>> = Object.free
   UPSTREAM_HTTP_429: { jsonRpcCode: -32056, httpStatus: 502, retryable: true, operatorFault: false, message: 'Operator rate-limited the request' },
   UPSTREAM_HTTP_OTHER: { jsonRpcCode: -32057, httpStatus: 502, retryable: true, operatorFault: true, message: 'Operator answered with an unexpected HTTP status' },
   UPSTREAM_INVALID_ENVELOPE: { jsonRpcCode: -32058, httpStatus: 502, retryable: true, operatorFault: true, message: 'Operator answered with an invalid JSON-RPC envelope' },
+  // -32005 is what Infura and Alchemy answer over their limits; viem maps it to LimitExceededRpcError.
+  LIMIT_EXCEEDED: { jsonRpcCode: -32005, httpStatus: 429, retryable: false, operatorFault: false, message: 'Limit exceeded' },
+  API_KEY_REJECTED: { jsonRpcCode: -32065, httpStatus: 401, retryable: false, operatorFault: false, message: 'Unknown or missing API key' },
 });
 
 export class GatewayError extends Error {

@@ -21,6 +21,9 @@ import { createMetricsRegistry, type OperatorStatus } from './metrics/prometheus
 import type { CrossCheckEvidence } from './router/cross-check.js';
 import { createDataPlane, type DataPlane, newOperatorRef } from './router/data-plane.js';
 import type { MemoryBudget } from './router/memory-budget.js';
+import type { LeaseSource } from './router/rate-limit.js';
+import { SharedBuckets } from './router/shared-buckets.js';
+import { RedisLeaseSource } from './ratelimit/redis-lease-source.js';
 import { ChainRoute, type OperatorRef, type RandomSource, RoutingState, type WeightedOperator } from './router/routing-table.js';
 import { WorkerPool } from './workers/worker-pool.js';
 import { ControlLoop } from './staking/control-loop.js';
@@ -43,6 +46,8 @@ export interface GatewayOptions {
   readonly store?: Store;
   /** false: the router records nothing (only to measure what measurement costs, in bench/). */
   readonly recordAttempts?: boolean;
+  /** The rate limiter's clock in ms (tests inject one to refill buckets without sleeping). */
+  readonly rateLimitNow?: () => number;
 }
 
 const WEI_PER_GWEI = 1_000_000_000n;
@@ -58,6 +63,8 @@ export class Gateway {
   /** The data-plane workers when there are several. */
   private readonly workers: WorkerPool | undefined;
   private rpcPort = 0;
+  /** The shared rate-limit buckets (Redis, or this process's for its workers); none when each bucket refills locally. */
+  private readonly leases: (LeaseSource & { close(): unknown }) | undefined;
   private readonly adminServer: AdminServer;
   /** Router-side handles of the operators the core knows, by id. */
   private readonly refs = new Map<string, OperatorRef>();
@@ -88,14 +95,17 @@ export class Gateway {
       if (this.controlLoop.updateChainIdentity(reports).changed) this.scheduleRebuild();
     });
     const onOutvoted = (id: string, evidence: CrossCheckEvidence) => this.controlLoop.reportBadData(id, evidence);
+    this.leases = sharedRateLimitBuckets(config, workerCount);
     if (workerCount > 1) {
-      this.workers = new WorkerPool(config, workerCount, this.measurement, onOutvoted, logger);
+      this.workers = new WorkerPool(config, workerCount, this.measurement, onOutvoted, logger, this.leases);
     } else {
       this.dataPlane = createDataPlane(config, this.routing, options.recordAttempts === false ? DISCARD_RECORDER : this.measurement, {
         onOutvoted,
         headOf: (chain) => this.measurement.chainHeads().get(chain) ?? null,
         onInternalError: (err) => reportInternalError('request', err),
         ...(options.random ? { random: options.random } : {}),
+        ...(this.leases ? { leases: this.leases } : {}),
+        ...(options.rateLimitNow ? { rateLimitNow: options.rateLimitNow } : {}),
       });
     }
     this.adminServer = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token });
@@ -176,6 +186,19 @@ export class Gateway {
     logger.info(
       { rpc: gateway.rpcUrl, admin: gateway.adminUrl, store: config.redisUrl === undefined ? 'memory' : 'redis', operators: gateway.refs.size, ready: gateway.routing.current.ready },
       'gateway listening',
+    );
+    const rl = config.rateLimit;
+    logger.info(
+      rl.enabled
+        ? {
+            store: gateway.leases === undefined ? 'memory' : config.redisUrl !== undefined && rl.store === 'auto' ? 'redis' : 'main thread',
+            perIp: rl.perIp.enabled ? { rate: rl.perIp.rate, burst: rl.perIp.burst } : 'off',
+            keysRequired: rl.apiKeys.required,
+            // The keys by the names they were given: never the keys themselves.
+            apiKeys: rl.apiKeys.keys.map((k) => ({ name: k.name, rate: k.rate, burst: k.burst })),
+          }
+        : { enabled: false },
+      'rate limiting',
     );
     if (config.admin.token === undefined) logger.warn('no admin token configured: the admin API on loopback is open to local users');
     return gateway;
@@ -352,6 +375,7 @@ export class Gateway {
     await Promise.all([...this.refs.values()].map((ref) => ref.upstream.close()));
     this.measurement.destroy();
     this.stopLoggingInternalErrors();
+    await this.leases?.close();
     await this.core.store.close();
   }
 
@@ -373,6 +397,20 @@ export class Gateway {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * Where rate-limit buckets lease from: the fleet's Redis (one budget for every gateway on it),
+ * or this process's shared buckets when several workers must share one budget; undefined when
+ * the one data plane's buckets refill locally.
+ */
+function sharedRateLimitBuckets(config: Config, workerCount: number): (LeaseSource & { close(): unknown }) | undefined {
+  const rl = config.rateLimit;
+  if (!rl.enabled) return undefined;
+  if (rl.store === 'auto' && config.redisUrl !== undefined) {
+    return new RedisLeaseSource(config.redisUrl, { keyPrefix: `${config.staking.redisKeyPrefix}rl:` });
+  }
+  return workerCount > 1 ? new SharedBuckets() : undefined;
 }
 
 /**

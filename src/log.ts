@@ -11,7 +11,14 @@ export function createLogger(level: string, destination: pino.DestinationStream 
     {
       level,
       base: { service: 'din-gateway' },
-      redact: { paths: ['token', '*.token', 'admin.token', 'authorization', '*.authorization', 'redisUrl', '*.redisUrl'], censor: '[redacted]' },
+      redact: {
+        paths: [
+          'token', '*.token', 'admin.token', 'authorization', '*.authorization', 'redisUrl', '*.redisUrl',
+          // API keys: a key entry, a config's key list, a key header.
+          'key', '*.key', 'apiKey', '*.apiKey', 'rateLimit.apiKeys.keys[*].key', 'apiKeys.keys[*].key', 'keys[*].key', '*["x-api-key"]',
+        ],
+        censor: '[redacted]',
+      },
     },
     destination,
   );

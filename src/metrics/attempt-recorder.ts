@@ -26,8 +26,8 @@ export const OUTCOME_INDEX: Readonly<Record<AttemptOutcome, number>> = Object.fr
   Object.fromEntries(ATTEMPT_OUTCOMES.map((o, i) => [o, i])) as Record<AttemptOutcome, number>,
 );
 
-/** Requests the gateway answered itself because the client sent something invalid. */
-export const CLIENT_FAULTS = ['parse_error', 'invalid_request', 'batch_too_large', 'body_too_large', 'unknown_chain'] as const;
+/** Requests the gateway answered itself because the client sent something invalid, or over its rate limit, or without a valid API key. */
+export const CLIENT_FAULTS = ['parse_error', 'invalid_request', 'batch_too_large', 'body_too_large', 'unknown_chain', 'rate_limited_ip', 'rate_limited_key', 'api_key_rejected'] as const;
 export type ClientFault = (typeof CLIENT_FAULTS)[number];
 
 export interface AttemptRecorder {

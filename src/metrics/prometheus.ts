@@ -132,7 +132,7 @@ export function createMetricsRegistry(measurement: Measurement, status: StatusSo
       out.push(sample({ chain: m.chain, operator: m.operatorId, result: 'ok' }, m.probeTotals.ok));
       out.push(sample({ chain: m.chain, operator: m.operatorId, result: 'failed' }, m.probeTotals.failed));
     })),
-    family('din_client_faults_total', 'Requests the gateway answered itself because the client sent something invalid.', 'counter', () =>
+    family('din_client_faults_total', 'Requests the gateway answered itself: the client sent something invalid, was over its rate limit, or had no valid API key.', 'counter', () =>
       CLIENT_FAULTS.map((reason, i) => sample({ reason }, measurement.clientFaults[i]!))),
     family('din_inflight_requests', 'Client requests being answered right now.', 'gauge', () => [sample({}, status.inflightRequests())]),
     family('din_memory_budget_bytes', 'Bytes buffered for requests in flight (used) and the budget for them (limit).', 'gauge', () => {

@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { AttemptRecorder } from '../metrics/attempt-recorder.js';
 import { type CrossCheckEvidence, CrossChecker } from './cross-check.js';
 import { Forwarder } from './forward.js';
+import { type ApiKeyPolicy, type LeaseSource, RateLimiter } from './rate-limit.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import { RpcServer } from './rpc-server.js';
 import { type PipeliningState, Upstream } from './upstream.js';
@@ -19,6 +20,10 @@ export interface DataPlaneHooks {
   readonly headOf: (chain: string) => number | null;
   readonly onInternalError: (err: unknown) => void;
   readonly random?: RandomSource;
+  /** Where rate-limit buckets lease their tokens (a fleet's Redis, the main thread); absent: each bucket refills locally. */
+  readonly leases?: LeaseSource;
+  /** The rate limiter's clock in ms (tests inject one). */
+  readonly rateLimitNow?: () => number;
 }
 
 export interface DataPlane {
@@ -58,14 +63,44 @@ export function createDataPlane(config: Config, routing: RoutingState, recorder:
       hooks.random,
     ),
   );
+  const rl = config.rateLimit;
   const server = new RpcServer(forwarder, routing, {
     host: config.rpc.host,
     port: config.rpc.port,
     maxBodyBytes: config.limits.maxBodyBytes,
     allowOrigin: config.cors.allowOrigin,
     defaultChain: config.defaultChain,
+    // Configured keys are checked even with budgets off.
+    ...(rl.enabled || rl.apiKeys.keys.length > 0
+      ? {
+          rateLimit: {
+            limiter: createRateLimiter(config, hooks.leases, hooks.rateLimitNow),
+            chargeBudgets: rl.enabled,
+            keysRequired: rl.apiKeys.required,
+            keyHeader: rl.apiKeys.header,
+            trustedProxyHops: rl.trustedProxyHops,
+          },
+        }
+      : {}),
   });
   return { forwarder, server, budget };
+}
+
+export function createRateLimiter(config: Config, leases: LeaseSource | undefined, now?: () => number): RateLimiter {
+  const rl = config.rateLimit;
+  const keys = new Map<string, ApiKeyPolicy>(rl.apiKeys.keys.map((k) => [k.key, Object.freeze({ name: k.name, rate: k.rate, burst: k.burst })]));
+  return new RateLimiter(
+    {
+      perIp: rl.perIp.enabled ? { rate: rl.perIp.rate, burst: rl.perIp.burst } : null,
+      costs: rl.costs,
+      maxBuckets: rl.maxBuckets,
+      leaseTokens: rl.leaseTokens,
+      allowance: rl.allowance,
+    },
+    keys,
+    leases,
+    now,
+  );
 }
 
 /** An operator's router handle: its dense index and its own pool, sized by the config, its answers taken from `budget` (when it serves clients). */

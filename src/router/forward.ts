@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { ERRORS, GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { AttemptOutcome, AttemptRecorder, ClientFault } from '../metrics/attempt-recorder.js';
 import { BATCH_METHOD, KNOWN_METHODS, methodIndex } from '../metrics/method-labels.js';
-import { NON_IDEMPOTENT_METHODS, gatewayErrorResponse, mayShareConnection, parseRequestBody, type BatchEntry, type JsonRpcId, type RpcCall } from './jsonrpc.js';
+import { NON_IDEMPOTENT_METHODS, gatewayErrorResponse, mayShareConnection, parseRequestBody, type BatchEntry, type JsonRpcId, type ParsedBody, type RpcCall } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import { giveBody, takeBody } from './body-pool.js';
 import type { CrossChecker } from './cross-check.js';
@@ -36,7 +36,15 @@ export interface ReplyTarget {
   held: number;
   /** Writes or copies `body` before it returns, and keeps no reference to it: it may be an operator's reply, used again next (body-pool.ts). */
   reply(status: number, body: string | Buffer | null): void;
+  /**
+   * Charges a valid body to its client's rate limit (rpc-server.ts): undefined when admitted,
+   * else the refusal to answer with (HTTP 429).
+   */
+  admit?(parsed: AdmissibleBody): string | undefined;
 }
+
+/** A body that parsed into calls: what admission charges. */
+export type AdmissibleBody = Exclude<ParsedBody, { kind: 'error' }>;
 
 const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = {
   UPSTREAM_CONNECT: 'connect',
@@ -163,6 +171,11 @@ export class Forwarder {
         parsed.code === 'PARSE_ERROR' ? 'parse_error' : parsed.code === 'BATCH_TOO_LARGE' ? 'batch_too_large' : 'invalid_request',
       );
       this.answer(target, ERRORS[parsed.code].httpStatus, parsed.body);
+      return;
+    }
+    const refusal = target.admit?.(parsed);
+    if (refusal !== undefined) {
+      this.answer(target, ERRORS.LIMIT_EXCEEDED.httpStatus, refusal);
       return;
     }
     const route = this.routing.current.route(chain);

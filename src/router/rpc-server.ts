@@ -1,17 +1,19 @@
 /**
- * The public RPC listener (uWebSockets.js): JSON-RPC over HTTP POST and WebSocket on `/`
- * and `/rpc/:chain`, CORS, `/health` and `/ready`. It reads bodies and writes answers; all
- * JSON-RPC decisions belong to the Forwarder.
+ * The public RPC listener (uWebSockets.js): JSON-RPC over HTTP POST and WebSocket on `/`,
+ * `/rpc/:chain` and `/rpc/:chain/:key`, CORS, `/health` and `/ready`. It reads bodies and
+ * writes answers, identifies the client (IP, API key) and admits its bodies against the rate
+ * limiter; all JSON-RPC decisions belong to the Forwarder.
  */
 // Imported rather than global: Node's global Buffer is an accessor, a getter call on every use.
 import { Buffer } from 'node:buffer';
 import uWS from 'uWebSockets.js';
 import { ERRORS } from '../errors.js';
-import type { Forwarder, ReplyTarget } from './forward.js';
+import type { AdmissibleBody, Forwarder, ReplyTarget } from './forward.js';
 import { type BodySink, type Exchange, type Headers, joinHeaders, readBody, writeReply } from './http-reply.js';
 import { gatewayErrorResponse } from './jsonrpc.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { refuseAndClose, requestHeadProblem } from './request-head.js';
+import type { ApiKeyPolicy, RateLimiter } from './rate-limit.js';
 import type { RoutingState } from './routing-table.js';
 import { UwsListener } from './uws-listener.js';
 
@@ -25,9 +27,32 @@ export interface RpcServerOptions {
   readonly maxInflightPerSocket?: number;
   /** Request bytes in flight on one WebSocket before further messages are refused. */
   readonly maxInflightBytesPerSocket?: number;
+  /** Rate limiting and API keys; absent: neither. */
+  readonly rateLimit?: RpcRateLimitOptions;
 }
 
-interface SocketData {
+export interface RpcRateLimitOptions {
+  readonly limiter: RateLimiter;
+  /** false: API keys are checked, no budget is charged (`rateLimit.enabled: false` with keys configured). */
+  readonly chargeBudgets: boolean;
+  /** Every request must carry a configured key. */
+  readonly keysRequired: boolean;
+  /** The header a key may come in (lowercase). */
+  readonly keyHeader: string;
+  /** Proxies whose X-Forwarded-For entries are believed: 0, the socket's address is the client's. */
+  readonly trustedProxyHops: number;
+}
+
+/** Who sent a request, for the rate limiter: the key's policy when it came with one, else its IP. */
+interface Client {
+  /** See clientIp. */
+  ip: string | number;
+  key: ApiKeyPolicy | undefined;
+  /** Seconds, for the Retry-After of a refusal. */
+  retryAfter: number;
+}
+
+interface SocketData extends Client {
   readonly chain: string;
   open: boolean;
   inflight: number;
@@ -38,10 +63,13 @@ interface SocketData {
 }
 
 /** One POST on the RPC path: its abort state, the body's destination, and the answer's. */
-class HttpCall implements Exchange, BodySink, ReplyTarget {
+class HttpCall implements Exchange, BodySink, ReplyTarget, Client {
   aborted = false;
   answered = false;
   held = 0;
+  ip: string | number = 0;
+  key: ApiKeyPolicy | undefined = undefined;
+  retryAfter = 0;
 
   constructor(
     private readonly server: RpcServer,
@@ -58,7 +86,13 @@ class HttpCall implements Exchange, BodySink, ReplyTarget {
   }
 
   reply(status: number, body: string | Buffer | null): void {
-    if (!this.aborted) writeReply(this.res, status, body === null ? this.server.textHeaders : this.server.jsonHeaders, body);
+    if (this.aborted) return;
+    const headers = status === 429 ? this.server.retryAfterHeaders(this.retryAfter) : body === null ? this.server.textHeaders : this.server.jsonHeaders;
+    writeReply(this.res, status, headers, body);
+  }
+
+  admit(parsed: AdmissibleBody): string | undefined {
+    return this.server.admit(parsed, this);
   }
 }
 
@@ -68,6 +102,7 @@ class SocketCall implements ReplyTarget {
   held = 0;
 
   constructor(
+    private readonly server: RpcServer,
     private readonly ws: uWS.WebSocket<SocketData>,
     /** Read at the message: once the socket has closed, `ws` may no longer be touched. */
     private readonly data: SocketData,
@@ -92,6 +127,10 @@ class SocketCall implements ReplyTarget {
       }
     });
   }
+
+  admit(parsed: AdmissibleBody): string | undefined {
+    return this.server.admit(parsed, this.data);
+  }
 }
 
 /** uWS's HTTP idle timeout (HTTP_IDLE_TIMEOUT_S, fixed in the build): an idle keep-alive connection is closed after it. */
@@ -105,6 +144,10 @@ export class RpcServer {
   private readonly listener: UwsListener;
   readonly jsonHeaders: Headers;
   readonly textHeaders: Headers;
+  /** The JSON headers with `Retry-After: <index>`, made on first use. */
+  private readonly retryHeaders: Headers[] = [];
+  private readonly allowOrigin: readonly [string, string];
+  private readonly keepAlive: readonly [string, string];
 
   constructor(
     readonly forwarder: Forwarder,
@@ -116,6 +159,8 @@ export class RpcServer {
     // reads the hint (undici does) closes its idle connection first, instead of writing a
     // request into one as it is being closed (ECONNRESET, and a POST is not retried).
     const keepAlive = ['keep-alive', `timeout=${UWS_HTTP_IDLE_TIMEOUT_S}`] as const;
+    this.allowOrigin = allowOrigin;
+    this.keepAlive = keepAlive;
     this.jsonHeaders = joinHeaders([['content-type', 'application/json'], allowOrigin, keepAlive]);
     this.textHeaders = joinHeaders([allowOrigin, keepAlive]);
     this.app = uWS.App();
@@ -130,8 +175,10 @@ export class RpcServer {
       .options('/*', (res, req) => this.preflight(res, req))
       .post('/', (res, req) => this.rpc(res, req, defaultChain))
       .post('/rpc/:chain', (res, req) => this.rpc(res, req, req.getParameter(0)))
+      .post('/rpc/:chain/:key', (res, req) => this.rpc(res, req, req.getParameter(0), req.getParameter(1)))
       .ws<SocketData>('/', this.socketBehavior(() => defaultChain))
       .ws<SocketData>('/rpc/:chain', this.socketBehavior((req) => req.getParameter(0)))
+      .ws<SocketData>('/rpc/:chain/:key', this.socketBehavior((req) => req.getParameter(0), true))
       .any('/*', (res, req) => this.notFound(res, req));
     this.listener = new UwsListener(this.app);
   }
@@ -153,14 +200,21 @@ export class RpcServer {
   /** Closes every connection, HTTP and WebSocket. */
   close(): void {
     this.listener.close();
+    this.options.rateLimit?.limiter.close();
   }
 
-  private rpc(res: uWS.HttpResponse, req: uWS.HttpRequest, chain: string): void {
+  private rpc(res: uWS.HttpResponse, req: uWS.HttpRequest, chain: string, pathKey?: string): void {
     if (this.refusedHead(res, req)) return;
     const call = new HttpCall(this, res, chain);
     res.onAborted(() => {
       call.aborted = true;
     });
+    if (this.options.rateLimit !== undefined && !this.identify(res, req, pathKey, call)) {
+      // The body is never read, so the connection cannot be reused.
+      writeReply(res, ERRORS.API_KEY_REJECTED.httpStatus, this.jsonHeaders, gatewayErrorResponse(null, 'API_KEY_REJECTED'), true);
+      call.aborted = true;
+      return;
+    }
     const declared = req.getHeader('content-length');
     if (declared !== '' && Number(declared) > this.options.maxBodyBytes) {
       this.tooLarge(res, call);
@@ -197,7 +251,56 @@ export class RpcServer {
     exchange.aborted = true;
   }
 
-  private socketBehavior(chainOf: (req: uWS.HttpRequest) => string): uWS.WebSocketBehavior<SocketData> {
+  /**
+   * Reads who sent the request into `client`: its API key's policy (from the path's last
+   * segment or the key header), else its IP. False when the key is unknown, or missing where
+   * keys are required. Must run before the handler returns (uWS's `req` is valid only then).
+   */
+  private identify(res: uWS.HttpResponse, req: uWS.HttpRequest, pathKey: string | undefined, client: Client): boolean {
+    const rl = this.options.rateLimit!;
+    const limiter = rl.limiter;
+    const key = pathKey ?? (limiter.hasKeys ? req.getHeader(rl.keyHeader) : '');
+    if (key !== '') {
+      // Never echoed or logged: the answer says only that the key was refused. No configured key is longer than 128.
+      client.key = key.length <= 128 ? limiter.keyPolicy(key) : undefined;
+      if (client.key === undefined) {
+        this.forwarder.recordClientFault('api_key_rejected');
+        return false;
+      }
+      return true;
+    }
+    if (rl.keysRequired) {
+      this.forwarder.recordClientFault('api_key_rejected');
+      return false;
+    }
+    // Read only when IPs are limited: uWS allocates for every read.
+    if (limiter.options.perIp !== null) client.ip = clientIp(res, req, rl.trustedProxyHops);
+    return true;
+  }
+
+  /** Charges a body's cost to its client: undefined when admitted, else the refusal (and `client.retryAfter` set). */
+  admit(parsed: AdmissibleBody, client: Client): string | undefined {
+    const rl = this.options.rateLimit;
+    if (rl === undefined || !rl.chargeBudgets) return undefined;
+    const limiter = rl.limiter;
+    const cost = parsed.kind === 'single' ? limiter.costs.of(parsed.call.method) : limiter.costs.ofBatch(parsed.entries);
+    const wait = limiter.charge(client.ip, client.key, cost);
+    if (wait === 0) return undefined;
+    this.forwarder.recordClientFault(client.key === undefined ? 'rate_limited_ip' : 'rate_limited_key');
+    client.retryAfter = wait;
+    return gatewayErrorResponse(parsed.kind === 'single' ? parsed.call.id : null, 'LIMIT_EXCEEDED', `retry after ${wait} s`);
+  }
+
+  /** The JSON headers and `Retry-After: seconds`, made once per distinct value up to an hour. */
+  retryAfterHeaders(seconds: number): Headers {
+    const cached = seconds <= 3600 ? this.retryHeaders[seconds] : undefined;
+    if (cached !== undefined) return cached;
+    const headers = joinHeaders([['content-type', 'application/json'], this.allowOrigin, this.keepAlive, ['retry-after', String(seconds)]]);
+    if (seconds <= 3600) this.retryHeaders[seconds] = headers;
+    return headers;
+  }
+
+  private socketBehavior(chainOf: (req: uWS.HttpRequest) => string, keyInPath = false): uWS.WebSocketBehavior<SocketData> {
     const maxInflight = this.options.maxInflightPerSocket ?? 1024;
     const maxInflightBytes = this.options.maxInflightBytesPerSocket ?? 4 * this.options.maxBodyBytes;
     const budget = this.forwarder.budget;
@@ -208,7 +311,11 @@ export class RpcServer {
       idleTimeout: 120,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0, inflightBytes: 0, unread: 0 };
+        const data: SocketData = { chain: chainOf(req), open: true, inflight: 0, inflightBytes: 0, unread: 0, ip: 0, key: undefined, retryAfter: 0 };
+        if (this.options.rateLimit !== undefined && !this.identify(res, req, keyInPath ? req.getParameter(1) : undefined, data)) {
+          writeReply(res, ERRORS.API_KEY_REJECTED.httpStatus, this.jsonHeaders, gatewayErrorResponse(null, 'API_KEY_REJECTED'), true);
+          return;
+        }
         res.upgrade(
           data,
           req.getHeader('sec-websocket-key'),
@@ -230,7 +337,7 @@ export class RpcServer {
         }
         data.inflight++;
         data.inflightBytes += bytes;
-        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message)), new SocketCall(ws, data, bytes, budget));
+        this.forwarder.handle(data.chain, Buffer.copyBytesFrom(new Uint8Array(message)), new SocketCall(this, ws, data, bytes, budget));
       },
       drain: (ws) => {
         const data = ws.getUserData();
@@ -280,4 +387,30 @@ export class RpcServer {
   private sendStatic(res: uWS.HttpResponse, status: number, body: string): void {
     writeReply(res, status, this.jsonHeaders, body);
   }
+}
+
+/**
+ * The client, as the rate limiter keys it: the socket's peer, or with `trustedProxyHops`
+ * proxies in front, the address the outermost trusted one saw (X-Forwarded-For read from the
+ * right, as Express's "trust proxy" count does; a header with fewer entries gives its
+ * leftmost). A socket's IPv4 address is a number (no string per request); an IPv6 one its
+ * /64, the block one subscriber is usually given, so a client cannot multiply its budget by
+ * changing addresses inside it.
+ */
+function clientIp(res: uWS.HttpResponse, req: uWS.HttpRequest, trustedProxyHops: number): string | number {
+  if (trustedProxyHops > 0) {
+    const forwarded = req.getHeader('x-forwarded-for');
+    if (forwarded !== '') {
+      const hops = forwarded.split(',');
+      // An address is at most 45 characters: a longer entry (which only a client left of the trusted proxies can write) is cut, to bound the buckets' keys.
+      return hops[Math.max(0, hops.length - trustedProxyHops)]!.trim().slice(0, 45);
+    }
+  }
+  const a = new Uint8Array(res.getRemoteAddress());
+  if (a.length === 4) return ((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0;
+  if (a.length !== 16) return Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+  let mapped = a[10] === 0xff && a[11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = a[i] === 0;
+  if (mapped) return ((a[12]! << 24) | (a[13]! << 16) | (a[14]! << 8) | a[15]!) >>> 0;
+  return `${Buffer.from(a.subarray(0, 8)).toString('hex')}/64`;
 }

@@ -13,6 +13,7 @@ import { Measurement } from '../metrics/measurement.js';
 import { createDataPlane, newOperatorRef } from '../router/data-plane.js';
 import { ChainRoute, type OperatorRef, RoutingState } from '../router/routing-table.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { PortLeaseSource } from './port-lease-source.js';
 
 const port = parentPort!;
 const { config } = workerData as WorkerInit;
@@ -30,10 +31,13 @@ const refs = new Map<string, OperatorRef>();
 /** Operators whose handle could not be built: never routed by this worker. */
 const unroutable = new Set<string>();
 const heads = new Map<string, number>();
+// Every worker's buckets lease from the main thread, so a client's budget holds for the whole process.
+const leases = new PortLeaseSource(port);
 const { forwarder, server, budget } = createDataPlane(config, routing, measurement, {
   onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
   headOf: (chain) => heads.get(chain) ?? null,
   onInternalError: (err) => reportInternalError('request', err),
+  leases,
 });
 
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
@@ -98,6 +102,9 @@ function onMessage(message: ToWorker): void {
       break;
     case 'stop':
       stop(message.graceMs).catch((err: unknown) => reportInternalError('worker', err));
+      break;
+    case 'lease-grant':
+      leases.settle(message);
       break;
   }
 }

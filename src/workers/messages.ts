@@ -22,7 +22,9 @@ export interface RouteSpec {
 export type ToWorker =
   | { readonly type: 'routes'; readonly routes: readonly RouteSpec[]; readonly operators: ReadonlyArray<{ id: string; index: number; chain: string; url: string }>; readonly heads: Readonly<Record<string, number>> }
   | { readonly type: 'export'; readonly requestId: number }
-  | { readonly type: 'stop'; readonly graceMs: number };
+  | { readonly type: 'stop'; readonly graceMs: number }
+  /** The answer to a worker's `lease`: `failed` when the shared store did not answer. */
+  | { readonly type: 'lease-grant'; readonly leaseId: number; readonly granted: number; readonly waitMs: number; readonly failed: boolean };
 
 export type FromWorker =
   | { readonly type: 'listening' }
@@ -41,4 +43,6 @@ export type FromWorker =
   | { readonly type: 'error'; readonly where: InternalErrorSite; readonly message: string }
   /** An operator whose router handle this worker cannot build: left out (a bad record, not a bug). */
   | { readonly type: 'unroutable'; readonly operatorId: string; readonly reason: string }
-  | { readonly type: 'stopped' };
+  | { readonly type: 'stopped' }
+  /** A rate-limit bucket asks the main thread's shared bucket `name` for up to `want` tokens. */
+  | { readonly type: 'lease'; readonly leaseId: number; readonly name: string; readonly rate: number; readonly burst: number; readonly want: number };

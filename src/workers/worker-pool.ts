@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { isInternalErrorSite, reportInternalError } from '../metrics/internal-errors.js';
 import type { Measurement } from '../metrics/measurement.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
+import type { LeaseSource } from '../router/rate-limit.js';
 import type { FromWorker, RouteSpec, ToWorker, WorkerInit } from './messages.js';
 
 /** How long a window close waits for a worker's measurements before closing without them. */
@@ -32,6 +33,8 @@ export class WorkerPool {
     private readonly measurement: Measurement,
     private readonly onOutvoted: (operatorId: string, evidence: CrossCheckEvidence) => void,
     private readonly logger: Logger,
+    /** The shared rate-limit buckets the workers lease from (absent: rate limiting is off). */
+    private readonly leases?: LeaseSource,
   ) {}
 
   /** Starts every worker on `port` and resolves once all listen. */
@@ -142,6 +145,18 @@ export class WorkerPool {
     }
   }
 
+  /** Serves a worker's lease from the shared buckets, the way a fleet's instances lease from Redis. */
+  private lease(member: Member, message: Extract<FromWorker, { type: 'lease' }>): void {
+    const { leaseId } = message;
+    const answer = (granted: number, waitMs: number, failed: boolean) =>
+      member.worker.postMessage({ type: 'lease-grant', leaseId, granted, waitMs, failed } satisfies ToWorker);
+    if (this.leases === undefined) return answer(0, 0, true);
+    this.leases.lease(message.name, { rate: message.rate, burst: message.burst }, message.want, {
+      onGrant: (granted, waitMs) => answer(granted, waitMs, false),
+      onLeaseFailed: () => answer(0, 0, true),
+    });
+  }
+
   private onMessage(member: Member, message: FromWorker): void {
     switch (message.type) {
       case 'export': {
@@ -167,6 +182,9 @@ export class WorkerPool {
         break;
       case 'error':
         reportInternalError(isInternalErrorSite(message.where) ? message.where : 'worker', `in a data-plane worker: ${message.message}`);
+        break;
+      case 'lease':
+        this.lease(member, message);
         break;
       default:
         break;

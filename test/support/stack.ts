@@ -2,7 +2,7 @@
  * A gateway in front of simulated operators, all on real loopback sockets.
  */
 import { type ConfigInput, parseConfig } from '../../src/config.js';
-import { Gateway } from '../../src/gateway.js';
+import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import type { Measurement } from '../../src/metrics/measurement.js';
 import { PROFILES, SimulatedOperator, type SimProfile } from '../../src/sim/index.js';
 
@@ -17,6 +17,9 @@ export interface StackOptions {
   /** Run the window timer and health probes (default off: tests count sim traffic exactly). */
   readonly autoMeasure?: boolean;
   readonly now?: () => number;
+  /** The rate limiter's clock (ms). */
+  readonly rateLimitNow?: () => number;
+  readonly logger?: GatewayOptions['logger'];
 }
 
 export interface Stack {
@@ -47,6 +50,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     autoMeasure: options.autoMeasure ?? false,
     ...(options.random ? { random: options.random } : {}),
     ...(options.now ? { now: options.now } : {}),
+    ...(options.rateLimitNow ? { rateLimitNow: options.rateLimitNow } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
   });
   return {
     gateway,

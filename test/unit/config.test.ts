@@ -36,6 +36,47 @@ describe('parseConfig', () => {
     }
   });
 
+  it('turns per-IP rate limiting on by default, with keys optional and the heavy methods dearer', () => {
+    const rl = parseConfig({}).rateLimit;
+    expect(rl).toMatchObject({ enabled: true, store: 'auto', perIp: { enabled: true, rate: 1000, burst: 5000 }, trustedProxyHops: 0 });
+    expect(rl.apiKeys).toEqual({ required: false, header: 'x-api-key', keys: [] });
+    expect(rl.costs).toEqual({ default: 1, methods: { eth_getLogs: 10 }, prefixes: { debug_: 25, trace_: 25 } });
+  });
+
+  it('refuses duplicate, malformed or missing API keys without printing any key', () => {
+    const secret = 'the-secret-key-0123456789';
+    try {
+      parseConfig({
+        rateLimit: {
+          apiKeys: {
+            required: true,
+            keys: [
+              { key: secret, name: 'a' },
+              { key: secret, name: 'a' },
+              { key: 'short', name: 'b' },
+              { key: `${secret}/x`, name: 'c' },
+            ],
+          },
+        },
+      });
+      expect.unreachable();
+    } catch (err) {
+      const problems = (err as ConfigError).problems.join('\n');
+      for (const field of ['rateLimit.apiKeys.keys.2.key', 'rateLimit.apiKeys.keys.3.key']) expect(problems).toContain(field);
+      expect(problems).not.toContain(secret);
+    }
+    try {
+      parseConfig({ rateLimit: { apiKeys: { keys: [{ key: secret, name: 'a' }, { key: secret, name: 'a' }] } } });
+      expect.unreachable();
+    } catch (err) {
+      const problems = (err as ConfigError).problems.join('\n');
+      expect(problems).toContain('rateLimit.apiKeys.keys.1.key: the same key as an earlier entry');
+      expect(problems).toContain('rateLimit.apiKeys.keys.1.name: duplicate key name "a"');
+      expect(problems).not.toContain(secret);
+    }
+    expect(() => parseConfig({ rateLimit: { apiKeys: { required: true } } })).toThrow(/needs at least one key/);
+  });
+
   it('refuses a CORS origin that would break the header it is sent in', () => {
     for (const allowOrigin of ['https://a.example\r\nx-injected: 1', 'https://a.example\n', 'a b', '']) {
       expect(() => parseConfig({ cors: { allowOrigin } }), JSON.stringify(allowOrigin)).toThrow(/cors\.allowOrigin/);
