@@ -23,6 +23,12 @@ const CHAIN_ID = new CallBody('eth_chainId');
 const BLOCK_NUMBER = new CallBody('eth_blockNumber');
 const HEX_QUANTITY = /^0x[0-9a-fA-F]{1,16}$/;
 
+/** An upstream failure that means the operator did answer, with something that is not an answer to the call. */
+function answeredInvalidly(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'UPSTREAM_INVALID_ENVELOPE' || code === 'UPSTREAM_HTTP_OTHER';
+}
+
 /** The `result` of a JSON-RPC answer (its id proven by the upstream) when it is a hex quantity, else null. */
 function hexResult(body: Buffer): string | null {
   const answer = parseJsonBody(body) as { result?: unknown } | undefined;
@@ -47,16 +53,29 @@ export class HealthProber {
     let head: number | null = null;
     let reached = true;
     try {
-      const idReply = await target.upstream.send(CHAIN_ID, this.options.timeoutMs, true);
-      if (idReply.status === 200) chainId = hexResult(idReply.body);
-      const headReply = await target.upstream.send(BLOCK_NUMBER, this.options.timeoutMs, true);
-      const hex = headReply.status === 200 ? hexResult(headReply.body) : null;
+      chainId = await this.ask(target, CHAIN_ID);
+      const hex = await this.ask(target, BLOCK_NUMBER);
       if (hex !== null) head = Number.parseInt(hex, 16);
     } catch {
       // An unreachable or timed-out operator is exactly what the probe records.
       reached = false;
     }
     this.sink.recordProbe(target.index, chainId !== null && head !== null ? 'ok' : reached ? 'invalid' : 'unreachable', head, chainId);
+  }
+
+  /**
+   * The hex quantity one call answers with; null when the operator answered, but not with one
+   * (an error, garbage, another request's id: the upstream refuses those); throws when it was
+   * not reached.
+   */
+  private async ask(target: ProbeTarget, call: CallBody): Promise<string | null> {
+    try {
+      const reply = await target.upstream.send(call, this.options.timeoutMs, true);
+      return reply.status === 200 ? hexResult(reply.body) : null;
+    } catch (err) {
+      if (answeredInvalidly(err)) return null;
+      throw err;
+    }
   }
 
   /** One round over every operator, concurrently. */
