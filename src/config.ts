@@ -78,7 +78,7 @@ export const ConfigSchema = z.strictObject({
       /**
        * What the data plane may buffer at once, all threads together: request bodies in flight
        * (counted twice: the client's copy and the request written upstream), operator answers as
-       * they arrive, and answers a WebSocket client has not read. Beyond it requests fail at once
+       * they arrive, and answers a client has not read yet. Beyond it requests fail at once
        * with OVERLOADED. Must hold the largest answer (maxResponseBytes).
        */
       maxBufferedBytes: z.number().int().min(1024 * 1024).default(256 * 1024 * 1024),

@@ -78,6 +78,60 @@ export function writeReply(
   });
 }
 
+/** Bodies from this size on are written as the socket takes them, what it does not take counted in a memory budget. */
+export const STREAMED_MIN_BYTES = 64 * 1024;
+
+/** What a large answer still to be written holds of the budget, released when it is written or the client goes away. */
+export interface PendingWrite {
+  /** Gives the budget back what is not written yet (the client went away). Idempotent. */
+  release(): void;
+}
+
+/**
+ * Sends status, headers and a large body with `tryEnd`: what the socket takes now goes at
+ * once; the rest is copied (the caller's buffer may be used again once this returns), taken
+ * from `budget` and written as the socket drains (`onWritable`), so a client that reads slowly
+ * holds memory the budget sees, instead of uWS buffering it unseen. Returns the pending write,
+ * or undefined when everything went at once. Must be called while `res` is valid.
+ */
+export function writeStreamedReply(
+  res: HttpResponse,
+  status: number,
+  headers: Headers,
+  body: Buffer,
+  budget: { take(bytes: number): void; give(bytes: number): void },
+): PendingWrite | undefined {
+  const total = body.length;
+  let rest: Buffer | undefined;
+  // The body offset of rest[0].
+  let restAt = 0;
+  res.cork(() => {
+    if (status !== 200) res.writeStatus(statusLine(status));
+    for (let i = 0; i < headers.length; i++) res.writeHeader(headers[i]![0], headers[i]![1]);
+    const [ok, done] = res.tryEnd(body, total);
+    if (ok || done) return;
+    restAt = res.getWriteOffset();
+    rest = Buffer.from(body.subarray(restAt));
+  });
+  if (rest === undefined) return undefined;
+  let held = rest.length;
+  budget.take(held);
+  const pending: PendingWrite = {
+    release() {
+      budget.give(held);
+      held = 0;
+      rest = undefined;
+    },
+  };
+  res.onWritable((offset) => {
+    if (rest === undefined) return true;
+    const [ok, done] = res.tryEnd(rest.subarray(offset - restAt), total);
+    if (done) pending.release();
+    return ok;
+  });
+  return pending;
+}
+
 /** Where readBody hands the body, or says it is too large. */
 export interface BodySink {
   onBody(body: Buffer): void;

@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import uWS from 'uWebSockets.js';
 import { ERRORS } from '../errors.js';
 import type { AdmissibleBody, Forwarder, ReplyTarget } from './forward.js';
-import { type BodySink, type Exchange, type Headers, joinHeaders, readBody, writeReply } from './http-reply.js';
+import { type BodySink, type Exchange, type Headers, joinHeaders, type PendingWrite, readBody, STREAMED_MIN_BYTES, writeReply, writeStreamedReply } from './http-reply.js';
 import { gatewayErrorResponse } from './jsonrpc.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { refuseAndClose, requestHeadProblem } from './request-head.js';
@@ -67,6 +67,8 @@ class HttpCall implements Exchange, BodySink, ReplyTarget, Client {
   aborted = false;
   answered = false;
   held = 0;
+  /** A large answer the client has not taken all of yet. */
+  private pending: PendingWrite | undefined;
   ip: string | number = 0;
   key: ApiKeyPolicy | undefined = undefined;
   retryAfter = 0;
@@ -88,7 +90,15 @@ class HttpCall implements Exchange, BodySink, ReplyTarget, Client {
   reply(status: number, body: string | Buffer | null): void {
     if (this.aborted) return;
     const headers = status === 429 ? this.server.retryAfterHeaders(this.retryAfter) : body === null ? this.server.textHeaders : this.server.jsonHeaders;
-    writeReply(this.res, status, headers, body);
+    if (body !== null && typeof body !== 'string' && body.length >= STREAMED_MIN_BYTES) {
+      this.pending = writeStreamedReply(this.res, status, headers, body, this.server.forwarder.budget);
+    } else writeReply(this.res, status, headers, body);
+  }
+
+  /** The client went away: nothing more is written, and what was waiting to be goes back to the budget. */
+  abort(): void {
+    this.aborted = true;
+    this.pending?.release();
   }
 
   admit(parsed: AdmissibleBody): string | undefined {
@@ -206,9 +216,7 @@ export class RpcServer {
   private rpc(res: uWS.HttpResponse, req: uWS.HttpRequest, chain: string, pathKey?: string): void {
     if (this.refusedHead(res, req)) return;
     const call = new HttpCall(this, res, chain);
-    res.onAborted(() => {
-      call.aborted = true;
-    });
+    res.onAborted(() => call.abort());
     if (this.options.rateLimit !== undefined && !this.identify(res, req, pathKey, call)) {
       // The body is never read, so the connection cannot be reused.
       writeReply(res, ERRORS.API_KEY_REJECTED.httpStatus, this.jsonHeaders, gatewayErrorResponse(null, 'API_KEY_REJECTED'), true);

@@ -138,6 +138,37 @@ describe('the memory budget', () => {
     expect(metrics).toMatch(new RegExp(`din_memory_budget_bytes\\{state="limit"\\} ${64 * MIB}`));
   }, 60_000);
 
+  it('an HTTP client that does not read its 8 MiB answer: what it has not taken counts against the budget until it reads or goes away', async () => {
+    const operator = await slowLargeOperator(8 * MIB);
+    closers.push(() => operator.close());
+    operator.release();
+    const gateway = await gatewayInFront(operator.url, 64 * MIB);
+    const budget = gateway.memoryBudget!;
+    const { port } = new URL(gateway.rpcUrl);
+    const ask = (id: number) => {
+      const socket = net.connect(Number(port), '127.0.0.1');
+      socket.on('error', () => {});
+      const body = JSON.stringify({ jsonrpc: '2.0', id, method: 'eth_getBlockByNumber', params: ['0x1', true] });
+      socket.write(`POST / HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      return socket;
+    };
+    // Not read: the kernel's buffers fill, and the rest waits in the gateway, counted.
+    const stalled = ask(1);
+    stalled.pause();
+    await until(() => budget.used > 4 * MIB && gateway.memoryBudget!.used < 9 * MIB, 'the unread part to be held');
+    stalled.destroy();
+    await until(() => budget.used === 0, 'the budget to be given back when the client goes away');
+    // Read slowly, to the end: the whole answer arrives, and the budget is back to 0.
+    const slow = ask(2);
+    slow.pause();
+    await until(() => budget.used > 4 * MIB, 'the unread part to be held');
+    let received = 0;
+    slow.on('data', (chunk: Buffer) => (received += chunk.length));
+    slow.resume();
+    await until(() => received > 8 * MIB && budget.used === 0, 'the whole answer, and the budget back');
+    slow.destroy();
+  }, 60_000);
+
   it('one WebSocket sending 100 requests of 4 MiB without reading: its requests in flight are capped, the rest refused, the budget back to 0 at close', async () => {
     const operator = await slowLargeOperator(1024);
     closers.push(() => operator.close());
