@@ -86,7 +86,9 @@ const BACK_ABOVE = 0.5;
 /** Timings per profile, in seconds (per scenario, `fault` may be overridden by the scenario). */
 const PROFILES = {
   full: { rate: 200, warm: 4, fault: 8, recover: 10 },
-  ci: { rate: 100, warm: 2, fault: 3, recover: 9 },
+  // recover: an operator back from a fault is on probation for 6 windows (probationQuietWindows)
+  // when exploration alone cannot give it enough requests to judge: 12 s leaves it room.
+  ci: { rate: 100, warm: 2, fault: 3, recover: 12 },
 };
 
 /**
@@ -216,6 +218,11 @@ for (const s of chosen) {
 if (!existsSync(join(root, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first');
 
 const { SimulatedOperator, ChainModel } = await import('../dist/sim/index.js');
+const { ConfigSchema, parseConfig } = await import('../dist/config.js');
+// The load comes from one IP at RATE req/s: a per-IP rate limit in this build must be given room.
+if (ConfigSchema.shape?.rateLimit !== undefined && CONFIG_PATCH.rateLimit === undefined && GATEWAY_CONFIG.rateLimit === undefined) {
+  log('this build has a rateLimit config section and neither GATEWAY_CONFIG nor --config-patch sets it: 429s are counted apart, but set a budget above --rate (or turn it off) for comparable numbers');
+}
 const { replay } = await import('../dist/staking/ledger.js');
 const { toQuantity } = await import('../dist/sim/chain-model.js');
 const EXPECTED = `"result":"${toQuantity(new ChainModel({ chainId: 1 }).balanceOf(ADDRESS))}"`;
@@ -461,6 +468,7 @@ async function runScenario(scenario, redis, index) {
     staking: { redisKeyPrefix: `chaos-${index}-${scenario.name}:` },
     operators: urls.map((url, i) => ({ id: `op${i}`, url, stake: STAKE_WEI })),
   }), CONFIG_PATCH);
+  parseConfig(config); // a bad patch fails here, with the field named, not as a gateway that will not start
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   const gw = new GatewayProcess(configFile, rpcPort, adminPort, join(dir, 'gateway.log'));
@@ -713,7 +721,7 @@ function pct(x) {
 
 function markdown(run) {
   const lines = [];
-  lines.push(`Chaos run ${run.startedAt} (${run.profile} profile, ${run.rate} req/s, ${run.operators} operators, windowSeconds ${GATEWAY_CONFIG.windowSeconds}; ${run.machine.nproc} × ${run.machine.cpuModel}, Node ${run.machine.node})`);
+  lines.push(`Chaos run ${run.startedAt} (${run.profile} profile, ${run.rate} req/s, ${run.operators} operators, windowSeconds ${run.gatewayConfig.windowSeconds}; ${run.machine.nproc} × ${run.machine.cpuModel}, Node ${run.machine.node}; load average ${run.machine.loadAverage1mBefore} before, ${run.machine.loadAverage1mAfter} after)`);
   lines.push('');
   lines.push('| scenario | requests | failed | error rate | during fault | wrong answers | p99 ok (ms) | loses traffic (s) | earns it back (s) | last failure after recovery (s) | ledger | gateway |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -743,6 +751,7 @@ function markdown(run) {
 // ---- Main ----
 
 const startedAt = new Date();
+const loadBefore = (await import('node:os')).loadavg();
 const redis = new RedisProcess(await freePort(), mkdtempSync(join(workDir, 'redis-')));
 await redis.start();
 const results = [];
@@ -770,7 +779,7 @@ const run = {
   timing,
   measurement: { sampleMs: SAMPLE_MS, trafficWindowMs: TRAFFIC_WINDOW_MS, lostBelow: LOST_BELOW, backAbove: BACK_ABOVE },
   gatewayConfig: merge(GATEWAY_CONFIG, CONFIG_PATCH),
-  machine: machineInfo(),
+  machine: { ...machineInfo(), loadAverage1mBefore: round(loadBefore[0]), loadAverage1mAfter: round((await import('node:os')).loadavg()[0]) },
   harnessError: failure === null ? null : String(failure.stack ?? failure),
   scenarios: results,
 };
