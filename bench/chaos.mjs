@@ -18,9 +18,10 @@
 //
 // Measured per scenario:
 //   - requests, client-visible failures (connection errors, non-200 answers, wrong answers; 429s
-//     apart, they are the gateway's rate limiter), the error rate overall and during the fault,
-//     and how long after recovery the last failed request was sent;
-//   - "loses traffic": from the fault until the start of the first TRAFFIC_WINDOW_MS window from
+//     apart, they are the gateway's rate limiter), the error rate overall and from the fault until
+//     the recovery steps were done (a restarted gateway: until it was ready), and how long after
+//     the recovery began the last failed request was sent;
+//   - "loses traffic": from the fault until the start of the first LOSE_WINDOW_MS window from
 //     which on (until recovery) each faulty operator got under LOST_BELOW of its fair share of
 //     attempts (the load rate / operators); the largest over the faulty operators; "kept" if never;
 //   - "earns it back": from recovery until the end of the first window in which each faulty
@@ -79,6 +80,8 @@ const BLOCK = '0x121eac0';
 const LOAD_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getBalance', params: [ADDRESS, BLOCK] });
 
 const SAMPLE_MS = 200;
+/** Short windows to time a loss (a sharp cut reads at most ~1/4 of one early), longer ones to judge a comeback. */
+const LOSE_WINDOW_MS = 400;
 const TRAFFIC_WINDOW_MS = 1000;
 const LOST_BELOW = 0.25;
 const BACK_ABOVE = 0.5;
@@ -612,7 +615,8 @@ function failed(r) {
 }
 
 function clientSummary(requests, marks, loadStart) {
-  const during = requests.filter((r) => r.sent >= marks.fault && r.sent < marks.recover);
+  // Until the recovery steps are done: a restarted gateway is down until it is ready again.
+  const during = requests.filter((r) => r.sent >= marks.fault && r.sent < marks.recoverDone);
   const failures = requests.filter(failed);
   const lastFailure = failures.reduce((m, r) => Math.max(m, r.sent), -Infinity);
   const count = (pred) => requests.filter(pred).length;
@@ -623,6 +627,8 @@ function clientSummary(requests, marks, loadStart) {
     non200: count((r) => r.status > 0 && r.status !== 200 && r.status !== 429),
     byStatus: Object.fromEntries([...new Set(requests.map((r) => r.status))].sort((a, b) => a - b).map((s) => [s, count((r) => r.status === s)])),
     wrongAnswers: count((r) => r.status === -1),
+    // When wrong answers were sent, in s from the fault: do they stop once the liar loses its traffic?
+    wrongSentS: spanS(requests.filter((r) => r.status === -1), marks.fault),
     rateLimited: count((r) => r.status === 429),
     errorRate: failures.length / requests.length,
     duringFault: { requests: during.length, errorRate: during.length ? during.filter(failed).length / during.length : 0 },
@@ -632,6 +638,12 @@ function clientSummary(requests, marks, loadStart) {
     // Of 200s, from write to last byte; the first second (connections opening, a cold JIT) left out.
     p99Ms: percentile(requests.filter((r) => r.status === 200 && r.sent >= loadStart + 1000).map((r) => r.done - r.sent), 99),
   };
+}
+
+function spanS(requests, from) {
+  if (requests.length === 0) return null;
+  const sent = requests.map((r) => r.sent);
+  return { first: round((Math.min(...sent) - from) / 1000), last: round((Math.max(...sent) - from) / 1000) };
 }
 
 /** A request written this long before a signal has surely been read by the gateway (it was in flight). */
@@ -655,8 +667,8 @@ function percentile(xs, p) {
   return round(a[Math.min(a.length - 1, Math.ceil((p / 100) * a.length) - 1)], 1);
 }
 
-/** Each operator's attempts per second over TRAFFIC_WINDOW_MS windows ending at each sample. */
-function rates(samples, op) {
+/** Each operator's attempts per second over windows of `windowMs` ending at each sample. */
+function rates(samples, op, windowMs) {
   const out = [];
   // Increments between samples; a count below the last one is a restarted gateway counting from 0.
   const cumulative = [0];
@@ -667,9 +679,9 @@ function rates(samples, op) {
   }
   let j = 0;
   for (let i = 1; i < samples.length; i++) {
-    while (j + 1 < i && samples[j + 1].t <= samples[i].t - TRAFFIC_WINDOW_MS) j++;
+    while (j + 1 < i && samples[j + 1].t <= samples[i].t - windowMs) j++;
     const span = samples[i].t - samples[j].t;
-    if (span < TRAFFIC_WINDOW_MS) continue;
+    if (span < windowMs) continue;
     out.push({ start: samples[j].t, end: samples[i].t, perS: ((cumulative[i] - cumulative[j]) * 1000) / span });
   }
   return out;
@@ -680,13 +692,13 @@ function trafficSummary(samples, faulty, marks, recoverS) {
   const ops = Array.from({ length: OPERATORS }, (_, i) => `op${i}`);
   const share = (from, to) =>
     Object.fromEntries(ops.map((op) => {
-      const w = rates(samples, op).filter((x) => x.start >= from && x.end <= to);
+      const w = rates(samples, op, TRAFFIC_WINDOW_MS).filter((x) => x.start >= from && x.end <= to);
       return [op, w.length ? round(w.reduce((s, x) => s + x.perS, 0) / w.length / RATE) : null];
     }));
   const perOp = {};
   for (const op of faulty) {
-    const r = rates(samples, op);
-    const inFault = r.filter((x) => x.start >= marks.fault && x.end <= marks.recover);
+    const r = rates(samples, op, TRAFFIC_WINDOW_MS);
+    const inFault = rates(samples, op, LOSE_WINDOW_MS).filter((x) => x.start >= marks.fault && x.end <= marks.recover);
     let lostFrom = null;
     for (let k = inFault.length - 1; k >= 0 && inFault[k].perS < LOST_BELOW * fair; k--) lostFrom = inFault[k].start;
     const after = r.filter((x) => x.start >= marks.recover);
@@ -723,7 +735,7 @@ function markdown(run) {
   const lines = [];
   lines.push(`Chaos run ${run.startedAt} (${run.profile} profile, ${run.rate} req/s, ${run.operators} operators, windowSeconds ${run.gatewayConfig.windowSeconds}; ${run.machine.nproc} × ${run.machine.cpuModel}, Node ${run.machine.node}; load average ${run.machine.loadAverage1mBefore} before, ${run.machine.loadAverage1mAfter} after)`);
   lines.push('');
-  lines.push('| scenario | requests | failed | error rate | during fault | wrong answers | p99 ok (ms) | loses traffic (s) | earns it back (s) | last failure after recovery (s) | ledger | gateway |');
+  lines.push('| scenario | requests | failed | error rate | from fault to recovered | wrong answers | p99 ok (ms) | loses traffic (s) | earns it back (s) | last failure after recovery (s) | ledger | gateway |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of run.scenarios) {
     const c = r.client;
@@ -743,7 +755,8 @@ function markdown(run) {
   lines.push('');
   for (const r of run.scenarios) {
     const final = Object.entries(r.ledger.final ?? {}).map(([id, f]) => `${id} ${f.score}${f.probation ? ' p' : ''}${f.jailed ? ' j' : ''}${f.eligible ? '' : ' x'}`).join(', ');
-    lines.push(`- ${r.name}: ${JSON.stringify(r.client.byStatus)}; ${r.ledger.violations?.length ? r.ledger.violations.join(', ') : 'no violation'}; ${final}${r.client.rateLimited ? ` (${r.client.rateLimited} × 429: the rate limiter; raise its budget with --config-patch)` : ''}`);
+    const wrong = r.client.wrongSentS ? ` (wrong answers sent ${r.client.wrongSentS.first} to ${r.client.wrongSentS.last} s after the fault)` : '';
+    lines.push(`- ${r.name}: ${JSON.stringify(r.client.byStatus)}${wrong}; ${r.ledger.violations?.length ? r.ledger.violations.join(', ') : 'no violation'}; ${final}${r.client.rateLimited ? ` (${r.client.rateLimited} × 429: the rate limiter; raise its budget with --config-patch)` : ''}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -777,7 +790,7 @@ const run = {
   rate: RATE,
   operators: OPERATORS,
   timing,
-  measurement: { sampleMs: SAMPLE_MS, trafficWindowMs: TRAFFIC_WINDOW_MS, lostBelow: LOST_BELOW, backAbove: BACK_ABOVE },
+  measurement: { sampleMs: SAMPLE_MS, loseWindowMs: LOSE_WINDOW_MS, trafficWindowMs: TRAFFIC_WINDOW_MS, lostBelow: LOST_BELOW, backAbove: BACK_ABOVE },
   gatewayConfig: merge(GATEWAY_CONFIG, CONFIG_PATCH),
   machine: { ...machineInfo(), loadAverage1mBefore: round(loadBefore[0]), loadAverage1mAfter: round((await import('node:os')).loadavg()[0]) },
   harnessError: failure === null ? null : String(failure.stack ?? failure),
