@@ -96,8 +96,10 @@ const PROFILES = {
 
 /**
  * The scenarios. Steps: stopOperator / startOperator {op}, setProfile {op ('all' for every one),
- * patch}, killRedis, startRedis, signalGateway {signal}, startGateway. `faulty`: the operators
- * whose traffic is timed. `profile`: every operator's profile from the start (over HONEST).
+ * patch}, killRedis, startRedis, signalGateway {signal}, startGateway, wait {seconds}. `faulty`:
+ * the operators whose traffic is timed. `profile`: every operator's profile from the start (over
+ * HONEST). `config`: merged over GATEWAY_CONFIG for this scenario. `faultSeconds`,
+ * `recoverSeconds`: instead of the profile's.
  */
 const SCENARIOS = [
   { name: 'baseline', what: 'no fault (the reference)', faulty: [], fault: [], recover: [] },
@@ -147,10 +149,12 @@ const SCENARIOS = [
   },
   {
     name: 'gateway-sigterm',
-    what: 'gateway SIGTERMed with ~150 ms requests in flight, restarted 2 s later',
+    what: 'gateway SIGTERMed with ~300 ms requests in flight, restarted 2 s later',
     faulty: [],
-    // Slow enough to have requests in flight, under the 250 ms p95 target so no operator is blamed.
-    profile: { latencyMs: { median: 150, p99: 200 } },
+    // Slow enough to have requests in flight well after the gateway read them; slow on purpose,
+    // so the p95 target is raised for this scenario and no operator is blamed for it.
+    profile: { latencyMs: { median: 300, p99: 400 } },
+    config: { staking: { thresholds: { p95LatencyMs: 1000 } } },
     faultSeconds: 2,
     fault: [{ do: 'signalGateway', signal: 'SIGTERM' }],
     recover: [{ do: 'startGateway' }],
@@ -470,7 +474,7 @@ async function runScenario(scenario, redis, index) {
     redisUrl: redis.url,
     staking: { redisKeyPrefix: `chaos-${index}-${scenario.name}:` },
     operators: urls.map((url, i) => ({ id: `op${i}`, url, stake: STAKE_WEI })),
-  }), CONFIG_PATCH);
+  }), merge(scenario.config ?? {}, CONFIG_PATCH));
   parseConfig(config); // a bad patch fails here, with the field named, not as a gateway that will not start
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
@@ -646,8 +650,11 @@ function spanS(requests, from) {
   return { first: round((Math.min(...sent) - from) / 1000), last: round((Math.max(...sent) - from) / 1000) };
 }
 
-/** A request written this long before a signal has surely been read by the gateway (it was in flight). */
-const READ_MS = 50;
+/**
+ * A request written this long before a signal has been read by the gateway (it was in flight),
+ * even on a machine busy enough to stall an event loop for a while.
+ */
+const READ_MS = 200;
 
 /**
  * Requests unsettled at `at`: those written at least READ_MS before (in flight in the gateway),
@@ -743,7 +750,7 @@ function markdown(run) {
     const time = (x, none) => (x === undefined ? '–' : x === null ? none : x.toFixed(1));
     const gwNotes = [];
     if (r.gateway.unexpectedExits.length) gwNotes.push(`**${r.gateway.unexpectedExits.length} crash(es)**`);
-    for (const s of r.gateway.signals) gwNotes.push(`${s.signal}: exit after ${(s.exitedAfterMs / 1000).toFixed(1)} s${s.signal === 'SIGTERM' ? `, in flight ${s.inflight.ok}/${s.inflight.requests} ok (sent < ${READ_MS} ms before: ${s.inflight.justSent.ok}/${s.inflight.justSent.requests})` : ''}`);
+    for (const s of r.gateway.signals) gwNotes.push(`${s.signal}: exit after ${(s.exitedAfterMs / 1000).toFixed(1)} s, in flight ${s.inflight.ok}/${s.inflight.requests} ok (written < ${READ_MS} ms before: ${s.inflight.justSent.ok}/${s.inflight.justSent.requests})`);
     for (const s of r.gateway.restarts) gwNotes.push(`restarted: listening after ${(s.listeningAfterMs / 1000).toFixed(1)} s, ready ${(s.readyAfterMs / 1000).toFixed(1)} s`);
     if (r.gateway.errorLogLines) gwNotes.push(`${r.gateway.errorLogLines} error log lines`);
     const ledger = r.ledger.ok ? `ok (${r.ledger.events} events${r.ledger.acrossKills.length ? `, ${r.ledger.acrossKills.map((k) => `${k.eventsBefore} kept`).join(', ')} across the kill` : ''})` : `**FAIL** ${r.ledger.mismatches.join('; ')}`;

@@ -84,7 +84,7 @@ describe.skipIf(!haveRedis && !REQUIRED)('chaos under load (bench/chaos.mjs --pr
     expect(staleBuild(), 'dist/ is older than these sources: run `npm run build`').toEqual([]);
     dir = mkdtempSync(join(tmpdir(), 'din-chaos-test-'));
     const out = join(dir, 'run.json');
-    const child = spawn(process.execPath, ['bench/chaos.mjs', '--profile', 'ci', '--scenarios', SCENARIOS.join(','), '--out', out, '--max-minutes', '2'], {
+    const child = spawn(process.execPath, ['bench/chaos.mjs', '--profile', 'ci', '--scenarios', SCENARIOS.join(','), '--out', out, '--max-minutes', '3'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -94,7 +94,7 @@ describe.skipIf(!haveRedis && !REQUIRED)('chaos under load (bench/chaos.mjs --pr
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     expect(code, output).toBe(0);
     run = JSON.parse(readFileSync(out, 'utf8')) as Run;
-  }, 150_000);
+  }, 200_000);
 
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
