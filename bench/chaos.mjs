@@ -13,17 +13,23 @@
 //     block at --rate req/s, every answer checked against the honest balance (a 200 with another
 //     balance is a "wrong answer"), every request's outcome recorded with its send time.
 // A scenario runs `warm` seconds of steady load, then its fault steps, `fault` seconds later its
-// recovery steps, then `recover` seconds more. Meanwhile the gateway's GET /metrics is read every
-// SAMPLE_MS for each operator's client attempts (din_upstream_requests_total).
+// recovery steps, then `recover` seconds more. Every SAMPLE_MS each operator's traffic is counted:
+// the load's requests it received (the simulated operator counts them as they arrive; a check of
+// the cross-check is one too) plus the gateway's attempts that could not connect to it (GET
+// /metrics, din_upstream_requests_total{outcome="connect"}: a dead operator receives nothing, but
+// is it still being tried?). Counted when sent, not when answered: a slow operator's traffic is
+// not late by its latency.
 //
 // Measured per scenario:
 //   - requests, client-visible failures (connection errors, non-200 answers, wrong answers; 429s
 //     apart, they are the gateway's rate limiter), the error rate overall and from the fault until
 //     the recovery steps were done (a restarted gateway: until it was ready), and how long after
 //     the recovery began the last failed request was sent;
-//   - "loses traffic": from the fault until the start of the first LOSE_WINDOW_MS window from
-//     which on (until recovery) each faulty operator got under LOST_BELOW of its fair share of
-//     attempts (the load rate / operators); the largest over the faulty operators; "kept" if never;
+//   - "loses traffic": from the fault until the start of the first TRAFFIC_WINDOW_MS window (they
+//     slide by SAMPLE_MS) in which the faulty operator got under LOST_BELOW of its fair share of
+//     attempts (the load rate / operators): a sharp cut reads up to LOST_BELOW of a window early;
+//     the largest over the faulty operators; "kept" if never; its share of the load from then
+//     until the recovery is kept too (exploration, or traffic it won back while still faulty);
 //   - "earns it back": from recovery until the end of the first window in which each faulty
 //     operator got at least BACK_ABOVE of its fair share, the next window too (one lucky window
 //     of exploration traffic is not traffic earned back); the largest; "no" if never in the run;
@@ -77,11 +83,10 @@ const HONEST = { latencyMs: { median: 2, p99: 8 }, errorRate: 0, rateLimitRate: 
 const ADDRESS = '0x742d35cc6634c0532925a3b844bc9e7595f0beb0';
 /** BASE_BLOCK_NUMBER of src/sim: settled, so the answer is deterministic and cross-checked. */
 const BLOCK = '0x121eac0';
-const LOAD_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getBalance', params: [ADDRESS, BLOCK] });
+const LOAD_METHOD = 'eth_getBalance';
+const LOAD_BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: LOAD_METHOD, params: [ADDRESS, BLOCK] });
 
 const SAMPLE_MS = 200;
-/** Short windows to time a loss (a sharp cut reads at most ~1/4 of one early), longer ones to judge a comeback. */
-const LOSE_WINDOW_MS = 400;
 const TRAFFIC_WINDOW_MS = 1000;
 const LOST_BELOW = 0.25;
 const BACK_ABOVE = 0.5;
@@ -379,15 +384,15 @@ class GatewayProcess {
     return res.json();
   }
 
-  /** Client attempts per operator so far (all methods and outcomes), or null when /metrics does not answer. */
-  async attempts() {
+  /** Client attempts per operator that could not connect, so far; null when /metrics does not answer. */
+  async refusedAttempts() {
     try {
       const res = await fetch(new URL('/metrics', this.adminUrl), { signal: AbortSignal.timeout(1_000) });
       const text = await res.text();
       if (res.status !== 200) return null;
       const counts = {};
       for (const line of text.split('\n')) {
-        if (!line.startsWith('din_upstream_requests_total{')) continue;
+        if (!line.startsWith('din_upstream_requests_total{') || !line.includes('outcome="connect"')) continue;
         const op = /operator="([^"]*)"/.exec(line)?.[1];
         if (op === undefined) continue;
         counts[op] = (counts[op] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -482,7 +487,7 @@ async function runScenario(scenario, redis, index) {
   const firstStart = await gw.start();
 
   const marks = {};
-  const sigterms = [];
+  const signals = [];
   const ledgerAcrossKills = [];
   const restarts = [];
   const actions = {
@@ -501,7 +506,7 @@ async function runScenario(scenario, redis, index) {
       }
       const at = Date.now();
       const exit = await gw.signal(signal);
-      sigterms.push({ signal, at, exitedAfterMs: Date.now() - at, exit });
+      signals.push({ signal, at, exitedAfterMs: Date.now() - at, exit });
       ledgerAcrossKills.push({ signal, before });
     },
     startGateway: async () => {
@@ -531,8 +536,9 @@ async function runScenario(scenario, redis, index) {
   const sampler = (async () => {
     while (sampling) {
       const t = Date.now();
-      const counts = await gw.attempts();
-      if (counts !== null) samples.push({ t, counts });
+      const refused = await gw.refusedAttempts();
+      const received = Object.fromEntries(sims.map((sim, i) => [`op${i}`, sim.stats.byMethod.get(LOAD_METHOD) ?? 0]));
+      samples.push({ t, received, refused });
       await sleep(Math.max(0, SAMPLE_MS - (Date.now() - t)));
     }
   })();
@@ -585,7 +591,7 @@ async function runScenario(scenario, redis, index) {
       unexpectedExits,
       errorLogLines: problems.length,
       errorLogSample: [...new Set(problems)].slice(0, 5),
-      signals: sigterms.map((s) => ({ ...s, inflight: inflightAt(requests, s.at) })),
+      signals: signals.map((s) => ({ ...s, inflight: inflightAt(requests, s.at) })),
       firstStart,
       restarts,
     },
@@ -674,15 +680,22 @@ function percentile(xs, p) {
   return round(a[Math.min(a.length - 1, Math.ceil((p / 100) * a.length) - 1)], 1);
 }
 
-/** Each operator's attempts per second over windows of `windowMs` ending at each sample. */
+/** Each operator's traffic (requests received + attempts refused) per second over windows of `windowMs` ending at each sample. */
 function rates(samples, op, windowMs) {
   const out = [];
-  // Increments between samples; a count below the last one is a restarted gateway counting from 0.
   const cumulative = [0];
+  let lastRefused = samples[0]?.refused?.[op] ?? 0;
   for (let i = 1; i < samples.length; i++) {
-    const a = samples[i - 1].counts[op] ?? 0;
-    const b = samples[i].counts[op] ?? 0;
-    cumulative.push(cumulative[i - 1] + (b >= a ? b - a : b));
+    let add = samples[i].received[op] - samples[i - 1].received[op];
+    // Refused attempts: none counted while /metrics is down; a count below the last one is a
+    // restarted gateway counting from 0.
+    const refused = samples[i].refused;
+    if (refused !== null) {
+      const b = refused[op] ?? 0;
+      add += b >= lastRefused ? b - lastRefused : b;
+      lastRefused = b;
+    }
+    cumulative.push(cumulative[i - 1] + add);
   }
   let j = 0;
   for (let i = 1; i < samples.length; i++) {
@@ -705,13 +718,15 @@ function trafficSummary(samples, faulty, marks, recoverS) {
   const perOp = {};
   for (const op of faulty) {
     const r = rates(samples, op, TRAFFIC_WINDOW_MS);
-    const inFault = rates(samples, op, LOSE_WINDOW_MS).filter((x) => x.start >= marks.fault && x.end <= marks.recover);
-    let lostFrom = null;
-    for (let k = inFault.length - 1; k >= 0 && inFault[k].perS < LOST_BELOW * fair; k--) lostFrom = inFault[k].start;
+    const inFault = r.filter((x) => x.start >= marks.fault && x.end <= marks.recover);
+    const lost = inFault.findIndex((x) => x.perS < LOST_BELOW * fair);
+    const lostFrom = lost === -1 ? null : inFault[lost].start;
+    const afterLoss = lost === -1 ? [] : inFault.slice(lost);
     const after = r.filter((x) => x.start >= marks.recover);
     const back = after.find((x, k) => x.perS >= BACK_ABOVE * fair && after.slice(k + 1).find((y) => y.start >= x.end)?.perS >= BACK_ABOVE * fair);
     perOp[op] = {
       loseS: lostFrom === null ? null : round((lostFrom - marks.fault) / 1000),
+      shareAfterLoss: afterLoss.length ? round(afterLoss.reduce((sum, x) => sum + x.perS, 0) / afterLoss.length / RATE, 3) : null,
       earnBackS: back === undefined ? null : round((back.end - marks.recover) / 1000),
     };
   }
@@ -719,8 +734,20 @@ function trafficSummary(samples, faulty, marks, recoverS) {
     const xs = faulty.map((op) => perOp[op][key]);
     return xs.length === 0 ? undefined : xs.includes(null) ? null : Math.max(...xs);
   };
+  // Each operator's share of the load per second, from 1 s before the fault: what the table's times come from.
+  const timeline = Object.fromEntries(ops.map((op) => {
+    const points = [];
+    let next = marks.fault - 1000;
+    for (const x of rates(samples, op, TRAFFIC_WINDOW_MS)) {
+      if (x.start < next) continue;
+      points.push([round((x.start - marks.fault) / 1000, 1), round(x.perS / RATE)]);
+      next = x.end;
+    }
+    return [op, points];
+  }));
   return {
     samples: samples.length,
+    timeline,
     shareBefore: share(-Infinity, marks.fault),
     shareDuringFault: share(marks.faultDone, marks.recover),
     shareAtEnd: share(marks.recoverDone + (recoverS * 1000) / 2, Infinity),
@@ -762,8 +789,10 @@ function markdown(run) {
   lines.push('');
   for (const r of run.scenarios) {
     const final = Object.entries(r.ledger.final ?? {}).map(([id, f]) => `${id} ${f.score}${f.probation ? ' p' : ''}${f.jailed ? ' j' : ''}${f.eligible ? '' : ' x'}`).join(', ');
+    const residual = Object.entries(r.traffic.perOperator).filter(([, x]) => x.shareAfterLoss !== null).map(([op, x]) => `${op} ${(x.shareAfterLoss * 100).toFixed(1)} %`);
+    const kept = residual.length ? `; share of the load after losing it: ${residual.join(', ')}` : '';
     const wrong = r.client.wrongSentS ? ` (wrong answers sent ${r.client.wrongSentS.first} to ${r.client.wrongSentS.last} s after the fault)` : '';
-    lines.push(`- ${r.name}: ${JSON.stringify(r.client.byStatus)}${wrong}; ${r.ledger.violations?.length ? r.ledger.violations.join(', ') : 'no violation'}; ${final}${r.client.rateLimited ? ` (${r.client.rateLimited} × 429: the rate limiter; raise its budget with --config-patch)` : ''}`);
+    lines.push(`- ${r.name}: ${JSON.stringify(r.client.byStatus)}${wrong}; ${r.ledger.violations?.length ? r.ledger.violations.join(', ') : 'no violation'}; ${final}${kept}${r.client.rateLimited ? ` (${r.client.rateLimited} × 429: the rate limiter; raise its budget with --config-patch)` : ''}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -797,7 +826,7 @@ const run = {
   rate: RATE,
   operators: OPERATORS,
   timing,
-  measurement: { sampleMs: SAMPLE_MS, loseWindowMs: LOSE_WINDOW_MS, trafficWindowMs: TRAFFIC_WINDOW_MS, lostBelow: LOST_BELOW, backAbove: BACK_ABOVE },
+  measurement: { sampleMs: SAMPLE_MS, trafficWindowMs: TRAFFIC_WINDOW_MS, lostBelow: LOST_BELOW, backAbove: BACK_ABOVE },
   gatewayConfig: merge(GATEWAY_CONFIG, CONFIG_PATCH),
   machine: { ...machineInfo(), loadAverage1mBefore: round(loadBefore[0]), loadAverage1mAfter: round((await import('node:os')).loadavg()[0]) },
   harnessError: failure === null ? null : String(failure.stack ?? failure),
