@@ -20,8 +20,17 @@
 // The first `--warmup` seconds are sent but not recorded. A request unanswered after `--timeout`
 // seconds is an error, and its connection is closed.
 //
+// Two options for bench/chaos.mjs, off unless given (the bench's own runs pay nothing for them):
+//   --expect TEXT: a 200 whose body does not contain TEXT is counted as "wrong" (an answer the
+//     client got, but not the right one), not as "ok";
+//   --record FILE: every request's outcome is written to FILE at the end, as JSON
+//     {"epochMs", "requests": [[sentMs, doneMs, status], ...]}: times in ms since epochMs (a
+//     Date.now() value, so another process can line them up with its own events), status the
+//     HTTP status, 0 for a connection that failed or timed out, -1 for a wrong answer.
+//
 // Usage: node bench/rate-client.mjs --url URL --body JSON [--rate 2000] [--duration 6]
-//          [--warmup 1] [--connections 32] [--timeout 10]
+//          [--warmup 1] [--connections 32] [--timeout 10] [--expect TEXT] [--record FILE]
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 
@@ -34,6 +43,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '1' },
     connections: { type: 'string', default: '32' },
     timeout: { type: 'string', default: '10' },
+    expect: { type: 'string' },
+    record: { type: 'string' },
   },
 });
 const url = new URL(values.url);
@@ -44,6 +55,8 @@ const warmupS = Number(values.warmup);
 const maxConnections = Number(values.connections);
 const timeoutNs = Number(values.timeout) * 1e9;
 const body = Buffer.from(values.body);
+const expected = values.expect;
+const recordFile = values.record;
 const request = Buffer.concat([
   Buffer.from(
     `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`,
@@ -58,9 +71,14 @@ const warmN = Math.round(rate * warmupS);
 const service = new Float64Array(total);
 const intended = new Float64Array(total);
 const okFlags = new Uint8Array(total);
+// Per request for --record: when it was written and settled (ns) and its status.
+const sentAt = recordFile ? new Float64Array(total) : null;
+const doneAt = recordFile ? new Float64Array(total) : null;
+const statuses = recordFile ? new Int16Array(total) : null;
 let done = 0;
 let errors = 0;
 let non2xx = 0;
+let wrong = 0;
 let maxInflight = 0;
 let inflight = 0;
 
@@ -94,6 +112,7 @@ class Connection {
     this.head = ''; // a head split across reads, so far
     this.status = 0;
     this.left = -1; // body bytes still to come; -1 while reading the head
+    this.body = ''; // with --expect: the answer's body so far
     this.socket = net.connect({
       host: url.hostname,
       port: Number(url.port || 80),
@@ -110,7 +129,9 @@ class Connection {
     this.index = i;
     this.left = -1;
     this.head = '';
+    this.body = '';
     this.t0 = now();
+    if (sentAt !== null) sentAt[i] = this.t0;
     this.socket.write(request);
   }
 
@@ -142,6 +163,7 @@ class Connection {
     }
     this.left -= n - pos;
     if (this.left < 0) return this.fail(); // more than the answer: not ours to read
+    if (expected !== undefined) this.body += buf.latin1Slice(pos, n);
     if (this.left === 0) this.complete();
   }
 
@@ -150,8 +172,15 @@ class Connection {
     const t1 = now();
     service[i] = (t1 - this.t0) / 1000;
     intended[i] = (t1 - (startNs + i * intervalNs)) / 1000;
-    if (this.status === 200) okFlags[i] = 1;
+    let status = this.status;
+    if (status === 200 && expected !== undefined && !this.body.includes(expected)) status = -1;
+    if (status === 200) okFlags[i] = 1;
+    else if (status === -1) wrong++;
     else non2xx++;
+    if (doneAt !== null) {
+      doneAt[i] = t1;
+      statuses[i] = status;
+    }
     this.index = -1;
     busy.delete(this);
     settled();
@@ -170,6 +199,7 @@ class Connection {
     if (at !== -1) idle.splice(at, 1);
     busy.delete(this);
     if (this.index !== -1) {
+      if (doneAt !== null) doneAt[this.index] = now();
       this.index = -1;
       errors++;
       settled();
@@ -199,6 +229,8 @@ function place(i) {
 }
 
 const startNs = now() + 5e6;
+// startNs as a wall-clock time, for --record.
+const epochMs = Date.now() + (startNs - now()) / 1e6;
 let next = 0;
 function tick() {
   const t = now();
@@ -232,6 +264,7 @@ function finish() {
     }
   }
   const measuredStartNs = startNs + warmN * intervalNs;
+  if (recordFile) writeRecord();
   process.stdout.write(
     JSON.stringify({
       requests: total - warmN,
@@ -241,10 +274,19 @@ function finish() {
       rate,
       errors,
       non2xx,
+      ...(expected === undefined ? {} : { wrong }),
       maxInflight,
       serviceUs: percentiles(rec),
       intendedUs: percentiles(recIntended),
     }) + '\n',
     () => process.exit(0),
   );
+}
+
+/** --record: every request (warm-up included), times in ms since epochMs. */
+function writeRecord() {
+  const ms = (ns) => Math.round((ns - startNs) / 1e4) / 100;
+  const requests = [];
+  for (let i = 0; i < total; i++) requests.push([ms(sentAt[i]), ms(doneAt[i]), statuses[i]]);
+  writeFileSync(recordFile, JSON.stringify({ epochMs, requests }));
 }

@@ -5,7 +5,10 @@
  * every request exactly once.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 interface RateResult {
@@ -13,6 +16,7 @@ interface RateResult {
   ok: number;
   errors: number;
   non2xx: number;
+  wrong?: number;
   serviceUs: { p50: number | null };
 }
 
@@ -133,5 +137,49 @@ describe('bench/rate-client.mjs', () => {
     expect(r.requests).toBe(100);
     expect(r.errors).toBe(10);
     expect(r.ok).toBe(90);
+  });
+
+  it('--expect counts a 200 with another body as wrong, --record gives every request its send time and outcome', async () => {
+    const right = '{"jsonrpc":"2.0","id":1,"result":"0x10"}';
+    const wrongBody = '{"jsonrpc":"2.0","id":1,"result":"0x11"}';
+    const answer = (body: string) => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const s = await server((n, socket) => {
+      if (n % 10 === 1) return void socket.write(answer(wrongBody));
+      if (n % 10 === 2) return socket.destroy();
+      if (n % 10 === 4) return void socket.write('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}');
+      // The right answer split inside its body: the check must see the whole of it.
+      const full = answer(right);
+      socket.write(full.slice(0, full.length - 5));
+      later(() => socket.write(full.slice(full.length - 5)));
+    });
+    stop = s.close;
+    const dir = mkdtempSync(join(tmpdir(), 'rate-client-'));
+    try {
+      const file = join(dir, 'record.json');
+      const before = Date.now();
+      const r = await runClient(s.url, 100, 1, ['--expect', '"result":"0x10"', '--record', file]);
+      expect(r.requests).toBe(100);
+      expect(r.wrong).toBe(10);
+      expect(r.errors).toBe(10);
+      expect(r.non2xx).toBe(10);
+      expect(r.ok).toBe(70);
+      const record = JSON.parse(readFileSync(file, 'utf8')) as { epochMs: number; requests: [number, number, number][] };
+      expect(record.epochMs).toBeGreaterThanOrEqual(before);
+      expect(record.epochMs).toBeLessThanOrEqual(Date.now());
+      expect(record.requests).toHaveLength(100);
+      const statuses = record.requests.map(([, , status]) => status);
+      expect(statuses.filter((x) => x === -1)).toHaveLength(10);
+      expect(statuses.filter((x) => x === 0)).toHaveLength(10);
+      expect(statuses.filter((x) => x === 503)).toHaveLength(10);
+      expect(statuses.filter((x) => x === 200)).toHaveLength(70);
+      for (const [sent, done] of record.requests) {
+        expect(sent).toBeGreaterThanOrEqual(0);
+        expect(done).toBeGreaterThanOrEqual(sent);
+      }
+      // Sent on the fixed schedule: the last one about a second after the first.
+      expect(record.requests[99]![0] - record.requests[0]![0]).toBeGreaterThan(900);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
