@@ -74,6 +74,9 @@ const GATEWAY_CONFIG = {
     slashing: { jailSeconds: 5 },
   },
   shutdownGraceMs: 10_000,
+  // On, as in production (one budget through Redis when it is up), with a per-IP budget ten
+  // times the load: the load generator is one IP, and a refusal here would be the limiter's, not a fault's.
+  rateLimit: { perIp: { rate: 2000, burst: 10000 } },
 };
 
 /** Each operator's stake: 32 ETH, so one slash cannot push it under the 1 ETH minimum. */
