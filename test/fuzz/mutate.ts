@@ -73,7 +73,7 @@ export function mutate(bytes: Buffer, mutations: readonly Mutation[]): Buffer {
         if (n > 0) b[m.at % n] = m.byte;
         break;
       case 'bit':
-        if (n > 0) b[m.at % n] ^= 1 << m.bit;
+        if (n > 0) b[m.at % n] = b[m.at % n]! ^ (1 << m.bit);
         break;
       case 'insert': {
         const at = m.at % (n + 1);
