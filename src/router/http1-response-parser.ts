@@ -299,6 +299,9 @@ export class ResponseParser {
       } else if (nameLength === 17 && nameIs(words, lineStart, TRANSFER_ENCODING)) {
         if (sawTransferEncoding) this.fail('more than one Transfer-Encoding field');
         sawTransferEncoding = true;
+        // llhttp (Node) reads "chunked<TAB>" as another coding and the body as delimited by
+        // the close: refused, so that no two parsers frame such a response differently.
+        if (tabAfter(data, vEnd, line)) this.fail('tab after a Transfer-Encoding value');
         if (vEnd - vStart !== 7 || !nameIs(words, vStart, CHUNKED)) this.fail('unsupported Transfer-Encoding');
         head.chunked = true;
       } else if (nameLength === 10 && nameIs(words, lineStart, CONNECTION)) {
@@ -513,6 +516,12 @@ function couldStartStatusLine(data: Buffer, start: number, end: number): boolean
     if (data[start + i] !== STATUS_LINE_START[i]) return false;
   }
   return true;
+}
+
+/** A tab in the whitespace data[from, to) that ends a field value. */
+function tabAfter(data: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (data[i] === TAB) return true;
+  return false;
 }
 
 function digit(byte: number): number {
