@@ -211,6 +211,9 @@ export class ResponseParser {
     if (head.status < 200) {
       // 1xx interim answers (100 Continue, 103 Early Hints) precede the real one; 101 would switch protocols.
       if (head.status === 101) this.fail('unexpected 101 Switching Protocols');
+      // llhttp (Node) knows only 100-103 as bodiless and reads a body after 104-199 when one is
+      // framed; RFC 9110 forbids Content-Length on a 1xx: refused rather than framed either way.
+      if (head.status > 103 && (head.chunked || head.contentLength !== -1)) this.fail('framing headers on an interim answer');
       return next;
     }
     this.head = head;
