@@ -363,8 +363,10 @@ export class ResponseParser {
       if (size > this.limits.maxBodyBytes) this.fail(`response exceeds ${this.limits.maxBodyBytes} bytes`);
     }
     if (i === 0) this.fail('bad chunk size');
-    // Chunk extensions (";name=value") carry nothing we use.
-    if (i < end - 1 && line[i] !== SEMICOLON && line[i] !== SPACE && line[i] !== TAB) this.fail('bad chunk size');
+    // Chunk extensions (";name=value", after optional whitespace) carry nothing we use; anything
+    // else after the size is refused (llhttp refuses it too: "1 x" is not a size to guess at).
+    while (i < end - 1 && (line[i] === SPACE || line[i] === TAB)) i++;
+    if (i < end - 1 && line[i] !== SEMICOLON) this.fail('bad chunk size');
     if (size === 0) this.state = State.Trailers;
     else {
       if (this.size + size > this.limits.maxBodyBytes) this.fail(`response exceeds ${this.limits.maxBodyBytes} bytes`);

@@ -484,6 +484,7 @@ describe('ResponseParser: rejections', () => {
     ['chunk size negative', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '-1\r\nx\r\n0\r\n\r\n'],
     ['chunk size 0x', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '0x1\r\nx\r\n0\r\n\r\n'],
     ['chunk size then junk', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '1x\r\nx\r\n0\r\n\r\n'],
+    ['chunk size, whitespace, then junk', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '1 x\r\nx\r\n0\r\n\r\n'],
     ['chunk size bare LF', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '1\nx\r\n0\r\n\r\n'],
     ['chunk size too large', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + 'fffffffffffffffffff\r\nx\r\n0\r\n\r\n'],
     ['chunk data longer than its size', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '1\r\nxy\r\n0\r\n\r\n'],
