@@ -353,7 +353,8 @@ export class ResponseParser {
       this.partial = EMPTY;
     }
     const end = line.length - 1; // at the LF
-    if (end < 1 || line[end - 1] !== CR) this.fail('chunk size line not ended by CRLF');
+    // A CR that does not end the line (in an extension, say) is refused, as in the head.
+    if (end < 1 || line.indexOf(CR) !== end - 1) this.fail('chunk size line not ended by CRLF');
     let size = 0;
     let i = 0;
     for (; i < end - 1; i++) {
@@ -403,7 +404,9 @@ export class ResponseParser {
     if (this.partial.length + lf - pos > this.limits.maxHeadBytes) this.fail('trailers too large');
     const line = this.partial.length > 0 ? Buffer.concat([this.partial, buf.subarray(pos, lf + 1)]) : buf.subarray(pos, lf + 1);
     this.partial = EMPTY;
-    if (line.length < 2 || line[line.length - 2] !== CR) this.fail('trailer line not ended by CRLF');
+    // A CR that does not end the line is refused, as in the head: a parser taking it for a line
+    // end would find the empty line that ends the message elsewhere.
+    if (line.length < 2 || line.indexOf(CR) !== line.length - 2) this.fail('trailer line not ended by CRLF');
     if (line.length === 2) this.complete(this.joined());
     return lf + 1;
   }

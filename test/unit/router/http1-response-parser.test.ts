@@ -492,6 +492,9 @@ describe('ResponseParser: rejections', () => {
     ['chunk data then LF only', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '1\r\nx\n0\r\n\r\n'],
     ['chunk data then CR only', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '1\r\nx\r0\r\n\r\n'],
     ['trailer with bare LF', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '0\r\nT: 1\n\r\n'],
+    ['trailer with bare CR', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '0\r\nT: 1\rU: 2\r\n\r\n'],
+    ['trailer line of a bare CR', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '0\r\nT: 1\r\r\n\r\n'],
+    ['chunk extension with bare CR', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '1;a\rb\r\nx\r\n0\r\n\r\n'],
     ['last line bare LF', cl('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked') + '0\r\n\n'],
     // llhttp reads a body after these (it knows only 100-103 as bodiless): here, the 200 is the 150's body to it.
     ['1xx past 103 with Content-Length', 'HTTP/1.1 150 X\r\nContent-Length: 38\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'],
