@@ -63,8 +63,15 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
 
 export const mutationsArb = fc.array(mutationArb, { minLength: 1, maxLength: 4 });
 
-/** `bytes` with `mutations` applied in order (a new buffer). */
-export function mutate(bytes: Buffer, mutations: readonly Mutation[]): Buffer {
+/** Byte sequences that sit on an edge of HTTP/1.1 framing. */
+export const HTTP_SEQUENCES: readonly Buffer[] = [
+  '\r\n', '\n', '\r', '\r\n\r\n', ' ', '\t', ':', ';', ',', '0', '1', 'f', 'F', '\x00', '\x7f', '\x80', '\xff', '"', '=',
+  'Content-Length: 0\r\n', 'Content-Length: 5\r\n', 'Transfer-Encoding: chunked\r\n', 'Connection: close\r\n',
+  'Connection: keep-alive\r\n', '0\r\n\r\n', '5\r\nhello\r\n', 'HTTP/1.1 200 OK\r\n', 'HTTP/1.1 100 Continue\r\n\r\n', ';ext=1', 'X: y\r\n',
+].map((s) => Buffer.from(s, 'latin1'));
+
+/** `bytes` with `mutations` applied in order (a new buffer); insertions pick from `sequences`. */
+export function mutate(bytes: Buffer, mutations: readonly Mutation[], sequences: readonly Buffer[] = EDGE_SEQUENCES): Buffer {
   let b = Buffer.from(bytes);
   for (const m of mutations) {
     const n = b.length;
@@ -77,7 +84,7 @@ export function mutate(bytes: Buffer, mutations: readonly Mutation[]): Buffer {
         break;
       case 'insert': {
         const at = m.at % (n + 1);
-        b = Buffer.concat([b.subarray(0, at), EDGE_SEQUENCES[m.seq]!, b.subarray(at)]);
+        b = Buffer.concat([b.subarray(0, at), sequences[m.seq % sequences.length]!, b.subarray(at)]);
         break;
       }
       case 'delete': {
