@@ -408,6 +408,8 @@ export class ResponseParser {
     // end would find the empty line that ends the message elsewhere.
     if (line.length < 2 || line.indexOf(CR) !== line.length - 2) this.fail('trailer line not ended by CRLF');
     if (line.length === 2) this.complete(this.joined());
+    // A field line, as in the head: a name, then a colon; no obs-fold.
+    else if (line.indexOf(COLON) <= 0 || line[0] === SPACE || line[0] === TAB) this.fail('malformed trailer line');
     return lf + 1;
   }
 
