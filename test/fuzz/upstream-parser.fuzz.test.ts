@@ -146,7 +146,8 @@ function patchIgnored(bytes: Buffer, error: string, at: number, interim: { start
     copy.write(patched, interim.start, 'latin1');
     return copy;
   }
-  if (at >= bytes.length) return undefined;
+  // Line ends are framing: never patched.
+  if (at >= bytes.length || bytes[at] === 0x0d || bytes[at] === 0x0a) return undefined;
   const lineStart = bytes.lastIndexOf('\n', at - 1) + 1;
   const line = bytes.subarray(lineStart, at).toString('latin1');
   const extension = /^[0-9a-fA-F]+[ \t]*;/.exec(line);
