@@ -46,3 +46,6 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** A test's time limit: vitest's 30 s for the short run, scaled with the long one. */
+export const TIMEOUT_MS = 30_000 * SCALE;

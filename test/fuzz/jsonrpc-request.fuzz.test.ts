@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ParsedBody, type RpcCall, parseRequestBody, upstreamBatch } from '../../src/router/jsonrpc.js';
 import { scanRequest, scanRequestBatch } from '../../src/router/response-scan.js';
-import { SCALE, count, params, report } from './fuzz-options.js';
+import { SCALE, TIMEOUT_MS, count, params, report } from './fuzz-options.js';
 import { parseBytes } from './json-oracle.js';
 import { mutate, mutationsArb } from './mutate.js';
 
@@ -130,7 +130,7 @@ const bodyArb = fc.oneof(
 );
 const validBodyArb = bodyArb.filter((b) => parseRequestBody(b, MAX_BATCH).kind !== 'error');
 
-describe('parseRequestBody fuzzed: the byte fast path against JSON.parse', () => {
+describe('parseRequestBody fuzzed: the byte fast path against JSON.parse', { timeout: TIMEOUT_MS }, () => {
   it('generated requests and batches, valid and not', () => {
     fc.assert(fc.property(bodyArb, (bytes) => void agree(bytes)), params(1000, 11));
   });

@@ -19,7 +19,7 @@ import {
   writeWithId,
   type ResponseScan,
 } from '../../src/router/response-scan.js';
-import { SCALE, count, params, report } from './fuzz-options.js';
+import { SCALE, TIMEOUT_MS, count, params, report } from './fuzz-options.js';
 import { type Id, hasEnvelopeDuplicates, isResponseObject, parseBytes, referenceResponse } from './json-oracle.js';
 import { mutate, mutationsArb } from './mutate.js';
 
@@ -153,7 +153,7 @@ const batchArb = fc
   .tuple(fc.array(fc.oneof({ weight: 6, arbitrary: answerArb }, { weight: 1, arbitrary: fc.json({ maxDepth: 2 }).map((t) => Buffer.from(t)) }), { maxLength: 6 }), fc.constantFrom('', ' ', '\n\t'))
   .map(([items, ws]) => Buffer.concat([Buffer.from(`${ws}[${ws}`), ...items.flatMap((item, i) => (i === 0 ? [item] : [Buffer.from(`${ws},${ws}`), item])), Buffer.from(`${ws}]${ws}`)]));
 
-describe('scanResponse fuzzed against JSON.parse', () => {
+describe('scanResponse fuzzed against JSON.parse', { timeout: TIMEOUT_MS }, () => {
   it('generated answers, valid and not, small and past the word-mode threshold', () => {
     fc.assert(fc.property(answerArb, newIdArb, fc.nat(), (bytes, newId, junk) => checkAnswer(bytes, newId, junk)), params(1000, 1));
   });
@@ -161,13 +161,13 @@ describe('scanResponse fuzzed against JSON.parse', () => {
   it('valid answers after byte mutations: flips, truncations, insertions, repeats, escapes, UTF-8 edges, BOM', () => {
     fc.assert(
       fc.property(validAnswerArb, mutationsArb, newIdArb, fc.nat(), (bytes, mutations, newId, junk) => checkAnswer(mutate(bytes, mutations), newId, junk)),
-      params(2500, 2),
+      params(2000, 2),
     );
   });
 
   it('batches of generated answers, as they are and mutated', () => {
     fc.assert(fc.property(batchArb, newIdArb, (bytes, newId) => checkBatch(bytes, newId)), params(500, 3));
-    fc.assert(fc.property(batchArb, mutationsArb, newIdArb, (bytes, mutations, newId) => checkBatch(mutate(bytes, mutations), newId)), params(800, 4));
+    fc.assert(fc.property(batchArb, mutationsArb, newIdArb, (bytes, mutations, newId) => checkBatch(mutate(bytes, mutations), newId)), params(600, 4));
   });
 });
 
@@ -209,7 +209,7 @@ function deepAnswers(depth: number): string[] {
   return answers;
 }
 
-describe('scanners on inputs nested 100,000 levels deep', () => {
+describe('scanners on inputs nested 100,000 levels deep', { timeout: TIMEOUT_MS }, () => {
   it('never throw, and agree with JSON.parse on every one, alone, in a batch and with its id replaced', () => {
     for (const text of deepAnswers(DEPTH)) {
       const bytes = Buffer.from(text);
@@ -223,6 +223,8 @@ describe('scanners on inputs nested 100,000 levels deep', () => {
         expect(spliced).toBe(text.slice(0, scan.idStart) + '"new"' + text.slice(scan.idEnd));
         expect((JSON.parse(spliced) as Rec)['id']).toBe('new');
       }
+      // As a batch element too (the short run: the texts without deep objects, which JSON.parse reads slowly).
+      if (SCALE === 1 && text.includes('{"a":{"a":')) continue;
       const batch = scanBatchResponse(Buffer.from(`[${text},${text}]`));
       expect(batch.ok).toBe(ref.json);
       if (batch.ok) expect(batch.items.map((i) => i.ok)).toEqual([ref.ok, ref.ok]);
