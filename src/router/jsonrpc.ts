@@ -182,7 +182,7 @@ class ParsedCall implements RpcCall {
   // Every member as the client sent it (as the byte path keeps them) but the id.
   upstreamItemLength(id: number): number {
     if (this.itemId !== id) {
-      this.item = JSON.stringify(this.notification ? this.request : { ...this.request, id });
+      this.item = stringifyJson(this.notification ? this.request : { ...this.request, id });
       this.itemId = id;
     }
     return Buffer.byteLength(this.item);
@@ -191,6 +191,55 @@ class ParsedCall implements RpcCall {
   writeUpstreamItem(id: number, out: Buffer, at: number): void {
     this.upstreamItemLength(id);
     out.write(this.item, at, 'utf8');
+  }
+}
+
+/**
+ * JSON.stringify of a value JSON.parse built, at any depth: JSON.stringify recurses and throws
+ * a RangeError past some thousands of levels (a client's params can nest 100,000 deep well
+ * within the body limit); then the same text is written with an explicit stack.
+ */
+export function stringifyJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    return stringifyIteratively(value);
+  }
+}
+
+/** What JSON.stringify writes for a JSON.parse result (plain objects, arrays, scalars), without recursion. */
+function stringifyIteratively(root: unknown): string {
+  const parts: string[] = [];
+  // Each open container: the container, its keys (objects), and the index of the next item.
+  const stack: { value: object; keys: string[] | undefined; next: number }[] = [];
+  let value: unknown = root;
+  for (;;) {
+    if (typeof value === 'object' && value !== null) {
+      const keys = Array.isArray(value) ? undefined : Object.keys(value);
+      parts.push(keys === undefined ? '[' : '{');
+      stack.push({ value, keys, next: 0 });
+    } else parts.push(JSON.stringify(value) ?? 'null');
+    // Close finished containers, then step to the next item of the innermost open one.
+    for (;;) {
+      const top = stack[stack.length - 1];
+      if (top === undefined) return parts.join('');
+      const length = top.keys === undefined ? (top.value as unknown[]).length : top.keys.length;
+      if (top.next === length) {
+        parts.push(top.keys === undefined ? ']' : '}');
+        stack.pop();
+        continue;
+      }
+      if (top.next > 0) parts.push(',');
+      if (top.keys === undefined) value = (top.value as unknown[])[top.next];
+      else {
+        const key = top.keys[top.next]!;
+        parts.push(JSON.stringify(key), ':');
+        value = (top.value as Record<string, unknown>)[key];
+      }
+      top.next++;
+      break;
+    }
   }
 }
 

@@ -56,7 +56,13 @@ function agree(bytes: Buffer, shallow = true): ParsedBody {
     expect(parsed.json && Array.isArray(parsed.value)).toBe(true);
     expect(fromText.kind === 'batch' && fromText.entries.every((e) => e.call !== undefined)).toBe(true);
   }
-  if (shallow) {
+  if (!shallow) {
+    // Deep calls go upstream too, whichever path read them (JSON.stringify would overflow).
+    for (const parsedBody of [fromBytes, fromText]) {
+      const calls = callsOf(parsedBody);
+      if (calls.length > 0) expect(upstreamBatch(calls, calls.map((_, i) => i)).length).toBeGreaterThan(0);
+    }
+  } else {
     // What goes upstream: the same requests, with the gateway's ids, whichever path read them.
     const calls = callsOf(fromBytes);
     if (calls.length > 0) {
