@@ -1,8 +1,9 @@
 /**
  * Run counts and seeds shared by the fuzz suites. CI runs the short form: fixed seeds and a
  * few hundred to a few thousand inputs per property, all suites together well under 20 s on
- * two cores. `FUZZ_RUNS=N` multiplies every count by N / 1000 (at least 1x) for the long run,
- * and `FUZZ_SEED=S` changes the seed (docs/fuzzing.md).
+ * two cores. `FUZZ_RUNS=N` asks for about N inputs per property in a long run (every short
+ * count is multiplied by N / 1000, the size of a typical short one), `FUZZ_SEED=S` changes the
+ * seed, `FUZZ_REPORT=1` prints the counts of a short run too (docs/fuzzing.md).
  */
 import type fc from 'fast-check';
 
