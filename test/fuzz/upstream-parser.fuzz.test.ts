@@ -129,7 +129,8 @@ function llhttpReference(bytes: Buffer): { messages: LlhttpMessage[]; accepted: 
  *   there. The interim head is rewritten to keep the connection.
  * - A Content-Length repeated with the same value (RFC 9110 section 8.6 allows a recipient to
  *   take it as one), or one in the trailers (trailer fields never frame the message, RFC 9110
- *   section 6.5.1): that field is renamed, so llhttp ignores it as the parser does. A repeated
+ *   section 6.5.1): that field is renamed, so llhttp ignores it as the parser does. A tab
+ *   after a Content-Length value (whitespace, RFC 9110 section 5.5) becomes a space. A repeated
  *   Content-Length with another value is refused by the parser, so a rename that changes the
  *   framing shows up as a mismatch.
  */
@@ -156,7 +157,9 @@ function patchIgnored(bytes: Buffer, error: string, at: number, interim: { start
     // Not a bare CR or LF: one that could end the line is framing, not an extension.
     if (lineEnd < 0 || bytes.indexOf('\r', lineStart) !== lineEnd || bytes.indexOf('\n', lineStart) !== lineEnd + 1) return undefined;
     copy.fill(0x78, lineStart + extension[0].length, lineEnd);
-    return copy;
+    // An empty extension (`0;`): the semicolon becomes whitespace, which the lenient flag allows.
+    if (copy.equals(bytes)) copy[lineStart + extension[0].length - 1] = 0x20;
+    return copy.equals(bytes) ? undefined : copy;
   }
   // Line ends are framing: never patched.
   if (bytes[at] === 0x0d || bytes[at] === 0x0a) return undefined;
@@ -168,6 +171,12 @@ function patchIgnored(bytes: Buffer, error: string, at: number, interim: { start
     const inOtherValue = colon > 0 && !FRAMING.includes(line.slice(0, colon).toLowerCase());
     if (!inName && !inOtherValue) return undefined;
     copy[at] = 0x78;
+    return copy;
+  }
+  if (error === 'HPE_INVALID_CONTENT_LENGTH' && bytes[at] === 0x09) {
+    // A tab after the digits: whitespace around a field value (RFC 9110 section 5.5), which
+    // llhttp accepts as a space there.
+    copy[at] = 0x20;
     return copy;
   }
   if (error === 'HPE_UNEXPECTED_CONTENT_LENGTH' || error === 'HPE_INVALID_CONTENT_LENGTH') {
