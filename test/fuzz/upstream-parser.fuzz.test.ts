@@ -151,7 +151,8 @@ function patchIgnored(bytes: Buffer, error: string, at: number, interim: { start
   const lineStart = bytes.lastIndexOf('\n', at - 1) + 1;
   const line = bytes.subarray(lineStart, at).toString('latin1');
   const extension = /^[0-9a-fA-F]+[ \t]*;/.exec(line);
-  if (extension !== null && error !== 'HPE_INVALID_HEADER_TOKEN') {
+  // llhttp says HPE_STRICT for whatever it refuses in an extension; other codes come from elsewhere (a body's bytes, say).
+  if (extension !== null && error === 'HPE_STRICT') {
     // Anything refused in a chunk extension: the whole extension becomes a plain name.
     const lineEnd = bytes.indexOf('\r\n', lineStart);
     // Not a bare CR or LF: one that could end the line is framing, not an extension.
