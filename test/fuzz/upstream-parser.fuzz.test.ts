@@ -100,7 +100,7 @@ function asUsed(result: OursResult): { responses: Delivered[]; refused: boolean 
 function llhttpReference(bytes: Buffer): { messages: LlhttpMessage[]; accepted: boolean } {
   let stream = bytes;
   let result = llhttpParse(stream, true, LENIENT_SPACES_AFTER_CHUNK_SIZE);
-  for (let round = 0; round < 8 && result.errorAt >= 0; round++) {
+  for (let round = 0; round < 64 && result.errorAt >= 0; round++) {
     const last = result.messages.length - 1;
     const lastMessage = result.messages[last];
     const interim = lastMessage !== undefined && lastMessage.status >= 100 && lastMessage.status <= 199
