@@ -224,6 +224,9 @@ export class ResponseParser {
     if (head.status < 200) {
       // 1xx interim answers (100 Continue, 103 Early Hints) precede the real one; 101 would switch protocols.
       if (head.status === 101) this.fail('unexpected 101 Switching Protocols');
+      // llhttp (Node) knows only 100-103 as bodiless and reads a body after 104-199 when one is
+      // framed; RFC 9110 forbids Content-Length on a 1xx: refused rather than framed either way.
+      if (head.status > 103 && (head.chunked || head.contentLength !== -1)) this.fail('framing headers on an interim answer');
       return next;
     }
     this.head = head;
@@ -313,6 +316,9 @@ export class ResponseParser {
       } else if (nameLength === 17 && nameIs(words, lineStart, TRANSFER_ENCODING)) {
         if (sawTransferEncoding) this.fail('more than one Transfer-Encoding field');
         sawTransferEncoding = true;
+        // llhttp (Node) reads "chunked<TAB>" as another coding and the body as delimited by
+        // the close: refused, so that no two parsers frame such a response differently.
+        if (tabAfter(data, vEnd, line)) this.fail('tab after a Transfer-Encoding value');
         if (vEnd - vStart !== 7 || !nameIs(words, vStart, CHUNKED)) this.fail('unsupported Transfer-Encoding');
         head.chunked = true;
       } else if (nameLength === 10 && nameIs(words, lineStart, CONNECTION)) {
@@ -361,7 +367,8 @@ export class ResponseParser {
       this.partial = EMPTY;
     }
     const end = line.length - 1; // at the LF
-    if (end < 1 || line[end - 1] !== CR) this.fail('chunk size line not ended by CRLF');
+    // A CR that does not end the line (in an extension, say) is refused, as in the head.
+    if (end < 1 || line.indexOf(CR) !== end - 1) this.fail('chunk size line not ended by CRLF');
     let size = 0;
     let i = 0;
     for (; i < end - 1; i++) {
@@ -371,8 +378,10 @@ export class ResponseParser {
       if (size > this.limits.maxBodyBytes) this.fail(`response exceeds ${this.limits.maxBodyBytes} bytes`);
     }
     if (i === 0) this.fail('bad chunk size');
-    // Chunk extensions (";name=value") carry nothing we use.
-    if (i < end - 1 && line[i] !== SEMICOLON && line[i] !== SPACE && line[i] !== TAB) this.fail('bad chunk size');
+    // Chunk extensions (";name=value", after optional whitespace) carry nothing we use; anything
+    // else after the size is refused (llhttp refuses it too: "1 x" is not a size to guess at).
+    while (i < end - 1 && (line[i] === SPACE || line[i] === TAB)) i++;
+    if (i < end - 1 && line[i] !== SEMICOLON) this.fail('bad chunk size');
     if (size === 0) this.state = State.Trailers;
     else {
       if (this.size + size > this.limits.maxBodyBytes) this.fail(`response exceeds ${this.limits.maxBodyBytes} bytes`);
@@ -409,8 +418,12 @@ export class ResponseParser {
     if (this.partial.length + lf - pos > this.limits.maxHeadBytes) this.fail('trailers too large');
     const line = this.partial.length > 0 ? Buffer.concat([this.partial, buf.subarray(pos, lf + 1)]) : buf.subarray(pos, lf + 1);
     this.partial = EMPTY;
-    if (line.length < 2 || line[line.length - 2] !== CR) this.fail('trailer line not ended by CRLF');
+    // A CR that does not end the line is refused, as in the head: a parser taking it for a line
+    // end would find the empty line that ends the message elsewhere.
+    if (line.length < 2 || line.indexOf(CR) !== line.length - 2) this.fail('trailer line not ended by CRLF');
     if (line.length === 2) this.complete(this.joined());
+    // A field line, as in the head: a name, then a colon; no obs-fold.
+    else if (line.indexOf(COLON) <= 0 || line[0] === SPACE || line[0] === TAB) this.fail('malformed trailer line');
     return lf + 1;
   }
 
@@ -554,6 +567,12 @@ function couldStartStatusLine(data: Buffer, start: number, end: number): boolean
     if (data[start + i] !== STATUS_LINE_START[i]) return false;
   }
   return true;
+}
+
+/** A tab in the whitespace data[from, to) that ends a field value. */
+function tabAfter(data: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (data[i] === TAB) return true;
+  return false;
 }
 
 function digit(byte: number): number {

@@ -295,6 +295,19 @@ describe('writeUpstreamItem: each call as the gateway sends it on, alone or in a
     ]);
   });
 
+  it('writes calls nested 100,000 levels deep that JSON.parse read (JSON.stringify would overflow the stack)', () => {
+    // Every kind of value inside, written as JSON.stringify writes it.
+    const deep = '['.repeat(100_000) + '{"a":[1,"x\\né",null,true,{},2.5,[]],"k\\"":{"":false}}' + ']'.repeat(100_000);
+    // The escaped key sends the batch to JSON.parse; the repeated id makes the gateway renumber it.
+    const item = `{"jsonrpc":"2.0","method":"eth_call","id":1,"\\u0078":-0.5,"params":${deep}}`;
+    const parsed = parseRequestBody(Buffer.from(`[${item},${item}]`), 100);
+    expect(parsed.kind).toBe('batch');
+    if (parsed.kind !== 'batch') return;
+    const out = upstreamBatch(parsed.entries.map((e) => e.call!), [7, 8]).toString();
+    const expected = (id: number) => `{"jsonrpc":"2.0","method":"eth_call","id":${id},"x":-0.5,"params":${deep}}`;
+    expect(out === `[${expected(7)},${expected(8)}]`).toBe(true);
+  });
+
   it('agrees with the request on generated batches', () => {
     const request = fc.record(
       {
