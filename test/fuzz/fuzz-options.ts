@@ -3,7 +3,7 @@
  * few hundred to a few thousand inputs per property, all suites together well under 20 s on
  * two cores. `FUZZ_RUNS=N` asks for about N inputs per property in a long run (every short
  * count is multiplied by N / 1000, the size of a typical short one), `FUZZ_SEED=S` changes the
- * seed, `FUZZ_REPORT=1` prints the counts of a short run too (docs/fuzzing.md).
+ * seed, `FUZZ_REPORT=1` prints the counts of a short run too (docs/reliability.md, "Fuzzing").
  */
 import type fc from 'fast-check';
 
@@ -25,7 +25,7 @@ export function params<T>(short: number, salt: number): fc.Parameters<T> {
   return { numRuns: runs(short), seed: (SEED + salt) | 0, endOnFailure: true };
 }
 
-/** Inputs tried per suite, printed at the end of a long run for docs/fuzzing.md. */
+/** Inputs tried per suite, printed at the end of a long run for docs/reliability.md, "Fuzzing". */
 const tried = new Map<string, number>();
 
 export function count(suite: string, n = 1): void {
