@@ -26,6 +26,7 @@ import { SharedBuckets } from './router/shared-buckets.js';
 import { RedisLeaseSource } from './ratelimit/redis-lease-source.js';
 import { ChainRoute, type OperatorRef, type RandomSource, RoutingState, type WeightedOperator } from './router/routing-table.js';
 import { WorkerPool } from './workers/worker-pool.js';
+import { strangersOnPort } from './workers/shared-port-check.js';
 import { ControlLoop } from './staking/control-loop.js';
 import { CoreError, DINInfrastructureCore } from './staking/core.js';
 import { MemoryStore } from './staking/memory-store.js';
@@ -173,6 +174,10 @@ export class Gateway {
         // Every worker binds the same port with SO_REUSEPORT: first make sure nobody else holds it.
         gateway.rpcPort = await unheldPort(config.rpc.host, config.rpc.port);
         await gateway.workers!.start(gateway.rpcPort);
+        // Another process that bound it with SO_REUSEPORT between the check and the workers' binds.
+        if ((strangersOnPort(gateway.rpcPort) ?? 0) > 0) {
+          throw new Error(`cannot listen on ${config.rpc.host}:${gateway.rpcPort}: address in use (another process bound it beside the workers)`);
+        }
       }
       await gateway.adminServer.listen();
     } catch (err) {
@@ -370,6 +375,8 @@ export class Gateway {
   }
 
   private async release(): Promise<void> {
+    // Stopped already on a graceful stop; here for a start that failed after they listened.
+    await this.workers?.stop(0);
     this.dataPlane?.server.close();
     this.adminServer.close();
     await Promise.all([...this.refs.values()].map((ref) => ref.upstream.close()));
@@ -417,11 +424,10 @@ function sharedRateLimitBuckets(config: Config, workerCount: number): (LeaseSour
  * `port` (or, for 0, a port the kernel picks) once an exclusive bind of it succeeded and was
  * closed: the data-plane workers bind it with SO_REUSEPORT, which would silently share it
  * with another gateway already listening there. A Node listener sets no SO_REUSEPORT, so
- * this bind fails if any socket holds the port. The window that remains: between this
- * check and the workers' binds, another process of the same user binding the port with
- * SO_REUSEPORT (another gateway's workers passing their own check at the same moment)
- * would share it; once the workers listen, every later exclusive bind, and so every later
- * gateway's check, fails.
+ * this bind fails if any socket holds the port. A process of the same user binding the port
+ * with SO_REUSEPORT between this check and the workers' binds (another gateway's workers
+ * passing their own check at the same moment) is found after them (strangersOnPort); once
+ * the workers listen, every later exclusive bind, and so every later gateway's check, fails.
  */
 function unheldPort(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -6,12 +6,14 @@
  * data-plane workers, and the second one both ways. The first keeps serving.
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
+import { strangersOnPort } from '../../src/workers/shared-port-check.js';
 
 const CWD = new URL('../../', import.meta.url).pathname;
 const TOKEN = 'exclusive-ports-admin-token-0123';
@@ -67,4 +69,40 @@ describe.each([1, 2])('a second gateway beside one with workers: %i', (firstWork
       await first.stop();
     }
   }, 60_000);
+});
+
+describe('the workers\' shared port, after they bind it', () => {
+  it('tells a process that bound it beside them (SO_REUSEPORT) from this process\'s own sockets', async () => {
+    const uWS = (await import('uWebSockets.js')).default;
+    const app = uWS.App();
+    // A port of its own (the kernel lets nobody join a port it picked itself), bound the way the
+    // workers bind it: SO_REUSEPORT, which a process of the same user may join.
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const socket = await new Promise<Exclude<Parameters<Parameters<typeof app.listen>[2]>[0], false>>((resolve, reject) =>
+      app.listen('127.0.0.1', port, (s) => (s === false ? reject(new Error('cannot listen')) : resolve(s))),
+    );
+    try {
+      expect(strangersOnPort(port)).toBe(0);
+      const stranger = spawn(
+        process.execPath,
+        ['-e', `const uWS = require('uWebSockets.js'); uWS.App().listen('127.0.0.1', ${port}, (s) => { console.log(s ? 'bound' : 'refused'); });`],
+        { cwd: CWD, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const said = await new Promise<string>((resolve) => stranger.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim())));
+      expect(said).toBe('bound');
+      expect(strangersOnPort(port)).toBe(1);
+      stranger.kill('SIGKILL');
+      await new Promise((resolve) => stranger.once('exit', resolve));
+      expect(strangersOnPort(port)).toBe(0);
+    } finally {
+      uWS.us_listen_socket_close(socket);
+    }
+    // A port this process holds nothing on: nothing to compare with.
+    expect(strangersOnPort(port)).toBeUndefined();
+  });
 });
