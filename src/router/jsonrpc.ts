@@ -102,30 +102,11 @@ function detectableId(value: unknown): JsonRpcId {
   return null;
 }
 
-/** A call taken by a fast path, at body[start, end): its request object is parsed from there only when read. */
-class ScannedCall implements RpcCall {
-  private parsed: Record<string, unknown> | undefined;
-  /** The id's token (quotes included), for `writeUpstreamItem` to replace; -1 for a notification. */
-  private readonly idTokenStart: number;
-  private readonly idTokenEnd: number;
-
-  constructor(
-    readonly method: string,
-    readonly id: JsonRpcId,
-    readonly notification: boolean,
-    private readonly body: Buffer,
-    scan: RequestScan,
-    private readonly start = 0,
-    private readonly end = body.length,
-  ) {
-    const quoted = scan.idKind === 'string' ? 1 : 0;
-    this.idTokenStart = notification ? -1 : scan.idStart - quoted;
-    this.idTokenEnd = notification ? -1 : scan.idEnd + quoted;
-  }
-
-  get request(): Record<string, unknown> {
-    return (this.parsed ??= JSON.parse(this.body.toString('utf8', this.start, this.end)) as Record<string, unknown>);
-  }
+/** What every call is as an UpstreamBody: one request, written as its upstream item with the upstream's id. */
+abstract class UpstreamCall {
+  abstract readonly notification: boolean;
+  abstract upstreamItemLength(id: number): number;
+  abstract writeUpstreamItem(id: number, out: Buffer, at: number): void;
 
   get idCount(): number {
     return this.notification ? 0 : 1;
@@ -141,6 +122,33 @@ class ScannedCall implements RpcCall {
 
   write(firstId: number, out: Buffer, at: number): void {
     this.writeUpstreamItem(firstId, out, at);
+  }
+}
+
+/** A call taken by a fast path, at body[start, end): its request object is parsed from there only when read. */
+class ScannedCall extends UpstreamCall implements RpcCall {
+  private parsed: Record<string, unknown> | undefined;
+  /** The id's token (quotes included), for `writeUpstreamItem` to replace; -1 for a notification. */
+  private readonly idTokenStart: number;
+  private readonly idTokenEnd: number;
+
+  constructor(
+    readonly method: string,
+    readonly id: JsonRpcId,
+    readonly notification: boolean,
+    private readonly body: Buffer,
+    scan: RequestScan,
+    private readonly start = 0,
+    private readonly end = body.length,
+  ) {
+    super();
+    const quoted = scan.idKind === 'string' ? 1 : 0;
+    this.idTokenStart = notification ? -1 : scan.idStart - quoted;
+    this.idTokenEnd = notification ? -1 : scan.idEnd + quoted;
+  }
+
+  get request(): Record<string, unknown> {
+    return (this.parsed ??= JSON.parse(this.body.toString('utf8', this.start, this.end)) as Record<string, unknown>);
   }
 
   idTokenLength(): number {
@@ -171,11 +179,11 @@ class ScannedCall implements RpcCall {
 }
 
 /** A call JSON.parse read. */
-class ParsedCall implements RpcCall {
+class ParsedCall extends UpstreamCall implements RpcCall {
   readonly method: string;
   readonly id: JsonRpcId;
   readonly notification: boolean;
-  /** The last item serialized, as upstreamBatch asks for its length and then for its bytes. */
+  /** The last item serialized, as the upstream asks for its length and then for its bytes. */
   private item = '';
   private itemId = -1;
 
@@ -183,25 +191,10 @@ class ParsedCall implements RpcCall {
   private idToken: Buffer | undefined;
 
   constructor(readonly request: Record<string, unknown>) {
+    super();
     this.notification = !('id' in request);
     this.method = request['method'] as string;
     this.id = this.notification ? null : (request['id'] as JsonRpcId);
-  }
-
-  get idCount(): number {
-    return this.notification ? 0 : 1;
-  }
-
-  get isBatch(): boolean {
-    return false;
-  }
-
-  byteLength(firstId: number): number {
-    return this.upstreamItemLength(firstId);
-  }
-
-  write(firstId: number, out: Buffer, at: number): void {
-    this.writeUpstreamItem(firstId, out, at);
   }
 
   idTokenLength(): number {

@@ -10,6 +10,7 @@ import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
+import { onRequests } from '../support/http-requests.js';
 
 type Misbehaviour = 'duplicate' | 'unsolicited' | 'drop' | 'reorder' | 'swap' | 'no_content_with_body';
 const MISBEHAVIOURS: readonly Misbehaviour[] = ['duplicate', 'unsolicited', 'drop', 'reorder', 'swap', 'no_content_with_body'];
@@ -44,61 +45,51 @@ async function rawOperator(misbehaveShare: number): Promise<RawOperator> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
-    let pending = Buffer.alloc(0);
     /** An answer held back to be written after the next one (reorder). */
     let held: string | undefined;
     const write = (text: string) => {
       if (!socket.destroyed) socket.write(text);
     };
-    socket.on('data', (chunk) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        const headEnd = pending.indexOf('\r\n\r\n');
-        if (headEnd < 0) return;
-        const length = Number(/content-length: *(\d+)/i.exec(pending.toString('latin1', 0, headEnd))?.[1] ?? 0);
-        if (pending.length < headEnd + 4 + length) return;
-        const body = pending.toString('utf8', headEnd + 4, headEnd + 4 + length);
-        pending = pending.subarray(headEnd + 4 + length);
-        const call = JSON.parse(body) as { id: unknown; method: string; params?: unknown[] };
-        const result = call.method === 'eth_getBalance' ? balanceOf(String(call.params?.[0])) : call.method === 'eth_chainId' ? '0x1' : '0x0';
-        const honest = httpAnswer(JSON.stringify({ jsonrpc: '2.0', id: call.id, result }));
-        let answer = honest;
-        const n = call.method === 'eth_getBalance' ? calls++ : -1;
-        if (n >= 0 && n % 10 < misbehaveShare * 10) {
-          const kind = MISBEHAVIOURS[misbehaved++ % MISBEHAVIOURS.length]!;
-          committed.set(kind, (committed.get(kind) ?? 0) + 1);
-          switch (kind) {
-            case 'duplicate':
-              answer = honest + honest;
-              break;
-            case 'unsolicited':
-              answer = (recent[0] ?? honest) + honest;
-              break;
-            case 'drop':
-              answer = '';
-              break;
-            case 'reorder':
-              // Held until the next request on this connection is answered; written after it.
-              held = honest;
-              answer = '';
-              break;
-            case 'swap':
-              answer = recent[recent.length - 1] ?? honest;
-              break;
-            case 'no_content_with_body':
-              answer = `HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n${JSON.stringify({ jsonrpc: '2.0', id: call.id, result })}`;
-              break;
-          }
-        } else if (held !== undefined) {
-          answer = honest + held;
-          held = undefined;
+    onRequests(socket, (body) => {
+      const call = JSON.parse(body.toString('utf8')) as { id: unknown; method: string; params?: unknown[] };
+      const result = call.method === 'eth_getBalance' ? balanceOf(String(call.params?.[0])) : call.method === 'eth_chainId' ? '0x1' : '0x0';
+      const honest = httpAnswer(JSON.stringify({ jsonrpc: '2.0', id: call.id, result }));
+      let answer = honest;
+      const n = call.method === 'eth_getBalance' ? calls++ : -1;
+      if (n >= 0 && n % 10 < misbehaveShare * 10) {
+        const kind = MISBEHAVIOURS[misbehaved++ % MISBEHAVIOURS.length]!;
+        committed.set(kind, (committed.get(kind) ?? 0) + 1);
+        switch (kind) {
+          case 'duplicate':
+            answer = honest + honest;
+            break;
+          case 'unsolicited':
+            answer = (recent[0] ?? honest) + honest;
+            break;
+          case 'drop':
+            answer = '';
+            break;
+          case 'reorder':
+            // Held until the next request on this connection is answered; written after it.
+            held = honest;
+            answer = '';
+            break;
+          case 'swap':
+            answer = recent[recent.length - 1] ?? honest;
+            break;
+          case 'no_content_with_body':
+            answer = `HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n${JSON.stringify({ jsonrpc: '2.0', id: call.id, result })}`;
+            break;
         }
-        if (call.method === 'eth_getBalance') {
-          recent.push(honest);
-          if (recent.length > 16) recent.shift();
-        }
-        if (answer !== '') write(answer);
+      } else if (held !== undefined) {
+        answer = honest + held;
+        held = undefined;
       }
+      if (call.method === 'eth_getBalance') {
+        recent.push(honest);
+        if (recent.length > 16) recent.shift();
+      }
+      if (answer !== '') write(answer);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
+import { onRequests } from '../support/http-requests.js';
 
 const MIB = 1024 * 1024;
 
@@ -31,30 +32,21 @@ async function slowLargeOperator(answerBytes: number): Promise<{ url: string; he
     sockets.add(socket);
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
-    let pending = Buffer.alloc(0);
-    socket.on('data', (chunk) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        const headEnd = pending.indexOf('\r\n\r\n');
-        if (headEnd < 0) return;
-        const length = Number(/content-length: *(\d+)/i.exec(pending.toString('latin1', 0, headEnd))?.[1] ?? 0);
-        if (pending.length < headEnd + 4 + length) return;
-        const call = JSON.parse(pending.toString('utf8', headEnd + 4, headEnd + 4 + length)) as { id: unknown; method: string };
-        pending = pending.subarray(headEnd + 4 + length);
-        const result = call.method === 'eth_getBlockByNumber' ? `"0x${'ab'.repeat((answerBytes - 64) / 2)}"` : '"0x1"';
-        const body = Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(call.id)},"result":${result}}`);
-        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
-        if (call.method !== 'eth_getBlockByNumber') {
-          socket.write(body);
-          continue;
-        }
-        heads++;
-        const half = body.length >> 1;
-        socket.write(body.subarray(0, half));
-        const rest = () => socket.write(body.subarray(half));
-        if (released) rest();
-        else waiting.push(rest);
+    onRequests(socket, (request) => {
+      const call = JSON.parse(request.toString('utf8')) as { id: unknown; method: string };
+      const result = call.method === 'eth_getBlockByNumber' ? `"0x${'ab'.repeat((answerBytes - 64) / 2)}"` : '"0x1"';
+      const body = Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(call.id)},"result":${result}}`);
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      if (call.method !== 'eth_getBlockByNumber') {
+        socket.write(body);
+        return;
       }
+      heads++;
+      const half = body.length >> 1;
+      socket.write(body.subarray(0, half));
+      const rest = () => socket.write(body.subarray(half));
+      if (released) rest();
+      else waiting.push(rest);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
