@@ -5,6 +5,7 @@
  * 20,000 levels deep, a megabyte-long lie).
  */
 import net from 'node:net';
+import { onRequests } from './http-requests.js';
 
 export interface RawCall {
   readonly method: string;
@@ -19,8 +20,6 @@ export interface RawOperator {
   close(): Promise<void>;
 }
 
-const HEAD_END = Buffer.from('\r\n\r\n');
-
 /** Starts an operator whose answer to `call` has `resultFor(call)` (JSON text) as its result. */
 export async function startRawOperator(resultFor: (call: RawCall) => string): Promise<RawOperator> {
   const calls: RawCall[] = [];
@@ -29,24 +28,13 @@ export async function startRawOperator(resultFor: (call: RawCall) => string): Pr
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    let pending = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      for (;;) {
-        const headEnd = pending.indexOf(HEAD_END);
-        if (headEnd < 0) return;
-        const head = pending.toString('latin1', 0, headEnd);
-        const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-        const bodyStart = headEnd + HEAD_END.length;
-        if (pending.length < bodyStart + length) return;
-        const request = JSON.parse(pending.toString('utf8', bodyStart, bodyStart + length)) as Record<string, unknown>;
-        pending = pending.subarray(bodyStart + length);
-        const call: RawCall = { method: String(request['method']), id: request['id'], request };
-        calls.push(call);
-        const body = Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(call.id ?? null)},"result":${resultFor(call)}}`);
-        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
-        socket.write(body);
-      }
+    onRequests(socket, (raw) => {
+      const request = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+      const call: RawCall = { method: String(request['method']), id: request['id'], request };
+      calls.push(call);
+      const body = Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(call.id ?? null)},"result":${resultFor(call)}}`);
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+      socket.write(body);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
