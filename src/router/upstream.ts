@@ -33,7 +33,7 @@ export interface UpstreamOptions {
   readonly pipelining: number;
   /**
    * Pipeline only once the operator has shown it can: with the first request, two calls of
-   * this JSON-RPC `method` (ids 1 and 2) go out together on a fresh connection, and only both
+   * this JSON-RPC `method` (two consecutive ids of the pool's) go out together on a fresh connection, and only both
    * answered 200 with their own ids, in order, turn pipelining on (see PipeliningCheck).
    * Without it, `pipelining` applies at once (the mechanics' tests, a known operator).
    */
