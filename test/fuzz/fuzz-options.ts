@@ -37,16 +37,8 @@ export function report(): void {
   for (const [suite, n] of tried) process.stdout.write(`fuzz: ${suite}: ${n} inputs\n`);
 }
 
-/** A small deterministic generator (mulberry32) for the socket fuzzers' own choices. */
-export function rng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic generator (mulberry32) for the socket fuzzers' own choices: the simulator's. */
+export { seededRandom as rng } from '../../src/sim/profiles.js';
 
 /** A test's time limit: vitest's 30 s for the short run, scaled with the long one. */
 export const TIMEOUT_MS = 30_000 * SCALE;

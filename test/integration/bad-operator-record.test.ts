@@ -13,6 +13,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
+import { until } from '../support/until.js';
 import { createLogger } from '../../src/log.js';
 import { Measurement } from '../../src/metrics/measurement.js';
 import { operatorUrlProblem } from '../../src/operator-url.js';
@@ -44,14 +45,6 @@ async function startGateway(sim: SimulatedOperator, workers: number): Promise<{ 
     operators: [{ id: 'good', url: sim.url }],
   });
   return { gateway: await Gateway.start(config, { logger, autoMeasure: false }), lines };
-}
-
-async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const skipped = (lines: readonly string[]) => lines.some((l) => l.includes('"operator":"evil"') && l.includes('cannot be routed'));
@@ -95,7 +88,7 @@ describe.skipIf(!available && !REDIS_REQUIRED)('an operator record the router ca
 
     // A window close reloads the store and rebuilds the routes.
     for (const g of [single, pooled]) await g.gateway.closeWindow();
-    await until('both gateways to report the skipped operator', () => skipped(single.lines) && skipped(pooled.lines));
+    await until(() => skipped(single.lines) && skipped(pooled.lines), 'both gateways to report the skipped operator');
     await expectServing(single.gateway.rpcUrl);
     await expectServing(pooled.gateway.rpcUrl);
     expect(single.gateway.operatorRef('evil')).toBeUndefined();
@@ -139,7 +132,7 @@ describe('a data-plane worker handed an operator it cannot build', () => {
       ];
       const entries = operators.map((o) => ({ id: o.id, index: o.index, url: o.url, weight: 1 }));
       pool.publishRoutes([{ chain: 'ethereum', explorationShare: 0, entries }], operators, new Map());
-      await until('both workers to report the operator', () => lines.filter((l) => l.includes('operator evil cannot be routed')).length === 2);
+      await until(() => lines.filter((l) => l.includes('operator evil cannot be routed')).length === 2, 'both workers to report the operator');
       // Short connections, so both workers' listen sockets get some.
       for (let i = 0; i < 20; i++) {
         const reply = await post(`http://127.0.0.1:${port}/`, rpc('eth_blockNumber', i), { connection: 'close' });

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
+import { until } from '../support/until.js';
 
 type Framing = 'content-length' | 'chunked';
 
@@ -113,14 +114,6 @@ async function postJson(url: string, body: unknown): Promise<unknown> {
 
 /** Sizes from 20 KB to 1.5 MB, several in each of the pool's size classes. */
 const sizeFor = (block: number) => [20_000, 40_000, 70_000, 123_000, 250_000, 600_000, 1_500_000][block % 7]!;
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /**
  * A request whose answer is left unread: Node reads little ahead of a paused reader, so an

@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { createLogger } from '../../src/log.js';
 import { CLIENT_FAULTS } from '../../src/metrics/attempt-recorder.js';
 import { type Stack, post, rpc, startStack } from '../support/stack.js';
+import { connectWs } from '../support/ws-client.js';
 
 const ALPHA_KEY = 'alpha-key-0123456789abcdef';
 const BETA_KEY = 'beta-key-0123456789abcdef0';
@@ -140,23 +141,7 @@ describe('rate limiting over HTTP', () => {
   });
 });
 
-/** A WebSocket client whose answers are awaited in order. */
-async function connect(path: string): Promise<{ ws: WebSocket; next: () => Promise<any> }> {
-  const ws = new WebSocket(stack.url.replace('http', 'ws') + path);
-  const inbox: unknown[] = [];
-  const waiters: ((v: unknown) => void)[] = [];
-  ws.on('message', (data) => {
-    const value = JSON.parse(String(data));
-    const waiter = waiters.shift();
-    if (waiter) waiter(value);
-    else inbox.push(value);
-  });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  return { ws, next: () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise((resolve) => waiters.push(resolve))) };
-}
+const connect = (path: string) => connectWs(stack.url.replace('http', 'ws') + path);
 
 describe('rate limiting over WebSocket', () => {
   it('charges every message: over the limit a -32005 answer, the socket kept open', async () => {

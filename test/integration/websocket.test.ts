@@ -3,8 +3,8 @@
  * global WebSocket).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { type Stack, rpc, startStack } from '../support/stack.js';
+import { connectWs } from '../support/ws-client.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -12,26 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.stop());
 
-async function connect(path: string): Promise<{ ws: WebSocket; next: () => Promise<unknown>; silentFor: (ms: number) => Promise<boolean> }> {
-  const ws = new WebSocket(stack.url.replace('http', 'ws') + path);
-  const inbox: unknown[] = [];
-  const waiters: ((v: unknown) => void)[] = [];
-  ws.on('message', (data) => {
-    const value = JSON.parse(String(data));
-    const waiter = waiters.shift();
-    if (waiter) waiter(value);
-    else inbox.push(value);
-  });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  return {
-    ws,
-    next: () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise((resolve) => waiters.push(resolve))),
-    silentFor: (ms) => new Promise((resolve) => setTimeout(() => resolve(inbox.length === 0 && waiters.length === 0), ms)),
-  };
-}
+const connect = (path: string) => connectWs(stack.url.replace('http', 'ws') + path);
 
 describe('JSON-RPC over WebSocket', () => {
   it('answers single requests and batches, ids preserved', async () => {

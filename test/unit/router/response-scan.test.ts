@@ -12,6 +12,7 @@ import {
   type ResponseScan,
 } from '../../../src/router/response-scan.js';
 import { BASE_BLOCK_NUMBER, ChainModel } from '../../../src/sim/chain-model.js';
+import { seededRandom } from '../../../src/sim/profiles.js';
 
 type Rec = Record<string, unknown>;
 type Id = string | number | null;
@@ -107,16 +108,6 @@ class Obj {
   constructor(readonly entries: [string, unknown][]) {}
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Style {
   rng: () => number;
   wsRate: number;
@@ -189,7 +180,7 @@ const styleArb = fc.record({
   oddNumbers: fc.constantFrom(0, 0.3),
 });
 function style(s: { seed: number; wsRate: number; escapeRate: number; oddNumbers: number }): Style {
-  return { rng: mulberry32(s.seed), wsRate: s.wsRate, escapeRate: s.escapeRate, oddNumbers: s.oddNumbers };
+  return { rng: seededRandom(s.seed), wsRate: s.wsRate, escapeRate: s.escapeRate, oddNumbers: s.oddNumbers };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -296,7 +287,7 @@ function envelopeArbitrary(valid: boolean): fc.Arbitrary<Entries> {
       entries.push(...body, ...extras);
       if (dup !== undefined) entries.push(dup);
       if (pad !== undefined) entries.push(['pad', pad]);
-      const rng = mulberry32(order);
+      const rng = seededRandom(order);
       for (let i = entries.length - 1; i > 0; i--) {
         const j = Math.floor(rng() * (i + 1));
         [entries[i], entries[j]] = [entries[j]!, entries[i]!];
