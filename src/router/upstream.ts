@@ -71,6 +71,9 @@ export interface UpstreamBody {
   write(firstId: number, out: Buffer, at: number): void;
 }
 
+/** What every call the gateway makes itself starts with. */
+const CALL_HEAD = Buffer.from('{"jsonrpc":"2.0","id":', 'latin1');
+
 /**
  * One call the gateway makes itself (probes, checks): `{"jsonrpc":"2.0","id":N,"method":M}`,
  * with `params` when given as JSON text.
@@ -78,11 +81,10 @@ export interface UpstreamBody {
 export class CallBody implements UpstreamBody {
   readonly idCount = 1;
   readonly isBatch = false;
-  private readonly head: Buffer;
+  private readonly head = CALL_HEAD;
   private readonly tail: Buffer;
 
   constructor(method: string, paramsJson?: string) {
-    this.head = Buffer.from('{"jsonrpc":"2.0","id":', 'latin1');
     this.tail = Buffer.from(`,"method":${JSON.stringify(method)}${paramsJson === undefined ? '' : `,"params":${paramsJson}`}}`, 'utf8');
   }
 
