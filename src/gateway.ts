@@ -5,13 +5,11 @@
  * scores into the weights table the router reads.
  */
 import { createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
 import type { Config } from './config.js';
 import { operatorChain } from './config.js';
 import { AdminServer } from './admin/admin-server.js';
 import { registerStakingRoutes } from './admin/staking-routes.js';
 import { createLogger, type Logger } from './log.js';
-import { operatorUrlProblem } from './operator-url.js';
 import { DISCARD_RECORDER } from './metrics/attempt-recorder.js';
 import { HealthProber } from './metrics/health-prober.js';
 import { onInternalError, reportInternalError } from './metrics/internal-errors.js';
@@ -19,7 +17,7 @@ import { initLatencyHistograms } from './metrics/latency-histogram.js';
 import { Measurement } from './metrics/measurement.js';
 import { createMetricsRegistry, type OperatorStatus } from './metrics/prometheus.js';
 import type { CrossCheckEvidence } from './router/cross-check.js';
-import { createDataPlane, type DataPlane, newOperatorRef } from './router/data-plane.js';
+import { createDataPlane, type DataPlane, dataPlaneThreads, operatorRefOrReason } from './router/data-plane.js';
 import type { MemoryBudget } from './router/memory-budget.js';
 import type { LeaseSource } from './router/rate-limit.js';
 import { SharedBuckets } from './router/shared-buckets.js';
@@ -80,7 +78,7 @@ export class Gateway {
   private constructor(readonly config: Config, readonly core: DINInfrastructureCore, options: GatewayOptions, logger: Logger) {
     this.logger = logger;
     this.stopLoggingInternalErrors = onInternalError((where, err) => logger.error({ err, where }, 'internal error caught; still serving'));
-    const workerCount = config.workers === 'auto' ? availableParallelism() : config.workers;
+    const workerCount = dataPlaneThreads(config);
     this.measurement = new Measurement({
       windowSeconds: config.windowSeconds,
       ...(options.now ? { now: options.now } : {}),
@@ -272,16 +270,12 @@ export class Gateway {
    */
   private newRef(s: OperatorState): OperatorRef | undefined {
     const operator = s.id;
-    let ref: OperatorRef;
-    try {
-      ref = newOperatorRef(this.config, { id: s.id, index: this.nextIndex, chain: s.chain, url: s.url }, this.dataPlane?.budget, (pipelining, detail) =>
-        this.logger.info({ operator, pipelining, detail }, pipelining === 'on' ? 'upstream pipelining on' : 'upstream pipelining off until the next check'),
-      );
-    } catch (err) {
+    const ref = operatorRefOrReason(this.config, { id: s.id, index: this.nextIndex, chain: s.chain, url: s.url }, this.dataPlane?.budget, (pipelining, detail) =>
+      this.logger.info({ operator, pipelining, detail }, pipelining === 'on' ? 'upstream pipelining on' : 'upstream pipelining off until the next check'),
+    );
+    if (typeof ref === 'string') {
       this.unroutable.add(s.id);
-      // Neither the URL nor the error's message is logged: a URL may carry the operator's credentials.
-      const reason = operatorUrlProblem(s.url) ?? (err instanceof Error ? err.name : 'unknown error');
-      this.logger.error({ operator, reason }, 'operator record cannot be routed: skipped (never routed) until this gateway restarts');
+      this.logger.error({ operator, reason: ref }, 'operator record cannot be routed: skipped (never routed) until this gateway restarts');
       return undefined;
     }
     this.nextIndex++;

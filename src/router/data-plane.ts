@@ -12,6 +12,7 @@ import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js
 import { RpcServer } from './rpc-server.js';
 import { type PipeliningState, Upstream } from './upstream.js';
 import { MemoryBudget } from './memory-budget.js';
+import { operatorUrlProblem } from '../operator-url.js';
 import { availableParallelism } from 'node:os';
 
 export interface DataPlaneHooks {
@@ -101,6 +102,19 @@ export function createRateLimiter(config: Config, leases: LeaseSource | undefine
     leases,
     now,
   );
+}
+
+/**
+ * newOperatorRef, or why the operator's record cannot be routed: a URL that got into the store
+ * past the edge's validation. The reason never holds the URL or the error's message: a URL
+ * may carry the operator's credentials.
+ */
+export function operatorRefOrReason(...args: Parameters<typeof newOperatorRef>): OperatorRef | string {
+  try {
+    return newOperatorRef(...args);
+  } catch (err) {
+    return operatorUrlProblem(args[1].url) ?? (err instanceof Error ? err.name : 'unknown error');
+  }
 }
 
 /** An operator's router handle: its dense index and its own pool, sized by the config, its answers taken from `budget` (when it serves clients). */

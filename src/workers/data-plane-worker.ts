@@ -8,9 +8,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { installCrashPolicy } from '../crash-policy.js';
 import { describeError, onInternalError, reportInternalError } from '../metrics/internal-errors.js';
 import { initLatencyHistograms } from '../metrics/latency-histogram.js';
-import { operatorUrlProblem } from '../operator-url.js';
 import { Measurement } from '../metrics/measurement.js';
-import { createDataPlane, newOperatorRef } from '../router/data-plane.js';
+import { createDataPlane, operatorRefOrReason } from '../router/data-plane.js';
 import { ChainRoute, type OperatorRef, RoutingState } from '../router/routing-table.js';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { PortLeaseSource } from './port-lease-source.js';
@@ -43,15 +42,11 @@ const { forwarder, server, budget } = createDataPlane(config, routing, measureme
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
   for (const op of message.operators) {
     if (refs.has(op.id) || unroutable.has(op.id)) continue;
-    let ref: OperatorRef;
-    try {
-      ref = newOperatorRef(config, op, budget);
-    } catch (err) {
+    const ref = operatorRefOrReason(config, op, budget);
+    if (typeof ref === 'string') {
       // One operator whose handle cannot be built is left out (reported once); the others are served.
       unroutable.add(op.id);
-      // Not the URL or the error's message: a URL may carry the operator's credentials.
-      const reason = operatorUrlProblem(op.url) ?? (err instanceof Error ? err.name : 'unknown error');
-      post({ type: 'unroutable', operatorId: op.id, reason });
+      post({ type: 'unroutable', operatorId: op.id, reason: ref });
       continue;
     }
     refs.set(op.id, ref);
