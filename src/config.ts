@@ -104,12 +104,30 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   probes: z
     .strictObject({
+      /** The longest time between two probes of an operator (chains whose blocks come faster are probed faster). */
       intervalMs: z.number().int().min(100).default(5_000),
+      /** The shortest time between two probe rounds, however fast the chain's blocks come. */
+      minIntervalMs: z.number().int().min(50).default(500),
       timeoutMs: z.number().int().min(10).default(2_000),
+      /** Every how many rounds the `safe` and `finalized` heights are probed as well. */
+      finalityEveryRounds: z.number().int().min(1).default(5),
     })
+    .refine((p) => p.minIntervalMs <= p.intervalMs, { message: 'minIntervalMs must not exceed intervalMs', path: ['minIntervalMs'] })
     .prefault({}),
-  /** Expected chain ids; without one, the majority of a chain's operators decides. */
-  chains: z.record(chainName, z.strictObject({ chainId: z.number().int().positive() })).default({}),
+  /**
+   * Per chain: the expected chain id (without one, the majority of a chain's operators decides)
+   * and overrides of the routing's lag limits.
+   */
+  chains: z
+    .record(
+      chainName,
+      z.strictObject({
+        chainId: z.number().int().positive(),
+        maxBlockLag: z.number().int().min(0).max(10_000).optional(),
+        maxLagSeconds: z.number().min(0).max(86_400).optional(),
+      }),
+    )
+    .default({}),
   staking: z
     .strictObject({
       /** Active stake an operator needs to receive traffic. */
@@ -161,6 +179,24 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** Share of picks spread uniformly over eligible operators, so low-weight ones can earn traffic back. */
       explorationShare: z.number().min(0).max(0.5).default(0.05),
+      /**
+       * Chain-aware routing: admission after a probe, head-sensitive requests only to operators
+       * at the served tip, numbered blocks only to operators that have them. false: stake and
+       * score alone (every operator the ledger allows gets every request).
+       */
+      chainAware: z.boolean().default(true),
+      /** Blocks an operator may be behind the served tip and still get head-sensitive requests (per chain: chains.*.maxBlockLag). */
+      maxBlockLag: z.number().int().min(0).max(10_000).default(2),
+      /** Seconds an operator may stay behind the served tip and still get head-sensitive requests (per chain: chains.*.maxLagSeconds). */
+      maxLagSeconds: z.number().min(0).max(86_400).default(30),
+      /** How long a served tip is held when operators report less (a reorg or a reset), so reads never go backwards. */
+      tipHoldSeconds: z.number().min(0).max(3600).default(60),
+      /** Operators an eth_sendRawTransaction goes to at once; the first acceptance answers. */
+      broadcastTransactions: z.number().int().min(1).max(10).default(1),
+      /** eth_getTransactionCount at `pending` is asked of this many operators at the tip and the highest count answers. */
+      pendingNonceOperators: z.number().int().min(1).max(2).default(1),
+      /** After an operator accepts a transaction, reads of its receipt prefer that operator for this long. */
+      readAfterWriteSeconds: z.number().min(0).max(600).default(5),
     })
     .prefault({}),
   cors: z
