@@ -367,8 +367,9 @@ describe('staking end to end: faulty operators under client traffic', () => {
       // Before: the garbage one was serving clients (so "nothing afterwards" means something).
       if (i === GARBAGE) expect(records[at]!.balanceCalls[i]!, `${id(i)} before`).toBeGreaterThan(0);
       for (const r of records.slice(at + 1)) {
-        // Only the two health probes (eth_chainId, eth_blockNumber) of each round.
-        expect(r.calls[i], `${id(i)} window ${r.index}`).toBe(2);
+        // Only the health probes of the window's round: eth_chainId and eth_blockNumber, and
+        // the safe and finalized blocks in every fifth round (probes.finalityEveryRounds), the first included.
+        expect(r.calls[i], `${id(i)} window ${r.index}`).toBe(r.index % 5 === 0 ? 4 : 2);
         expect(r.balanceCalls[i], `${id(i)} window ${r.index}`).toBe(0);
       }
     }
