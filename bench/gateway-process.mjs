@@ -12,7 +12,10 @@
 //     charged); "refuse" at 1 unit/s, so nearly every request is a 429 (what a refusal costs).
 //   --cross-check-rate R (env BENCH_CROSS_CHECK_RATE): staking.crossCheck.sampleRate; unset = the
 //     config default. The measurement on/off comparison passes 0 to both variants.
-// Prints {"pid", "rpcUrl", "adminUrl", "simPid", "simUrls", "record", "workers", "crossCheckRate"} as one JSON
+//   --chain-aware on|off (env BENCH_CHAIN_AWARE): routing.chainAware; unset = the config default.
+// Whatever the config, the ready line waits until the gateway answers an eth_blockNumber (with
+// chain-aware routing no operator gets traffic before a probe has admitted it).
+// Prints {"pid", "rpcUrl", "adminUrl", "simPid", "simUrls", "record", "workers", "crossCheckRate", "chainAware"} as one JSON
 // line once listening. On SIGTERM (or stdin closing) it stops, prints a second line
 // {"outcomes", "clientFaults", "pipelining", "standing" (each operator's eligibility, probation, jail, wrong-chain flag)} and exits. Errors are logged to stderr.
 import { fileURLToPath } from 'node:url';
@@ -35,8 +38,12 @@ const { values } = parseArgs({
     upstreams: { type: 'string' },
     workers: { type: 'string', default: process.env.BENCH_WORKERS ?? '1' },
     'rate-limit': { type: 'string', default: process.env.BENCH_RATE_LIMIT ?? 'off' },
+    'chain-aware': { type: 'string', default: process.env.BENCH_CHAIN_AWARE },
   },
 });
+const CHAIN_AWARE = { on: true, off: false };
+const chainAware = values['chain-aware'] === undefined ? undefined : CHAIN_AWARE[values['chain-aware']];
+if (values['chain-aware'] !== undefined && chainAware === undefined) throw new Error(`--chain-aware must be on or off, not ${values['chain-aware']}`);
 const RATE_LIMITS = {
   off: { enabled: false },
   ip: { enabled: true, perIp: { rate: 1e9, burst: 1e9 } },
@@ -63,10 +70,12 @@ const config = parseConfig({
   upstream: { connections: Number(values.connections), ...(values.pipelining === undefined ? {} : { pipelining: Number(values.pipelining) }) },
   ...(crossCheckRate === undefined ? {} : { staking: { crossCheck: { sampleRate: crossCheckRate } } }),
   rateLimit,
+  ...(chainAware === undefined ? {} : { routing: { chainAware } }),
   operators,
 });
 // Errors (an internal error answering a request, the control loop failing) go to stderr, which the harness shows.
 const gw = await Gateway.start(config, { recordAttempts: record, logger: createLogger('error', pino.destination({ fd: 2, sync: false })) });
+await answering(gw.rpcUrl, 15_000);
 process.stdout.write(
   JSON.stringify({
     pid: process.pid,
@@ -77,8 +86,27 @@ process.stdout.write(
     record,
     workers,
     crossCheckRate: config.staking.crossCheck.sampleRate,
+    chainAware: config.routing.chainAware,
   }) + '\n',
 );
+
+/** Resolves once the gateway answers an eth_blockNumber with a result; throws after `timeoutMs`. */
+async function answering(url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    try {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}' });
+      const text = await res.text();
+      if (res.status === 200 && /"result":"0x[0-9a-f]+"/.test(text)) return;
+      last = `HTTP ${res.status} ${text.slice(0, 200)}`;
+    } catch (err) {
+      last = String(err);
+    }
+    if (Date.now() > deadline) throw new Error(`the gateway did not answer eth_blockNumber within ${timeoutMs} ms: ${last}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 let stopping = false;
 async function stop() {

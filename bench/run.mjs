@@ -1,20 +1,23 @@
-// Benchmark harness, with wrk, autocannon and a fixed-rate client. Two suites:
+// Benchmark harness, with wrk, autocannon and a fixed-rate client. Three suites:
 //   proxies     – the gateway against a simulated operator hit directly and against nginx (1 worker,
 //                 and workers auto) and HAProxy (nbthread 2) proxying to the same operator(s):
 //                 single call, batch of 10, a ~124 KB response, 1,000 connections, and 2,000 req/s
 //                 fixed rate ("direct" is an alias: the suite's former name);
 //   measurement – the gateway with measurement on vs. the same build with it off
-//                 ("gateway-nomeasure": Gateway.start(config, { recordAttempts: false })), single call.
-// Run with `npm run bench` (builds dist/ first; both suites), or pick suites with
+//                 ("gateway-nomeasure": Gateway.start(config, { recordAttempts: false })), single call;
+//   chain-aware – routing.chainAware true vs. false, same build, three operators: a single
+//                 eth_blockNumber and an eth_call at a numbered block (CPU per request, on/off).
+// Run with `npm run bench` (builds dist/ first; every suite), or pick suites with
 // `node bench/run.mjs --suite measurement` / `BENCH_SUITE=proxies npm run bench`.
 // `node bench/run.mjs --report bench/results/X.json` re-renders a saved run's tables (no load).
 // Knobs (env): BENCH_DURATION (s, default 6), BENCH_ROUNDS (3: proxies suite, single call),
 // BENCH_SCENARIO_ROUNDS (2: proxies suite, the other scenarios), BENCH_MEASUREMENT_ROUNDS (4),
-// BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2), BENCH_TOOLS ("autocannon,wrk": measurement suite),
+// BENCH_CHAIN_AWARE_ROUNDS (4), BENCH_CHAIN_AWARE_SIMS (3: operators behind each chain-aware gateway),
+// BENCH_CONNECTIONS (64), BENCH_WARMUP (s, 2), BENCH_TOOLS ("autocannon,wrk": measurement and chain-aware suites),
 // BENCH_PROXY_TOOLS ("wrk", or "autocannon" without wrk: proxies suite, closed-loop scenarios),
 // BENCH_PROXY_SCENARIOS ("single,ws,batch,large,c1000,rate"), BENCH_PROXY_TARGETS (all:
 // "gateway,direct,nginx-1,nginx-auto,haproxy,gateway-auto,gateway-pipelining-1"), BENCH_RATE (2000), BENCH_RATE_DURATION (s, 5),
-// BENCH_SUITE ("proxies,measurement"; BENCH_SCENARIOS is an alias),
+// BENCH_SUITE ("proxies,measurement,chain-aware"; BENCH_SCENARIOS is an alias),
 // BENCH_QUIET_WAIT (s, 30: before each run, wait up to this long for the machine to be idle; 0 = don't),
 // BENCH_NOISY_RETRIES (2: a run during which other load used > 0.2 cores is repeated this many times).
 import { execFileSync, spawn } from 'node:child_process';
@@ -35,6 +38,8 @@ const RATE_DURATION = Number(process.env.BENCH_RATE_DURATION ?? 5);
 const RATE_CLIENT_CONNECTIONS = 32;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const MEASUREMENT_ROUNDS = Number(process.env.BENCH_MEASUREMENT_ROUNDS ?? 4);
+const CHAIN_AWARE_ROUNDS = Number(process.env.BENCH_CHAIN_AWARE_ROUNDS ?? 4);
+const CHAIN_AWARE_SIMS = Number(process.env.BENCH_CHAIN_AWARE_SIMS ?? 3);
 const QUIET_WAIT = Number(process.env.BENCH_QUIET_WAIT ?? 30);
 const NOISY_RETRIES = Number(process.env.BENCH_NOISY_RETRIES ?? 2);
 /**
@@ -52,7 +57,7 @@ const machine = machineInfo();
 const TOOLS = (process.env.BENCH_TOOLS ?? 'autocannon,wrk').split(',').filter((t) => t !== 'wrk' || machine.wrk);
 const PROXY_TOOLS = (process.env.BENCH_PROXY_TOOLS ?? (machine.wrk ? 'wrk' : 'autocannon')).split(',').filter((t) => t !== 'wrk' || machine.wrk);
 const proxies = proxyVersions();
-const ALL_SUITES = ['proxies', 'measurement'];
+const ALL_SUITES = ['proxies', 'measurement', 'chain-aware'];
 const SUITE_ALIASES = { direct: 'proxies' };
 const { values: cli } = parseArgs({ options: { suite: { type: 'string' }, report: { type: 'string' } } });
 const SUITE_NAMES = [
@@ -69,6 +74,8 @@ for (const name of SUITE_NAMES) {
 }
 /** Measurement on may cost at most this share of throughput (the issue's acceptance bar). */
 const MIN_ON_OFF_RATIO = 0.95;
+/** Chain-aware routing may cost at most this much more CPU per request than routing without it (issue 17). */
+const MAX_CHAIN_AWARE_CPU_RATIO = 1.05;
 
 const call = (id) => ({ jsonrpc: '2.0', id, method: 'eth_blockNumber', params: [] });
 const hexResult = (it) => /^0x[0-9a-f]+$/.test(it?.result ?? '');
@@ -91,6 +98,15 @@ const WS = { ...SINGLE, id: 'ws', name: 'single eth_blockNumber over WebSocket',
 // In this order within each round: the fixed-rate run first (right after the warm-up), the large
 // answers last (they grow the gateway's heap).
 const PROXY_SCENARIOS = { rate: FIXED_RATE, single: SINGLE, ws: WS, batch: BATCH, c1000: C1000, large: LARGE };
+// A read at an old numbered block (every operator has it): chain-aware routing must check the
+// block against the operators' heads. The simulated operator answers a 32-byte word.
+const CALL_AT_BLOCK = {
+  id: 'call-at-block',
+  name: 'eth_call at block 0x10',
+  calls: 1,
+  body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_call', params: [{ to: '0x00000000000000000000000000000000000000aa', data: '0x70a08231' }, '0x10'] }),
+  valid: (it) => /^0x[0-9a-f]{64}$/.test(it?.result ?? ''),
+};
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
 
@@ -458,6 +474,36 @@ const SUITES = {
       };
     },
   },
+  'chain-aware': {
+    title: 'Chain-aware routing on vs. off',
+    tools: TOOLS,
+    scenarios: [SINGLE, CALL_AT_BLOCK],
+    rounds: CHAIN_AWARE_ROUNDS,
+    freshPerRound: true,
+    async start() {
+      // Same build, same config (cross-check off, probes default, several operators); only routing.chainAware differs.
+      const common = ['--sims', String(CHAIN_AWARE_SIMS), '--cross-check-rate', '0'];
+      const on = await spawnNode(gatewayScript, [...common, '--chain-aware', 'on'], {}, GATEWAY_NODE_FLAGS);
+      const off = await spawnNode(gatewayScript, [...common, '--chain-aware', 'off'], {}, GATEWAY_NODE_FLAGS);
+      for (const [name, g] of [['gateway-chain-aware (on)', on], ['gateway-chain-unaware (off)', off]]) {
+        log(`${name} ${g.info.rpcUrl} (pid ${g.info.pid}, sim pid ${g.info.simPid}, ${g.info.simUrls.length} operators, chainAware ${g.info.chainAware})`);
+      }
+      return {
+        targets: [
+          { name: 'gateway-chain-aware', url: on.info.rpcUrl, proc: 'chainAware', sim: 'chainAwareSim', gateway: true },
+          { name: 'gateway-chain-unaware', url: off.info.rpcUrl, proc: 'chainUnaware', sim: 'chainUnawareSim', gateway: true },
+        ],
+        pids: { chainAware: [on.info.pid], chainAwareSim: [on.info.simPid], chainUnaware: [off.info.pid], chainUnawareSim: [off.info.simPid] },
+        notes: [],
+        infos: {},
+        async stop() {
+          await stopChild(off.child);
+          await stopChild(on.child);
+          return { 'gateway-chain-aware': on.child.lines.at(-1) ?? null, 'gateway-chain-unaware': off.child.lines.at(-1) ?? null };
+        },
+      };
+    },
+  },
 };
 
 /** One measured run, after waiting for the machine to be quiet; repeated when other load still got in. */
@@ -728,13 +774,14 @@ function proxiesVerdicts(groups, rateLabel) {
   return v;
 }
 
-function summarizeMeasurement(runs) {
+/** Two variants of one build run interleaved, per tool and scenario: each side's means, and on/off ratios overall and per round. */
+function summarizeOnOff(runs, suite, onTarget, offTarget) {
   const groups = [];
-  for (const tool of TOOLS) {
-    for (const s of SUITES.measurement.scenarios) {
+  for (const tool of suite.tools) {
+    for (const s of suite.scenarios) {
       const pick = (t) => runs.filter((r) => r.tool === tool && r.scenario === s.name && r.target === t);
-      const on = pick('gateway');
-      const off = pick('gateway-nomeasure');
+      const on = pick(onTarget);
+      const off = pick(offTarget);
       const cpuOf = (rs) => ({
         cpuUsPerRequest: +mean(rs.map((r) => r.gatewayUsPerRequest)).toFixed(1),
         mainThreadUsPerRequest: +mean(rs.map((r) => r.gatewayMainThreadUsPerRequest)).toFixed(1),
@@ -746,24 +793,44 @@ function summarizeMeasurement(runs) {
         const o = off.find((x) => x.round === r.round);
         return o ? { round: r.round, reqPerSec: ratio(r.reqPerSec, o.reqPerSec, 3), cpuUsPerRequest: ratio(r.gatewayUsPerRequest, o.gatewayUsPerRequest, 3) } : null;
       }).filter(Boolean);
-      const ratioReqPerSec = ratio(onA.reqPerSec, offA.reqPerSec, 3);
-      const sorted = perRound.map((p) => p.reqPerSec).sort((a, b) => a - b);
-      const mid = sorted.length >> 1;
+      const medianOf = (xs) => {
+        const sorted = xs.filter((x) => x !== null).sort((a, b) => a - b);
+        const mid = sorted.length >> 1;
+        return sorted.length ? +(sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2).toFixed(3) : null;
+      };
+      const cpuRatios = perRound.map((p) => p.cpuUsPerRequest).filter((x) => x !== null);
       groups.push({
         tool,
         scenario: s.name,
         on: onA,
         off: offA,
-        ratioReqPerSec,
+        ratioReqPerSec: ratio(onA.reqPerSec, offA.reqPerSec, 3),
         ratioCpuUsPerRequest: ratio(onA.cpuUsPerRequest, offA.cpuUsPerRequest, 3),
         ratioMainThreadUsPerRequest: ratio(onA.mainThreadUsPerRequest, offA.mainThreadUsPerRequest, 3),
         perRound,
-        medianRoundRatioReqPerSec: sorted.length ? +(sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2).toFixed(3) : null,
-        meetsTarget: ratioReqPerSec !== null && ratioReqPerSec >= MIN_ON_OFF_RATIO,
+        medianRoundRatioReqPerSec: medianOf(perRound.map((p) => p.reqPerSec)),
+        medianRoundRatioCpuUsPerRequest: medianOf(perRound.map((p) => p.cpuUsPerRequest)),
+        // The spread of the per-round CPU ratios: how far apart two rounds of the same comparison land.
+        roundRatioCpuMin: cpuRatios.length ? Math.min(...cpuRatios) : null,
+        roundRatioCpuMax: cpuRatios.length ? Math.max(...cpuRatios) : null,
       });
     }
   }
   return groups;
+}
+
+function summarizeMeasurement(runs) {
+  return summarizeOnOff(runs, SUITES.measurement, 'gateway', 'gateway-nomeasure').map((g) => ({
+    ...g,
+    meetsTarget: g.ratioReqPerSec !== null && g.ratioReqPerSec >= MIN_ON_OFF_RATIO,
+  }));
+}
+
+function summarizeChainAware(runs) {
+  return summarizeOnOff(runs, SUITES['chain-aware'], 'gateway-chain-aware', 'gateway-chain-unaware').map((g) => ({
+    ...g,
+    meetsTarget: g.ratioCpuUsPerRequest !== null && g.ratioCpuUsPerRequest <= MAX_CHAIN_AWARE_CPU_RATIO,
+  }));
 }
 
 const yesNo = (met) => (met === null ? 'not measured' : met ? '**met**' : '**not met**');
@@ -885,6 +952,32 @@ function measurementMarkdown(suite) {
   return lines;
 }
 
+function chainAwareMarkdown(suite) {
+  const lines = [
+    `## ${suite.title}`,
+    '',
+    `${suite.rounds} rounds, on and off interleaved (on, off, on, off, …), a fresh pair of gateway processes per round, each with ` +
+      `its own ${CHAIN_AWARE_SIMS} simulated operators (honest, zero latency). Same build and config (\`staking.crossCheck.sampleRate: 0\`, ` +
+      'probes default); only `routing.chainAware` differs. Target: on/off CPU µs/req ≤ ' + MAX_CHAIN_AWARE_CPU_RATIO + ' (issue 17). ' +
+      'CPU µs/req is the whole gateway process; "main" is its event-loop thread alone. The per-round ratios show the noise: ' +
+      'two rounds of the same comparison differ by about their spread.',
+    '',
+    '| tool | scenario | on CPU µs/req (main) | off CPU µs/req (main) | **on/off CPU µs/req** (main) | on/off CPU per round (median; min–max) | on / off req/s | on/off req/s | ≤ 1.05 | errors (on / off) |',
+    '| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |',
+  ];
+  for (const g of suite.summary) {
+    lines.push(
+      `| ${g.tool} | ${g.scenario} | ${fmt(g.on.cpuUsPerRequest, 1)} (${fmt(g.on.mainThreadUsPerRequest, 1)}) | ${fmt(g.off.cpuUsPerRequest, 1)} (${fmt(g.off.mainThreadUsPerRequest, 1)}) | ` +
+        `**${fmt(g.ratioCpuUsPerRequest, 3)}** (${fmt(g.ratioMainThreadUsPerRequest, 3)}) | ` +
+        `${g.perRound.map((p) => fmt(p.cpuUsPerRequest, 3)).join(', ')} (${fmt(g.medianRoundRatioCpuUsPerRequest, 3)}; ${fmt(g.roundRatioCpuMin, 3)}–${fmt(g.roundRatioCpuMax, 3)}) | ` +
+        `${g.on.reqPerSec} / ${g.off.reqPerSec} | ${fmt(g.ratioReqPerSec, 3)} | ${g.meetsTarget ? 'yes' : '**no**'} | ${g.on.errors} / ${g.off.errors} |`,
+    );
+  }
+  return lines;
+}
+
+const SUITE_MARKDOWN = { measurement: measurementMarkdown, 'chain-aware': chainAwareMarkdown };
+
 function markdown(result) {
   const m = result.machine;
   const lines = [
@@ -898,7 +991,7 @@ function markdown(result) {
     '',
   ];
   for (const suite of result.suites) {
-    lines.push(...(suite.name === 'measurement' ? measurementMarkdown(suite) : proxiesMarkdown(suite, result.settings)), '');
+    lines.push(...(SUITE_MARKDOWN[suite.name]?.(suite) ?? proxiesMarkdown(suite, result.settings)), '');
   }
   lines.push(
     'Every run (CPU µs per request for each process; "proxy" is the loaded target\'s processes (a gateway, on or off, ' +
@@ -921,7 +1014,7 @@ function markdown(result) {
   if (noisy.length) {
     lines.push('', `**Other load on the machine during runs ${noisy.join(', ')}** (> ${NOISY_CORES} cores not from the bench, after ${NOISY_RETRIES} repeats): those numbers are low.`);
   }
-  const voided = result.runs.flatMap((r, i) => (r.suite !== 'measurement' && isVoid(r) ? [i + 1] : []));
+  const voided = result.runs.flatMap((r, i) => ((r.suite === 'proxies' || r.suite === 'direct') && isVoid(r) ? [i + 1] : []));
   if (voided.length) {
     lines.push('', `**Void runs ${voided.join(', ')}**: more than ${100 * VOID_SHARE} % of their requests failed (see the outcome lines below for why), so they are left out of the summaries and ratios above.`);
   }
@@ -995,6 +1088,7 @@ const suites = [];
 for (const name of SUITE_NAMES) {
   const s = await runSuite(name);
   if (name === 'measurement') s.summary = summarizeMeasurement(s.runs);
+  else if (name === 'chain-aware') s.summary = summarizeChainAware(s.runs);
   else {
     s.summary = summarizeProxies(s);
     s.verdicts = proxiesVerdicts(s.summary, RATE);
@@ -1023,6 +1117,9 @@ const result = {
     proxyTargets: PROXY_TARGETS,
     proxyScenarios: PROXY_SCENARIO_IDS,
     measurementRounds: MEASUREMENT_ROUNDS,
+    chainAwareRounds: CHAIN_AWARE_ROUNDS,
+    chainAwareSims: CHAIN_AWARE_SIMS,
+    maxChainAwareCpuRatio: MAX_CHAIN_AWARE_CPU_RATIO,
     quietWaitS: QUIET_WAIT,
     noisyRetries: NOISY_RETRIES,
     noisyCores: NOISY_CORES,

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { ChainModel, isAddress, toQuantity } from './chain-model.js';
+import { ChainModel, deterministicHex, isAddress, toQuantity } from './chain-model.js';
 import { drawLatencyMs, resolveProfile, type SimProfile } from './profiles.js';
 
 export interface SimOptions {
@@ -37,6 +37,7 @@ type Parsed = { kind: 'invalidJson' } | { kind: 'single'; item: unknown } | { ki
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 // Looks like a proxy error page behind a 200: the gateway must parse, not trust status or headers.
 const GARBAGE_BODY = '<html><body><h1>502 Bad Gateway</h1></body></html>';
+const HEX_DATA = /^0x(?:[0-9a-fA-F]{2})*$/;
 // Large enough that a lying head is obviously out of line with honest peers.
 const BAD_HEAD_OFFSET = 100_000;
 const ONE_ETH = 10n ** 18n;
@@ -332,6 +333,19 @@ export class SimulatedOperator {
         // Cached blocks are shared, so the lie is a shallow copy; inverting every nibble
         // guarantees a well-formed hash that differs from the honest one.
         return lie ? { ...block, hash: invertHex(block.hash) } : block;
+      }
+      case 'eth_call': {
+        // A 32-byte word fixed by (chain, to, data): honest sims agree at any block they have.
+        const [tx, tag] = positional(params, 2);
+        if (!isRecord(tx) || !isAddress(tx.to)) throw new RpcError(-32602, 'invalid params: the call needs a "to" address');
+        const data = tx.data ?? tx.input ?? '0x';
+        if (typeof data !== 'string' || !HEX_DATA.test(data)) throw new RpcError(-32602, 'invalid params: data must be 0x-prefixed hex');
+        const number = chain.resolveBlockTag(tag ?? 'latest', now);
+        if (number === undefined) throw new RpcError(-32602, 'invalid params: bad block tag');
+        // What geth answers for a block it does not have.
+        if (number > BigInt(chain.headAt(now))) throw new RpcError(-32000, 'header not found');
+        const word = `0x${deterministicHex(`${chain.chainId}:call:${tx.to.toLowerCase()}:${data.toLowerCase()}`, 32)}`;
+        return lie ? invertHex(word) : word;
       }
       default:
         throw new RpcError(-32601, 'Method not found');

@@ -120,6 +120,25 @@ describe('SimulatedOperator methods', () => {
     expect(bad.error?.code).toBe(-32602);
   });
 
+  it('answers eth_call with a word fixed by the call, at any block it has, and header not found beyond its head', async () => {
+    const sim = await startSim();
+    const call = { to: ADDRESS, data: '0x70a08231' };
+    const atLatest = await rpc(sim, 'eth_call', [call, 'latest']);
+    expect(atLatest.result).toMatch(/^0x[0-9a-f]{64}$/);
+    expect((await rpc(sim, 'eth_call', [call, '0x10'])).result).toBe(atLatest.result);
+    expect((await rpc(sim, 'eth_call', [{ ...call, to: ADDRESS.toLowerCase() }])).result).toBe(atLatest.result);
+    expect((await rpc(sim, 'eth_call', [{ ...call, data: '0x70a08232' }, 'latest'])).result).not.toBe(atLatest.result);
+
+    const head = Number((await rpc(sim, 'eth_blockNumber', [])).result);
+    const future = await rpc(sim, 'eth_call', [call, `0x${(head + 1000).toString(16)}`]);
+    expect(future.error).toEqual({ code: -32000, message: 'header not found' });
+
+    for (const params of [[{ data: '0x' }, 'latest'], [{ ...call, data: '0x1' }, 'latest'], [call, 'tomorrow'], [call, { blockHash: '0x00' }], ['0x1234']]) {
+      const res = await post(sim, { jsonrpc: '2.0', id: 2, method: 'eth_call', params });
+      expect(((await res.json()) as Envelope).error?.code, JSON.stringify(params)).toBe(-32602);
+    }
+  });
+
   it('serves a full-transaction block larger than 80 KB', async () => {
     const sim = await startSim();
     const res = await post(sim, { jsonrpc: '2.0', id: 1, method: 'eth_getBlockByNumber', params: ['latest', true] });
