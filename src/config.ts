@@ -150,6 +150,8 @@ export const ConfigSchema = z.strictObject({
           misbehaviorMin: z.number().int().min(1).default(3),
           /** Quiet windows (too few requests to judge, but reachable) after which probation lifts. */
           probationQuietWindows: z.number().int().min(1).default(6),
+          /** Blocks behind the chain's head (probed at a window's close) that count as a window below target. */
+          maxHeadLagBlocks: z.number().int().min(1).default(64),
         })
         .prefault({}),
       slashing: z

@@ -11,11 +11,13 @@ import { AdminServer } from './admin/admin-server.js';
 import { registerStakingRoutes } from './admin/staking-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { DISCARD_RECORDER } from './metrics/attempt-recorder.js';
-import { HealthProber } from './metrics/health-prober.js';
+import { HealthProber, type ProbeDetails, type ProbeResult } from './metrics/health-prober.js';
+import { Chains, type ProbeOutcome } from './chain/chains.js';
+import { ROUTING_REASONS } from './router/routing-table.js';
 import { onInternalError, reportInternalError } from './metrics/internal-errors.js';
 import { initLatencyHistograms } from './metrics/latency-histogram.js';
 import { Measurement } from './metrics/measurement.js';
-import { createMetricsRegistry, type OperatorStatus } from './metrics/prometheus.js';
+import { type ChainStatus, createMetricsRegistry, type OperatorStatus } from './metrics/prometheus.js';
 import type { CrossCheckEvidence } from './router/cross-check.js';
 import { createDataPlane, type DataPlane, dataPlaneThreads, operatorRefOrReason } from './router/data-plane.js';
 import type { MemoryBudget } from './router/memory-budget.js';
@@ -69,6 +71,12 @@ export class Gateway {
   private readonly refs = new Map<string, OperatorRef>();
   /** Operators whose stored record could not be turned into a handle (see newRef). */
   private readonly unroutable = new Set<string>();
+  /** The same handles by dense index (probe results come back by index). */
+  private readonly refsByIndex: OperatorRef[] = [];
+  /** Each chain's heads, served heights and admissions (chain-aware routing). */
+  readonly chains: Chains;
+  /** The probe round in progress: each operator's outcome, judged together when the round ends. */
+  private readonly probeRound: ProbeOutcome[] = [];
   private nextIndex = 0;
   private rebuildScheduled = false;
   private stopping: Promise<void> | undefined;
@@ -89,18 +97,38 @@ export class Gateway {
       Object.fromEntries(Object.entries(config.chains).map(([chain, c]) => [chain, `0x${c.chainId.toString(16)}`])),
       logger,
     );
-    this.prober = new HealthProber(() => this.refs.values(), this.measurement, config.probes, () => {
-      const reports = Array.from(this.measurement.allMeters(), (m) => ({ operatorId: m.operatorId, chain: m.chain, chainId: m.chainId }));
-      if (this.controlLoop.updateChainIdentity(reports).changed) this.scheduleRebuild();
-    });
+    this.chains = new Chains(config, options.now ?? Date.now);
+    this.prober = new HealthProber(
+      () => this.refs.values(),
+      {
+        recordProbe: (index, result, head, chainId, details) => {
+          // A head not asked this round is the one answers showed (the chain state's).
+          const known = details?.headAsked === false ? this.headKnown(index) : head;
+          this.measurement.recordProbe(index, result, known, chainId);
+          this.noteProbe(index, result, head, chainId, details);
+        },
+      },
+      {
+        intervalMs: () => this.chains.probeIntervalMs(),
+        timeoutMs: config.probes.timeoutMs,
+        finalityEveryRounds: config.probes.finalityEveryRounds,
+        // A head an answer showed within the last interval makes the probe's own question redundant.
+        skipHeadProbe: (index) => this.headFromAnswerIsFresh(index),
+      },
+      () => this.onProbeRound(),
+    );
     const onOutvoted = (id: string, evidence: CrossCheckEvidence) => this.controlLoop.reportBadData(id, evidence);
     this.leases = sharedRateLimitBuckets(config, workerCount);
     if (workerCount > 1) {
-      this.workers = new WorkerPool(config, workerCount, this.measurement, onOutvoted, logger, this.leases);
+      this.workers = new WorkerPool(config, workerCount, this.measurement, onOutvoted, logger, this.leases, {
+        onAnswerHead: (operatorId, head) => this.onAnswerHead(operatorId, head),
+      });
     } else {
       this.dataPlane = createDataPlane(config, this.routing, options.recordAttempts === false ? DISCARD_RECORDER : this.measurement, {
         onOutvoted,
-        headOf: (chain) => this.measurement.chainHeads().get(chain) ?? null,
+        headOf: (chain) => this.agreedHead(chain),
+        onAnswerHead: (operator, head) => this.onAnswerHead(operator.id, head),
+        onNotice: (message, detail) => logger.warn(detail, message),
         onInternalError: (err) => reportInternalError('request', err),
         ...(options.random ? { random: options.random } : {}),
         ...(this.leases ? { leases: this.leases } : {}),
@@ -108,7 +136,10 @@ export class Gateway {
       });
     }
     this.adminServer = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token });
-    registerStakingRoutes(this.adminServer, core);
+    registerStakingRoutes(this.adminServer, core, {
+      operator: (id) => this.operatorChainJson(id),
+      status: () => ({ chains: this.chains.summaries() }),
+    });
     this.registerMetricsRoute();
     this.measurement.onWindow((windows) => {
       let scored: Promise<void>;
@@ -148,6 +179,7 @@ export class Gateway {
         consecutiveWindows: s.thresholds.consecutiveWindows,
         misbehaviorMin: s.thresholds.misbehaviorMin,
         probationQuietWindows: s.thresholds.probationQuietWindows,
+        maxHeadLagBlocks: s.thresholds.maxHeadLagBlocks,
       },
       slashing: {
         table: s.slashing.table ?? DEFAULT_SLASH_TABLE,
@@ -167,6 +199,11 @@ export class Gateway {
     try {
       await gateway.registerConfiguredOperators();
       gateway.rebuildRoutes();
+      // Chain-aware routing admits no operator before a probe: the first round runs before the listeners open.
+      if (config.routing.chainAware) {
+        await gateway.prober.probeAll();
+        gateway.rebuildRoutes();
+      }
       if (gateway.dataPlane !== undefined) gateway.rpcPort = await gateway.dataPlane.server.listen();
       else {
         // Every worker binds the same port with SO_REUSEPORT: first make sure nobody else holds it.
@@ -257,10 +294,63 @@ export class Gateway {
     }
   }
 
-  /** The weight the router gives an operator: 0 for probation (exploration only), absent when not eligible. */
+  /**
+   * The weight the router gives an operator: 0 for probation (exploration only), absent when not
+   * eligible (the ledger's verdict: stake, jail; a wrong chain id; with chain-aware routing, not
+   * yet admitted by a probe).
+   */
   private weightOf(s: OperatorState): number | undefined {
     if (!this.core.isEligible(s) || this.controlLoop.isOnWrongChain(s.id)) return undefined;
+    if (this.config.routing.chainAware && this.chains.view(s.id)?.admitted !== true) return undefined;
     return s.probation ? 0 : routingWeight(s.active, s.performanceScore);
+  }
+
+  /** The chain's head for the cross-check's "settled" test: the served tip, else the probes' agreed head. */
+  private agreedHead(chain: string): number | null {
+    return this.chains.tipOf(chain) ?? this.measurement.chainHeads().get(chain) ?? null;
+  }
+
+  private noteProbe(index: number, result: ProbeResult, head: number | null, chainId: string | null, details?: ProbeDetails): void {
+    const ref = this.refsByIndex[index];
+    if (ref === undefined) return;
+    this.probeRound.push({
+      operatorId: ref.id,
+      chain: ref.chain,
+      reached: result !== 'unreachable',
+      chainId,
+      // Not asked (a head an answer showed is fresh): what the chain state knows stays.
+      ...(details?.headAsked === false ? {} : { head }),
+      ...(details?.safe === undefined ? {} : { safe: details.safe }),
+      ...(details?.finalized === undefined ? {} : { finalized: details.finalized }),
+    });
+  }
+
+  /** After every probe round: chain identity (the control loop's wrong-chain set), then heads and admissions. */
+  private onProbeRound(): void {
+    const reports = Array.from(this.measurement.allMeters(), (m) => ({ operatorId: m.operatorId, chain: m.chain, chainId: m.chainId }));
+    const identity = this.controlLoop.updateChainIdentity(reports);
+    const round = this.probeRound.splice(0);
+    const changed = this.chains.recordProbeRound(round, identity.expected);
+    if (identity.changed || changed) this.scheduleRebuild();
+  }
+
+  /** When each operator (by index) last showed its head in an answer, ms. */
+  private readonly answerHeadAt: number[] = [];
+
+  private onAnswerHead(operatorId: string, head: number): void {
+    const ref = this.refs.get(operatorId);
+    if (ref !== undefined) this.answerHeadAt[ref.index] = Date.now();
+    if (this.chains.recordAnswerHead(operatorId, head)) this.scheduleRebuild();
+  }
+
+  private headKnown(index: number): number | null {
+    const ref = this.refsByIndex[index];
+    return ref === undefined ? null : (this.chains.view(ref.id)?.head ?? null);
+  }
+
+  private headFromAnswerIsFresh(index: number): boolean {
+    const at = this.answerHeadAt[index];
+    return at !== undefined && Date.now() - at < this.chains.probeIntervalMs();
   }
 
   /**
@@ -279,12 +369,14 @@ export class Gateway {
       return undefined;
     }
     this.nextIndex++;
+    this.refsByIndex[ref.index] = ref;
     return ref;
   }
 
   /** Creates pools and meters for operators new to the core, then swaps in a fresh routing table. */
   rebuildRoutes(): void {
     if (this.stopping !== undefined) return;
+    const chainAware = this.config.routing.chainAware;
     const byChain = new Map<string, WeightedOperator[]>();
     for (const s of this.core.states()) {
       let ref = this.refs.get(s.id);
@@ -293,22 +385,43 @@ export class Gateway {
         if (ref === undefined) continue;
         this.refs.set(s.id, ref);
         this.measurement.addOperator(ref.index, ref.id, ref.chain);
+        this.chains.add(ref.id, ref.chain);
       }
       if (ref === undefined) continue;
       let list = byChain.get(s.chain);
       if (list === undefined) byChain.set(s.chain, (list = []));
+      // Out of routing (jailed, unstaked): back only through a probe that admits it again.
+      if (!this.core.isEligible(s)) this.chains.revoke(s.id);
       const weight = this.weightOf(s);
-      if (weight !== undefined) list.push({ operator: ref, weight });
+      if (weight === undefined) continue;
+      if (!chainAware) list.push({ operator: ref, weight });
+      else {
+        const view = this.chains.view(s.id)!;
+        list.push({ operator: ref, weight, head: view.routingHead, atTip: view.atTip });
+      }
     }
-    this.routing.publish([...byChain].map(([chain, list]) => new ChainRoute(chain, list, this.config.routing.explorationShare)));
+    const share = this.config.routing.explorationShare;
+    const heightsOf = (chain: string) => (chainAware ? this.chains.heightsOf(chain) : undefined);
+    this.routing.publish([...byChain].map(([chain, list]) => new ChainRoute(chain, list, share, heightsOf(chain))));
     this.workers?.publishRoutes(
-      [...byChain].map(([chain, list]) => ({
-        chain,
-        explorationShare: this.config.routing.explorationShare,
-        entries: list.map((e) => ({ id: e.operator.id, index: e.operator.index, url: e.operator.upstream.url, weight: e.weight })),
-      })),
+      [...byChain].map(([chain, list]) => {
+        const heights = heightsOf(chain);
+        return {
+          chain,
+          explorationShare: share,
+          entries: list.map((e) => ({
+            id: e.operator.id,
+            index: e.operator.index,
+            url: e.operator.upstream.url,
+            weight: e.weight,
+            ...(e.head === undefined ? {} : { head: e.head }),
+            ...(e.atTip === undefined ? {} : { atTip: e.atTip }),
+          })),
+          ...(heights === undefined ? {} : { heights }),
+        };
+      }),
       Array.from(this.refs.values(), (r) => ({ id: r.id, index: r.index, chain: r.chain, url: r.upstream.url })),
-      this.measurement.chainHeads(),
+      new Map([...this.measurement.chainHeads(), ...this.chains.tips()]),
     );
   }
 
@@ -344,6 +457,43 @@ export class Gateway {
     }
   }
 
+  /** An operator's chain state for the admin API: admitted or why not, head, lag. */
+  private operatorChainJson(id: string): Record<string, unknown> | undefined {
+    const view = this.chains.view(id);
+    if (view === undefined) return undefined;
+    const admitted = view.admitted || !this.config.routing.chainAware;
+    return {
+      admitted,
+      chainState: {
+        reason: admitted ? null : view.reason,
+        head: view.head,
+        lagBlocks: view.lagBlocks,
+        lagSeconds: view.lagSeconds,
+        atTip: view.atTip,
+        safe: view.safe,
+        finalized: view.finalized,
+      },
+    };
+  }
+
+  /** Per chain: served heights, each operator's admission and lag, admissions and routing decisions since start. */
+  private *chainStatuses(): IterableIterator<ChainStatus> {
+    const routingCounts = this.dataPlane?.forwarder.chainReads.routingCounts ?? this.workers!.routingCounts;
+    for (const summary of this.chains.summaries()) {
+      const chain = summary.chain;
+      const counts = routingCounts.get(chain);
+      yield {
+        chain,
+        tip: summary.tip,
+        safe: summary.safe,
+        finalized: summary.finalized,
+        operators: Array.from(this.chains.operatorViews(chain), ({ id, view }) => ({ id, admitted: view.admitted, lagBlocks: view.lagBlocks, lagSeconds: view.lagSeconds })),
+        admissions: Array.from(this.chains.admissionCounts(chain), ([result, count]) => ({ result, count })),
+        routing: ROUTING_REASONS.map((reason, i) => ({ reason, count: counts?.[i] ?? 0 })),
+      };
+    }
+  }
+
   /** Slashed ETH by violation type, from the violations kept on the operator's record (the last 100). */
   private slashedByType(s: OperatorState): { type: string; eth: number }[] {
     const byType = new Map<string, bigint>();
@@ -355,6 +505,7 @@ export class Gateway {
     const registry = createMetricsRegistry(this.measurement, {
       operatorStatuses: () => this.operatorStatuses(),
       inflightRequests: () => (this.dataPlane?.forwarder.inflightRequests ?? 0) + (this.workers?.inflightRequests ?? 0),
+      chainStatuses: () => this.chainStatuses(),
       memoryBudget: () => this.dataPlane?.budget ?? this.workers!.memoryBudget,
     });
     this.adminServer.scrapeRoute('/metrics', this.config.admin.metricsToken, async () => {

@@ -96,7 +96,7 @@ function notFound(id: string): AdminError {
   return new AdminError(404, 'OPERATOR_NOT_FOUND', `no operator "${id}"`);
 }
 
-function existing(core: DINInfrastructureCore, id: string): OperatorView {
+function existingView(core: DINInfrastructureCore, id: string): OperatorView {
   const view = core.getOperator(id);
   if (view === undefined) throw notFound(id);
   return view;
@@ -124,13 +124,26 @@ function handle(fn: (req: AdminRequest) => Promise<AdminResponse> | AdminRespons
   };
 }
 
-export function registerStakingRoutes(admin: AdminServer, core: DINInfrastructureCore): void {
+/** What the gateway adds to the core's views: an operator's chain state, the chains' served heights. */
+export interface StatusExtras {
+  /** Fields added to an operator's view (`admitted`, `chainState`). */
+  operator?(id: string): Record<string, unknown> | undefined;
+  /** Fields added to `/v1/status` (`chains`). */
+  status?(): Record<string, unknown>;
+}
+
+export function registerStakingRoutes(admin: AdminServer, core: DINInfrastructureCore, extras: StatusExtras = {}): void {
+  const existing = (core: DINInfrastructureCore, id: string): OperatorView => {
+    const view = existingView(core, id);
+    const more = extras.operator?.(id);
+    return more === undefined ? view : { ...view, ...more };
+  };
   admin
     .route(
       'get',
       '/v1/status',
       0,
-      handle(() => ({ status: 200, body: core.status() })),
+      handle(() => ({ status: 200, body: { ...core.status(), ...extras.status?.() } })),
     )
     .route(
       'get',
@@ -138,10 +151,7 @@ export function registerStakingRoutes(admin: AdminServer, core: DINInfrastructur
       0,
       handle(() => {
         const operators: OperatorView[] = [];
-        for (const s of core.states()) {
-          const view = core.getOperator(s.id);
-          if (view !== undefined) operators.push(view);
-        }
+        for (const s of core.states()) if (core.getOperator(s.id) !== undefined) operators.push(existing(core, s.id));
         operators.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
         return { status: 200, body: { operators } };
       }),

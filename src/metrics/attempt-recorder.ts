@@ -16,10 +16,12 @@ export type AttemptOutcome =
   | 'http_other'
   | 'invalid_envelope'
   /** A valid answer that disagreed with the other operators on a deterministic request (cross-check). */
-  | 'wrong_result';
+  | 'wrong_result'
+  /** A valid answer saying the operator lacks a block it claimed to have reached (chain-aware routing sent it there). */
+  | 'missing_block';
 
 export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = [
-  'success', 'rpc_error', 'timeout', 'connect', 'http_5xx', 'http_429', 'http_other', 'invalid_envelope', 'wrong_result',
+  'success', 'rpc_error', 'timeout', 'connect', 'http_5xx', 'http_429', 'http_other', 'invalid_envelope', 'wrong_result', 'missing_block',
 ];
 
 export const OUTCOME_INDEX: Readonly<Record<AttemptOutcome, number>> = Object.freeze(

@@ -25,8 +25,24 @@ export interface OperatorStatus {
   readonly slashedEth: Iterable<{ readonly type: string; readonly eth: number }>;
 }
 
+/** What the chain state knows of one chain, for the chain gauges and counters. */
+export interface ChainStatus {
+  readonly chain: string;
+  /** The served heights (null: unknown). */
+  readonly tip: number | null;
+  readonly safe: number | null;
+  readonly finalized: number | null;
+  readonly operators: Iterable<{ readonly id: string; readonly admitted: boolean; readonly lagBlocks: number | null; readonly lagSeconds: number | null }>;
+  /** Admission decisions since start, by result (admitted, or why not). */
+  readonly admissions: Iterable<{ readonly result: string; readonly count: number }>;
+  /** Requests chain-aware routing narrowed, rerouted or changed since start, by reason. */
+  readonly routing: Iterable<{ readonly reason: string; readonly count: number }>;
+}
+
 export interface StatusSource {
   operatorStatuses(): Iterable<OperatorStatus>;
+  /** Per chain: served heights, admission and lag (chain-aware routing). */
+  chainStatuses?(): Iterable<ChainStatus>;
   inflightRequests(): number;
   /** The data plane's memory budget, all threads together. */
   memoryBudget(): { readonly used: number; readonly limit: number; readonly refusals: number };
@@ -80,6 +96,12 @@ export const METRIC_FAMILIES = [
   'din_operator_jailed',
   'din_operator_violations_total',
   'din_operator_slashed_eth_total',
+  'din_chain_block',
+  'din_operator_lag_blocks',
+  'din_operator_lag_seconds',
+  'din_operator_admitted',
+  'din_admissions_total',
+  'din_chain_routing_total',
   'din_window_close_duration_seconds',
   'din_windows_closed_total',
   'din_internal_errors_total',
@@ -156,6 +178,7 @@ export function createMetricsRegistry(measurement: Measurement, status: StatusSo
       if (m.head !== null) out.push(sample({ chain: m.chain, operator: m.operatorId }, m.head));
     })),
     ...statusFamilies(status),
+    ...chainFamilies(status),
     family('din_window_close_duration_seconds', 'Time the last window close took for all operators.', 'gauge', () => [sample({}, measurement.lastCloseMs / 1000)]),
     family('din_windows_closed_total', 'Measurement windows closed since start.', 'counter', () => [sample({}, measurement.windowsClosed)]),
     family('din_internal_errors_total', 'The gateway\'s own failures, caught and survived, by where they were caught (0 when healthy).', 'counter', () =>
@@ -188,5 +211,35 @@ function statusFamilies(status: StatusSource): Family[] {
       }
       return out;
     }),
+  ];
+}
+
+function chainFamilies(status: StatusSource): Family[] {
+  const perChain = (collect: (c: ChainStatus, out: Sample[]) => void) => () => {
+    const out: Sample[] = [];
+    for (const c of status.chainStatuses?.() ?? []) collect(c, out);
+    return out;
+  };
+  return [
+    family('din_chain_block', 'The served heights per chain: latest (the served tip, reached by enough operators), safe, finalized.', 'gauge', perChain((c, out) => {
+      for (const [tag, block] of [['latest', c.tip], ['safe', c.safe], ['finalized', c.finalized]] as const) {
+        if (block !== null) out.push(sample({ chain: c.chain, tag }, block));
+      }
+    })),
+    family('din_operator_lag_blocks', 'Blocks the operator is behind the served tip.', 'gauge', perChain((c, out) => {
+      for (const o of c.operators) if (o.lagBlocks !== null) out.push(sample({ chain: c.chain, operator: o.id }, o.lagBlocks));
+    })),
+    family('din_operator_lag_seconds', 'Seconds since the served tip passed the operator\'s head (0 at the tip).', 'gauge', perChain((c, out) => {
+      for (const o of c.operators) if (o.lagSeconds !== null) out.push(sample({ chain: c.chain, operator: o.id }, o.lagSeconds));
+    })),
+    family('din_operator_admitted', '1 when a probe confirmed the operator\'s chain id and head: it may get client traffic.', 'gauge', perChain((c, out) => {
+      for (const o of c.operators) out.push(sample({ chain: c.chain, operator: o.id }, o.admitted ? 1 : 0));
+    })),
+    family('din_admissions_total', 'Admission decisions after probes: admitted, or why not.', 'counter', perChain((c, out) => {
+      for (const a of c.admissions) out.push(sample({ chain: c.chain, result: a.result }, a.count));
+    })),
+    family('din_chain_routing_total', 'Requests chain-aware routing narrowed, rerouted or answered itself, by reason.', 'counter', perChain((c, out) => {
+      for (const r of c.routing) out.push(sample({ chain: c.chain, reason: r.reason }, r.count));
+    })),
   ];
 }

@@ -7,7 +7,7 @@ import { ATTEMPT_OUTCOMES, type AttemptOutcome, OUTCOME_INDEX } from './attempt-
 import type { LatencyDistribution } from './latency-histogram.js';
 
 /** Outcomes that count against the operator. 429 is the operator shedding load: neither success nor failure. */
-export const FAILURE_CAUSES = ['timeout', 'connect', 'http_5xx', 'http_other', 'invalid_envelope', 'wrong_result'] as const satisfies readonly AttemptOutcome[];
+export const FAILURE_CAUSES = ['timeout', 'connect', 'http_5xx', 'http_other', 'invalid_envelope', 'wrong_result', 'missing_block'] as const satisfies readonly AttemptOutcome[];
 export type FailureCause = (typeof FAILURE_CAUSES)[number];
 
 export const SECONDS_PER_MONTH = 30 * 24 * 3600;
@@ -66,8 +66,9 @@ export function summarizeWindow(
     http_other: o[OUTCOME_INDEX.http_other]!,
     invalid_envelope: o[OUTCOME_INDEX.invalid_envelope]!,
     wrong_result: o[OUTCOME_INDEX.wrong_result]!,
+    missing_block: o[OUTCOME_INDEX.missing_block]!,
   } satisfies Record<FailureCause, number>;
-  const failed = failures.timeout + failures.connect + failures.http_5xx + failures.http_other + failures.invalid_envelope + failures.wrong_result;
+  const failed = failures.timeout + failures.connect + failures.http_5xx + failures.http_other + failures.invalid_envelope + failures.wrong_result + failures.missing_block;
   const judged = successes + failed;
   const seconds = Math.max((end - start) / 1000, 1e-3);
   const downs = failures.connect + failures.timeout;

@@ -25,6 +25,10 @@ export interface DataPlaneHooks {
   readonly leases?: LeaseSource;
   /** The rate limiter's clock in ms (tests inject one). */
   readonly rateLimitNow?: () => number;
+  /** An answer showed an operator at a block (chain-aware routing learns heads from answers). */
+  readonly onAnswerHead?: (operator: OperatorRef, head: number) => void;
+  /** Something for the log (see ForwarderEvents.onNotice). */
+  readonly onNotice?: (message: string, detail: Record<string, unknown>) => void;
 }
 
 export interface DataPlane {
@@ -49,11 +53,20 @@ export function createDataPlane(config: Config, routing: RoutingState, recorder:
       attemptTimeoutMs: config.upstream.attemptTimeoutMs,
       requestDeadlineMs: config.upstream.requestDeadlineMs,
       maxBatchSize: config.limits.maxBatchSize,
+      chainAware: config.routing.chainAware,
+      broadcastTransactions: config.routing.broadcastTransactions,
+      pendingNonceOperators: config.routing.pendingNonceOperators,
+      blockNumberHoldMs: config.routing.tipHoldSeconds * 1000,
+      readAfterWriteMs: config.routing.readAfterWriteSeconds * 1000,
     },
     hooks.random,
     hooks.onInternalError,
     budget,
   );
+  forwarder.useEvents({
+    ...(hooks.onAnswerHead ? { onAnswerHead: hooks.onAnswerHead } : {}),
+    ...(hooks.onNotice ? { onNotice: hooks.onNotice } : {}),
+  });
   forwarder.useCrossChecker(
     new CrossChecker(
       routing,

@@ -10,7 +10,11 @@ import { ERRORS, GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { AttemptOutcome, AttemptRecorder, ClientFault } from '../metrics/attempt-recorder.js';
 import { BATCH_METHOD, KNOWN_METHODS, methodIndex } from '../metrics/method-labels.js';
 import { NON_IDEMPOTENT_METHODS, gatewayErrorResponse, mayShareConnection, parseRequestBody, type BatchEntry, type JsonRpcId, type ParsedBody, type RpcCall } from './jsonrpc.js';
-import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
+import { type ChainRoute, NEED_ANY, NEED_TIP, type OperatorRef, type OperatorSet, type RandomSource, ROUTED_ANYWHERE, ROUTING_REASON, type RoutingState } from './routing-table.js';
+import { blockNeed } from './block-need.js';
+import { blockNumberOfResult, isNonceError, quantityResult, resultIsNull, saysAlreadyKnown, saysBlockUnknown, transactionHash } from './answer-facts.js';
+import { ChainReads } from './chain-reads.js';
+import { FanOutCall } from './fan-out.js';
 import { giveBody, takeBody } from './body-pool.js';
 import type { CrossChecker } from './cross-check.js';
 import { copyBytes } from './bytes.js';
@@ -23,6 +27,24 @@ export interface ForwarderOptions {
   readonly attemptTimeoutMs: number;
   readonly requestDeadlineMs: number;
   readonly maxBatchSize: number;
+  /** Chain-aware routing (see ChainRoute.setFor and SingleCall's answer checks); off: every request may go to any operator. */
+  readonly chainAware?: boolean;
+  /** Operators an eth_sendRawTransaction goes to at once (the first acceptance answers). */
+  readonly broadcastTransactions?: number;
+  /** Operators at the tip asked for eth_getTransactionCount at `pending` (the highest answers). */
+  readonly pendingNonceOperators?: number;
+  /** How long an eth_blockNumber answer sets a floor for the later ones. */
+  readonly blockNumberHoldMs?: number;
+  /** How long reads of an accepted transaction prefer the operator that accepted it. */
+  readonly readAfterWriteMs?: number;
+}
+
+/** What the forwarder tells its owner about operators and clients, off the answer's path. */
+export interface ForwarderEvents {
+  /** An answer showed `operator` at block `head` or beyond (eth_blockNumber, the latest block). */
+  readonly onAnswerHead?: (operator: OperatorRef, head: number) => void;
+  /** Something a person running the gateway should read (a nonce error after a write that may have landed). */
+  readonly onNotice?: (message: string, detail: Record<string, unknown>) => void;
 }
 
 /**
@@ -46,7 +68,7 @@ export interface ReplyTarget {
 /** A body that parsed into calls: what admission charges. */
 export type AdmissibleBody = Exclude<ParsedBody, { kind: 'error' }>;
 
-const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = {
+export const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = {
   UPSTREAM_CONNECT: 'connect',
   UPSTREAM_TIMEOUT: 'timeout',
   UPSTREAM_HTTP_5XX: 'http_5xx',
@@ -56,7 +78,7 @@ const OUTCOME_OF: Readonly<Partial<Record<GatewayErrorCode, AttemptOutcome>>> = 
 };
 
 /** HTTP-level failures: 429 and 5xx are retried elsewhere; the body is not trusted. */
-function httpFailure(status: number): UpstreamError | GatewayError | undefined {
+export function httpFailure(status: number): UpstreamError | GatewayError | undefined {
   if (status === 429) return new GatewayError('UPSTREAM_HTTP_429', 'HTTP 429');
   if (status >= 500) return new GatewayError('UPSTREAM_HTTP_5XX', `HTTP ${status}`);
   return undefined;
@@ -66,7 +88,7 @@ function invalidEnvelope(status: number, detail: string): GatewayError {
   return status === 200 ? new GatewayError('UPSTREAM_INVALID_ENVELOPE', detail) : new GatewayError('UPSTREAM_HTTP_OTHER', `HTTP ${status}`);
 }
 
-function micros(startedMs: number, endedMs: number = performance.now()): number {
+export function micros(startedMs: number, endedMs: number = performance.now()): number {
   return Math.round((endedMs - startedMs) * 1000);
 }
 
@@ -81,6 +103,10 @@ export class Forwarder {
   private crossChecker: CrossChecker | undefined;
   private draining = false;
   private drained: (() => void) | undefined;
+  /** This thread's memory of what it answered (block number floors, accepted transactions) and routing counts. */
+  readonly chainReads: ChainReads;
+  readonly chainAware: boolean;
+  private events: ForwarderEvents = {};
 
   constructor(
     private readonly routing: RoutingState,
@@ -90,7 +116,23 @@ export class Forwarder {
     private readonly onInternalError: (err: unknown) => void = (err) => console.error(err),
     /** What requests in flight hold: the client's body, and the request written upstream from it. */
     readonly budget: MemoryBudget = UNLIMITED_BUDGET,
-  ) {}
+  ) {
+    this.chainAware = options.chainAware ?? false;
+    this.chainReads = new ChainReads({ holdMs: options.blockNumberHoldMs ?? 60_000, readAfterWriteMs: options.readAfterWriteMs ?? 5_000 });
+  }
+
+  /** Where heads learned from answers and notices go. */
+  useEvents(events: ForwarderEvents): void {
+    this.events = events;
+  }
+
+  answerHead(operator: OperatorRef, head: number): void {
+    this.events.onAnswerHead?.(operator, head);
+  }
+
+  notice(message: string, detail: Record<string, unknown>): void {
+    this.events.onNotice?.(message, detail);
+  }
 
   /** Samples successful deterministic answers for a 2-of-3 check against other operators. */
   useCrossChecker(checker: CrossChecker): void {
@@ -184,10 +226,42 @@ export class Forwarder {
       this.answerError(target, 'UNKNOWN_CHAIN', parsed.kind === 'single' ? parsed.call.id : null, `"${chain}"`);
       return;
     }
-    // The first attempt goes to a pick from the route just looked up; none left makes `next` look again and give up.
-    const first = route.pick(this.random, undefined);
-    if (parsed.kind === 'single') new SingleCall(this, chain, parsed.call, target).next(first);
-    else new BatchCall(this, chain, parsed.entries, target).next(first);
+    if (parsed.kind === 'single') this.dispatchSingle(chain, route, parsed.call, target);
+    else {
+      const set = this.chainAware ? route.setFor(batchNeed(parsed.entries)) : route;
+      if (set.reason !== ROUTED_ANYWHERE) this.chainReads.count(chain, set.reason);
+      // The first attempt goes to a pick from the set just looked up; none left makes `next` look again and give up.
+      new BatchCall(this, chain, set, parsed.entries, target).next(set.pick(this.random, undefined));
+    }
+  }
+
+  private dispatchSingle(chain: string, route: ChainRoute, call: RpcCall, target: ReplyTarget): void {
+    if (!this.chainAware) {
+      new SingleCall(this, chain, route, route, NEED_ANY, call, target).next(route.pick(this.random, undefined));
+      return;
+    }
+    const need = blockNeed(call);
+    const set = route.setFor(need);
+    if (set.reason !== ROUTED_ANYWHERE) this.chainReads.count(chain, set.reason);
+    const traits = methodTraits(call.method);
+    if (!call.notification) {
+      const legs = traits.answer === SEND_RAW ? this.options.broadcastTransactions ?? 1 : traits.answer === NONCE && isPendingNonce(call) ? this.options.pendingNonceOperators ?? 1 : 1;
+      if (legs > 1 && set.operators.length > 1) {
+        new FanOutCall(this, chain, call, target, traits.answer === SEND_RAW ? 'first_acceptance' : 'highest_quantity', traits.index).start(set, legs, this.random);
+        return;
+      }
+    }
+    const single = new SingleCall(this, chain, route, set, need, call, target);
+    // A receipt or transaction the gateway saw accepted: ask the operator that accepted it first.
+    if (traits.answer === TX_LOOKUP) {
+      const acceptor = this.chainReads.acceptedBy(call.param(0));
+      if (acceptor !== undefined && route.operators.includes(acceptor)) {
+        single.preferred = acceptor;
+        this.chainReads.count(chain, ROUTING_REASON.read_after_write);
+        return single.next(acceptor);
+      }
+    }
+    single.next(set.pick(this.random, undefined));
   }
 
   /** Answers `target` with the gateway's own error for the whole body. */
@@ -195,8 +269,8 @@ export class Forwarder {
     this.answer(target, ERRORS[code].httpStatus, gatewayErrorResponse(id, code, detail));
   }
 
-  pick(chain: string, tried: OperatorRef[] | undefined): OperatorRef | undefined {
-    return this.routing.current.route(chain)?.pick(this.random, tried);
+  pick(set: OperatorSet, tried: OperatorRef[] | undefined): OperatorRef | undefined {
+    return set.pick(this.random, tried);
   }
 
   /** Records one attempt (of a single call, or of a batch as BATCH_METHOD), which ended at `endedMs` (now if not given). */
@@ -225,6 +299,8 @@ abstract class Attempts {
   constructor(
     protected readonly forwarder: Forwarder,
     protected readonly chain: string,
+    /** The operators this request may go to (chain-aware routing narrows it by the block it needs). */
+    protected readonly set: OperatorSet,
   ) {
     this.started = performance.now();
     this.deadline = this.started + forwarder.options.requestDeadlineMs;
@@ -246,7 +322,7 @@ abstract class Attempts {
       this.lastError = new GatewayError('DEADLINE_EXCEEDED');
       return -1;
     }
-    const operator = chosen ?? this.forwarder.pick(this.chain, this.tried);
+    const operator = chosen ?? this.forwarder.pick(this.set, this.tried);
     if (operator === undefined) return -1;
     this.operator = operator;
     this.started = now;
@@ -264,18 +340,30 @@ class SingleCall extends Attempts implements UpstreamHandler {
   private readonly write: boolean;
   private readonly shareable: boolean;
   private readonly method: number;
+  /** What the answer is checked for (chain-aware routing): ANSWER_PLAIN for most methods. */
+  private readonly answerKind: number;
+  /** The operator that accepted the transaction this call reads (read after write), if any. */
+  preferred: OperatorRef | undefined;
+  /** An operator's own answer that it lacks the block, kept (copied) to answer with when no other operator has it. */
+  private chainAnswer: { body: Buffer; scan: ResponseScan } | undefined;
 
   constructor(
     forwarder: Forwarder,
     chain: string,
+    /** The chain's whole route (its heights), and the set this call draws from. */
+    private readonly route: ChainRoute,
+    set: OperatorSet,
+    /** The block the call needs (NEED_* or a number), for the answer's checks. */
+    private readonly need: number,
     private readonly call: RpcCall,
     private readonly target: ReplyTarget,
   ) {
-    super(forwarder, chain);
+    super(forwarder, chain, set);
     const traits = methodTraits(call.method);
     this.write = traits.write;
     this.shareable = traits.shareable;
     this.method = traits.index;
+    this.answerKind = forwarder.chainAware ? traits.answer : ANSWER_PLAIN;
   }
 
   /** Sends the next attempt to `chosen` (picked by the caller), or to a fresh pick; answers with the last error when none is left. */
@@ -316,12 +404,126 @@ class SingleCall extends Attempts implements UpstreamHandler {
       return void this.forwarder.answer(this.target, 204, null);
     }
     // The upstream scanned the envelope and proved the id: only the client's id is left to put back.
+    if (this.answerKind !== ANSWER_PLAIN || (this.need !== NEED_ANY && scan!.isError)) {
+      const checked = this.checkChainAnswer(body, scan!, receivedAt);
+      if (checked !== undefined) return checked === body ? undefined : checked;
+    }
     const outcome: AttemptOutcome = scan!.isError ? 'rpc_error' : 'success';
     this.forwarder.recordAttempt(operator, this.method, outcome, this.started, receivedAt);
     if (outcome === 'success') this.forwarder.considerForCrossCheck(this.chain, this.call, operator, body);
     const out = withClientId(body, scan!, this.call);
     this.forwarder.answer(this.target, 200, out);
     return out;
+  }
+
+  /**
+   * Chain-aware checks of a valid answer. Returns undefined to answer it as it is; otherwise
+   * the call was settled here (answered, or sent elsewhere) and the return is the buffer
+   * answered with (`body` when none of its own).
+   */
+  private checkChainAnswer(body: Buffer, scan: ResponseScan, receivedAt: number): Buffer | undefined {
+    const operator = this.operator!;
+    const heights = this.route.heights;
+    const tip = heights?.tip ?? -1;
+    if (scan.isError) {
+      if (this.need !== NEED_ANY && saysBlockUnknown(body, scan)) return this.lacksBlock(body, scan, receivedAt, this.claimsBlock(operator));
+      if (this.answerKind === SEND_RAW) {
+        if (saysAlreadyKnown(body, scan)) {
+          // The node holds this very transaction already (a retry, or another operator passed it on): it was accepted.
+          const hash = transactionHash(this.call.param(0) as string);
+          if (hash !== undefined) {
+            this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+            this.forwarder.chainReads.count(this.chain, ROUTING_REASON.already_known);
+            const out = resultAnswer(this.call, `"${hash}"`);
+            this.forwarder.answer(this.target, 200, out);
+            return out;
+          }
+        } else if (isNonceError(body, scan) && this.attempt > 1) {
+          this.forwarder.notice('nonce error after an earlier attempt of the same transaction may have landed', { operator: operator.id, chain: this.chain });
+        }
+      }
+      return undefined;
+    }
+    switch (this.answerKind) {
+      case BLOCK_NUMBER: {
+        const reported = quantityResult(body, scan);
+        if (reported < 0) return undefined;
+        this.forwarder.answerHead(operator, reported);
+        const held = this.forwarder.chainReads.blockNumber(this.chain, reported, tip, heights?.maxBlockLag ?? 0);
+        if (held === reported) return undefined;
+        this.forwarder.chainReads.count(this.chain, ROUTING_REASON.block_number_held);
+        this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+        const out = resultAnswer(this.call, `"0x${held.toString(16)}"`);
+        this.forwarder.answer(this.target, 200, out);
+        return out;
+      }
+      case BLOCK_BY_NUMBER: {
+        if (this.need >= 0) {
+          // null for a block at or below the served tip: this operator lacks a block the chain has.
+          if (this.need <= tip && resultIsNull(body, scan)) return this.lacksBlock(body, scan, receivedAt, this.claimsBlock(operator));
+          return undefined;
+        }
+        if (this.need !== NEED_TIP) return undefined;
+        const number = blockNumberOfResult(body, scan);
+        if (number < 0) return undefined;
+        this.forwarder.answerHead(operator, number);
+        // "latest" older than the tip's predecessor: ask an operator at the tip, if one is left.
+        if (tip >= 0 && number < tip - 1 && this.set.reason !== ROUTING_REASON.best_effort && this.hasAnotherTry()) {
+          this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+          this.forwarder.chainReads.count(this.chain, ROUTING_REASON.stale_latest_retry);
+          (this.tried ??= []).push(operator);
+          this.next();
+          return body;
+        }
+        return undefined;
+      }
+      case TX_LOOKUP: {
+        // Not found here, but the operator that accepted it has not been asked yet.
+        const preferred = this.preferred;
+        if (preferred === undefined || preferred === operator || this.tried?.includes(preferred) || !resultIsNull(body, scan)) return undefined;
+        this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+        this.forwarder.chainReads.count(this.chain, ROUTING_REASON.read_after_write);
+        (this.tried ??= []).push(operator);
+        this.next(preferred);
+        return body;
+      }
+      case SEND_RAW: {
+        const hash = this.call.param(0);
+        if (typeof hash === 'string') {
+          const accepted = transactionHash(hash);
+          if (accepted !== undefined) this.forwarder.chainReads.accepted(accepted, operator);
+        }
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** Whether another attempt may go out (attempts left; operators left is up to the pick). */
+  private hasAnotherTry(): boolean {
+    return this.attempt < this.forwarder.options.maxAttempts;
+  }
+
+  /** Whether `operator` claimed (by its head) to have the block this call needs: a tag needs the tip, which it was picked for. */
+  private claimsBlock(operator: OperatorRef): boolean {
+    return this.need < 0 || this.need <= this.route.headOf(operator);
+  }
+
+  /**
+   * The operator answered that it does not have the block the call names: counted against it
+   * when it claimed to have it (a block beyond its head is the client's question, not its
+   * fault), and the call goes to another operator that should have it; when none is left, the
+   * operator's own answer (the chain's error) is the client's.
+   */
+  private lacksBlock(body: Buffer, scan: ResponseScan, receivedAt: number, claimed: boolean): Buffer {
+    const operator = this.operator!;
+    this.forwarder.recordAttempt(operator, this.method, claimed ? 'missing_block' : 'rpc_error', this.started, receivedAt);
+    this.forwarder.chainReads.count(this.chain, ROUTING_REASON.unknown_block_retry);
+    this.chainAnswer = { body: Buffer.from(body), scan: { ...scan } };
+    (this.tried ??= []).push(operator);
+    this.next();
+    return body;
   }
 
   private failed(failure: GatewayError): void {
@@ -336,6 +538,11 @@ class SingleCall extends Attempts implements UpstreamHandler {
 
   private giveUp(): void {
     if (this.call.notification) return this.forwarder.answer(this.target, 204, null);
+    // An operator's own answer that the block is unknown says more than a later attempt's failure.
+    const chainAnswer = this.chainAnswer;
+    if (chainAnswer !== undefined) {
+      return this.forwarder.answer(this.target, 200, withClientId(chainAnswer.body, chainAnswer.scan, this.call));
+    }
     this.forwarder.answerError(this.target, this.lastError?.code ?? 'NO_OPERATOR', this.call.id, this.lastError?.detail);
   }
 }
@@ -371,10 +578,11 @@ class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
   constructor(
     forwarder: Forwarder,
     chain: string,
+    set: OperatorSet,
     private readonly entries: readonly BatchEntry[],
     private readonly target: ReplyTarget,
   ) {
-    super(forwarder, chain);
+    super(forwarder, chain, set);
     const n = entries.length;
     this.answers = new Array<string | Buffer | undefined>(n).fill(undefined);
     this.items = new Array<ResponseScan | undefined>(n).fill(undefined);
@@ -580,7 +788,7 @@ class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
  * `body`, the answer `scan` found, with the client's id token in place of the upstream's: in
  * place when it fits (padded with spaces, which JSON allows around a value), else copied.
  */
-function withClientId(body: Buffer, scan: ResponseScan, call: RpcCall): Buffer {
+export function withClientId(body: Buffer, scan: ResponseScan, call: RpcCall): Buffer {
   if (call.idTokenLength() <= scan.idEnd - scan.idStart) {
     putClientIdInPlace(body, scan, call);
     return body;
@@ -611,6 +819,63 @@ function writeWithClientId(body: Buffer, scan: ResponseScan, call: RpcCall, out:
   return at + scan.end - scan.idEnd;
 }
 
+/**
+ * `{"jsonrpc":"2.0","id":<the client's id token>,"result":<result>}`: an answer the gateway
+ * writes itself (a held block number, the hash of a transaction a node already knew).
+ */
+export function resultAnswer(call: RpcCall, result: string): Buffer {
+  const head = '{"jsonrpc":"2.0","id":';
+  const tail = `,"result":${result}}`;
+  const idLength = call.idTokenLength();
+  const out = Buffer.allocUnsafe(head.length + idLength + Buffer.byteLength(tail));
+  let at = out.write(head, 0, 'latin1');
+  call.writeIdToken(out, at);
+  at += idLength;
+  out.write(tail, at, 'utf8');
+  return out;
+}
+
+/** The strictest need of a batch's calls: the tip if any needs it (unless a block beyond it is named), else the highest block named. */
+function batchNeed(entries: readonly BatchEntry[]): number {
+  let tip = false;
+  let highest = NEED_ANY;
+  for (const entry of entries) {
+    if (entry.call === undefined) continue;
+    const need = blockNeed(entry.call);
+    if (need === NEED_TIP) tip = true;
+    else if (need > highest) highest = need;
+  }
+  return tip && highest < 0 ? NEED_TIP : highest >= 0 ? highest : tip ? NEED_TIP : NEED_ANY;
+}
+
+function isPendingNonce(call: RpcCall): boolean {
+  return call.param(1) === 'pending';
+}
+
+/** What a single call's answer is checked for when routing is chain-aware. */
+const ANSWER_PLAIN = 0;
+/** eth_blockNumber: the head it shows, and the floor of monotonic reads. */
+const BLOCK_NUMBER = 1;
+/** eth_getBlockByNumber: `latest` not older than the tip's predecessor; `null` for a block the chain has. */
+const BLOCK_BY_NUMBER = 2;
+/** eth_sendRawTransaction: who accepted it, and "already known". */
+const SEND_RAW = 3;
+/** Receipts and transactions by hash: read after write. */
+const TX_LOOKUP = 4;
+/** eth_getTransactionCount: at `pending`, optionally the highest of two operators. */
+const NONCE = 5;
+
+const ANSWER_KINDS: Readonly<Record<string, number>> = {
+  eth_blockNumber: BLOCK_NUMBER,
+  eth_getBlockByNumber: BLOCK_BY_NUMBER,
+  eth_getBlockReceipts: BLOCK_BY_NUMBER,
+  eth_sendRawTransaction: SEND_RAW,
+  eth_getTransactionReceipt: TX_LOOKUP,
+  eth_getTransactionByHash: TX_LOOKUP,
+  eth_getTransactionCount: NONCE,
+};
+
+
 interface MethodTraits {
   /** The method's label index for measurement. */
   readonly index: number;
@@ -618,10 +883,17 @@ interface MethodTraits {
   readonly write: boolean;
   /** May share an upstream connection (see mayShareConnection). */
   readonly shareable: boolean;
+  /** ANSWER_PLAIN or what chain-aware routing checks in the answer. */
+  readonly answer: number;
 }
 
 function traitsOf(method: string): MethodTraits {
-  return { index: methodIndex(method), write: NON_IDEMPOTENT_METHODS.has(method), shareable: mayShareConnection(method) };
+  return {
+    index: methodIndex(method),
+    write: NON_IDEMPOTENT_METHODS.has(method),
+    shareable: mayShareConnection(method),
+    answer: Object.hasOwn(ANSWER_KINDS, method) ? ANSWER_KINDS[method]! : ANSWER_PLAIN,
+  };
 }
 
 /** The labelled methods' traits, looked up once per call; a client's other method names are not kept. */

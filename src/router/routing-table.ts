@@ -18,7 +18,40 @@ export interface WeightedOperator {
   readonly operator: OperatorRef;
   /** Any finite number >= 0; only ratios matter. Zero means "exploration traffic only". */
   readonly weight: number;
+  /** The highest block routing believes the operator has (chain-aware routing); absent or -1: unknown. */
+  readonly head?: number;
+  /** It may take head-sensitive requests (within the lag limits of the served tip); absent: true. */
+  readonly atTip?: boolean;
 }
+
+/** What a chain-aware route knows of its chain (-1: unknown). */
+export interface ChainHeights {
+  /** The served tip: the highest block enough operators have reached. */
+  readonly tip: number;
+  readonly safe: number;
+  readonly finalized: number;
+  /** The chain's lag limit in blocks (what the data plane tolerates above the tip). */
+  readonly maxBlockLag: number;
+}
+
+/**
+ * Why a request went to fewer operators than the chain has (din_chain_routing_total), or
+ * ROUTED_ANYWHERE. The data plane counts by these indexes.
+ */
+export const ROUTING_REASONS = [
+  'tip_only', 'block_level', 'best_effort', 'unknown_block_retry', 'stale_latest_retry', 'block_number_held', 'read_after_write', 'already_known',
+] as const;
+export type RoutingReason = (typeof ROUTING_REASONS)[number];
+export const ROUTING_REASON: Readonly<Record<RoutingReason, number>> = Object.freeze(
+  Object.fromEntries(ROUTING_REASONS.map((r, i) => [r, i])) as Record<RoutingReason, number>,
+);
+export const ROUTED_ANYWHERE = -1;
+
+/** What a request needs of an operator (see block-need.ts): these, or a block number >= 0. */
+export const NEED_ANY = -1;
+export const NEED_TIP = -2;
+export const NEED_SAFE = -3;
+export const NEED_FINALIZED = -4;
 
 /** Uniform on [0, 1), like `Math.random`. */
 export type RandomSource = () => number;
@@ -29,7 +62,11 @@ export type RandomSource = () => number;
  */
 let scratch = { weights: new Float64Array(0), work: new Int32Array(0) };
 
-export class ChainRoute {
+/**
+ * A set of operators and the alias table of their selection probabilities: what one request
+ * draws from. `reason` says why the set is narrower than its chain's (ROUTED_ANYWHERE if not).
+ */
+export class OperatorSet {
   readonly operators: readonly OperatorRef[];
   /** The sum of the weights (informational: the table is built from weights scaled by the largest). */
   readonly totalWeight: number;
@@ -41,10 +78,10 @@ export class ChainRoute {
   private readonly table: Float64Array;
 
   constructor(
-    readonly chain: string,
     entries: readonly WeightedOperator[],
     /** Share of picks made uniformly over all eligible operators, whatever their weight. */
     readonly explorationShare: number,
+    readonly reason: number = ROUTED_ANYWHERE,
   ) {
     this.operators = Object.freeze(entries.map((e) => e.operator));
     const n = entries.length;
@@ -110,6 +147,88 @@ export class ChainRoute {
       shares[this.table[2 * i + 1]!]! += (1 - keep) / n;
     }
     return shares;
+  }
+}
+
+/**
+ * One chain's operators, and the narrower sets chain-aware routing draws from, all built at
+ * publish time so a request only looks its set up:
+ * - every eligible operator (the route itself: requests that need no particular block);
+ * - those at the served tip (head-sensitive requests: `latest`, `pending`, receipts, ...);
+ * - per distinct head h among them, those whose head is at least h (a request naming block
+ *   n draws from the widest set whose every operator has reached n; a block beyond every
+ *   head goes to the highest ones, whose answer is then the chain's own).
+ * Without `heights` (chain-aware routing off) every request draws from the whole route.
+ */
+export class ChainRoute extends OperatorSet {
+  /** Head-sensitive requests; the whole route when every operator is at the tip. */
+  private readonly tipSet: OperatorSet;
+  /** Ascending distinct heads, and for each the operators at or above it. */
+  private readonly levelHeads: Float64Array;
+  private readonly levelSets: readonly OperatorSet[];
+  /** The highest level again, counted as best effort: nobody has the block asked for. */
+  private readonly bestEffort: OperatorSet;
+  /** Each operator's head as routing believes it, by dense index (-1: unknown). */
+  private readonly heads: Float64Array;
+
+  constructor(
+    readonly chain: string,
+    entries: readonly WeightedOperator[],
+    explorationShare: number,
+    readonly heights?: ChainHeights,
+  ) {
+    super(entries, explorationShare);
+    let maxIndex = -1;
+    for (const e of entries) if (e.operator.index > maxIndex) maxIndex = e.operator.index;
+    this.heads = new Float64Array(maxIndex + 1).fill(-1);
+    for (const e of entries) this.heads[e.operator.index] = e.head ?? -1;
+    if (heights === undefined) {
+      this.tipSet = this;
+      this.levelHeads = new Float64Array(0);
+      this.levelSets = [];
+      this.bestEffort = this;
+      return;
+    }
+    const atTip = entries.filter((e) => e.atTip !== false);
+    this.tipSet = atTip.length === entries.length ? this : new OperatorSet(atTip, explorationShare, ROUTING_REASON.tip_only);
+    const heads = [...new Set(entries.map((e) => e.head ?? -1).filter((h) => h >= 0))].sort((a, b) => a - b);
+    this.levelHeads = Float64Array.from(heads);
+    this.levelSets = heads.map((h) => {
+      const level = entries.filter((e) => (e.head ?? -1) >= h);
+      return level.length === entries.length ? this : new OperatorSet(level, explorationShare, ROUTING_REASON.block_level);
+    });
+    const top = entries.filter((e) => (e.head ?? -1) >= (heads[heads.length - 1] ?? 0));
+    this.bestEffort = new OperatorSet(top.length > 0 ? top : entries, explorationShare, ROUTING_REASON.best_effort);
+  }
+
+  /** The highest block routing believes `operator` has; -1 when unknown (or not in this route). */
+  headOf(operator: OperatorRef): number {
+    return this.heads[operator.index] ?? -1;
+  }
+
+  /**
+   * The set a request with `need` (NEED_* or a block number) draws from. O(log levels), no
+   * allocation. An empty tip set (every operator lagging) falls back to the highest operators.
+   */
+  setFor(need: number): OperatorSet {
+    if (need === NEED_ANY || this.heights === undefined) return this;
+    if (need === NEED_TIP) return this.tipSet.operators.length > 0 ? this.tipSet : this.bestEffort;
+    if (need === NEED_SAFE) need = this.heights.safe;
+    else if (need === NEED_FINALIZED) need = this.heights.finalized;
+    if (need < 0) return this;
+    const heads = this.levelHeads;
+    const n = heads.length;
+    if (n === 0 || need <= heads[0]!) return this.levelSets[0] ?? this;
+    if (need > heads[n - 1]!) return this.bestEffort;
+    // The lowest level at or above `need`: the widest set that has the block.
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (heads[mid]! >= need) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.levelSets[lo]!;
   }
 }
 

@@ -9,6 +9,12 @@
  * down next, slowness least. A component without enough samples is left out and the
  * weights of the others renormalized, so a quiet operator is judged on its probes alone.
  *
+ * Head freshness scales the result: an operator whose head was up to FRESH_LAG_BLOCKS behind
+ * the chain's agreed head at the window's close keeps it whole; further behind, the score is
+ * scaled down linearly to 70 % at STALE_LAG_BLOCKS and beyond. Lag alone never zeroes a score
+ * (chain-aware routing already keeps a lagging operator off head-sensitive requests), but an
+ * operator that stays behind earns less traffic for the old blocks it still serves.
+ *
  * Scores are smoothed with an EWMA (α = 0.3 by default): one bad window costs a perfect
  * operator at most 30 points, and three good windows win most of it back.
  */
@@ -45,6 +51,21 @@ export function uptimeComponent(uptime: number): number {
 export interface Evidence {
   readonly requests?: number;
   readonly probesSent?: number;
+  /** Blocks behind the chain's agreed head at the window's close (null or absent: unknown, no effect). */
+  readonly headLag?: number | null;
+}
+
+/** Behind by this many blocks or fewer: fresh. */
+export const FRESH_LAG_BLOCKS = 2;
+/** Behind by this many or more: the freshness factor's floor. */
+export const STALE_LAG_BLOCKS = 64;
+const STALE_FACTOR = 0.7;
+
+/** The factor head freshness applies to a window's score: 1 when fresh, down to 0.7 when stale. */
+export function freshnessFactor(headLag: number | null | undefined): number {
+  if (headLag === null || headLag === undefined || !(headLag > FRESH_LAG_BLOCKS)) return 1;
+  const staleness = clamp01((headLag - FRESH_LAG_BLOCKS) / (STALE_LAG_BLOCKS - FRESH_LAG_BLOCKS));
+  return 1 - (1 - STALE_FACTOR) * staleness;
 }
 
 /** The score of one window, or undefined when it carries no usable evidence. */
@@ -61,7 +82,7 @@ export function windowScore(m: PerformanceMetrics & Evidence, policy: ScoringPol
     sum += W_UPTIME * uptimeComponent(m.uptime);
     weight += W_UPTIME;
   }
-  return weight === 0 ? undefined : (100 * sum) / weight;
+  return weight === 0 ? undefined : ((100 * sum) / weight) * freshnessFactor(m.headLag);
 }
 
 /** The smoothed score after one more window; unchanged when the window has no evidence. */

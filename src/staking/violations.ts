@@ -28,6 +28,11 @@ export interface DetectionPolicy {
    * enough requests to prove itself, and probes cannot check its data.
    */
   readonly probationQuietWindows: number;
+  /**
+   * Blocks behind the chain's agreed head at a window's close (probed) that make the window
+   * count as below target whatever its traffic: a long lag is performance_threshold evidence.
+   */
+  readonly maxHeadLagBlocks: number;
 }
 
 export const DEFAULT_DETECTION: DetectionPolicy = {
@@ -39,6 +44,7 @@ export const DEFAULT_DETECTION: DetectionPolicy = {
   consecutiveWindows: 3,
   misbehaviorMin: 3,
   probationQuietWindows: 6,
+  maxHeadLagBlocks: 64,
 };
 
 /** Answers that lost a 2-of-3 vote against the other operators (the cross-check). */
@@ -74,6 +80,7 @@ function evidenceOf(w: WindowMetrics) {
     probesSent: w.probesSent,
     probesOk: w.probesOk,
     probesUnreachable: w.probesUnreachable,
+    headLag: w.headLag,
   };
 }
 
@@ -136,8 +143,11 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   // Performance below the seed's targets for K consecutive judged windows.
   let badWindows = state.badWindows;
   let belowTarget = false;
-  if (w.requests >= policy.minRequests) {
-    belowTarget = score < policy.minScore || w.successRate < policy.successRateTarget || w.p95Latency > policy.p95LatencyTargetMs;
+  // A lag seen by a probe that reached the operator is evidence whatever the traffic (a lagging
+  // operator gets few requests: none that need the tip).
+  const longLag = w.headLag !== null && w.headLag >= policy.maxHeadLagBlocks && w.probesOk > 0;
+  if (w.requests >= policy.minRequests || longLag) {
+    belowTarget = longLag || score < policy.minScore || w.successRate < policy.successRateTarget || w.p95Latency > policy.p95LatencyTargetMs;
     badWindows = belowTarget ? badWindows + 1 : 0;
   }
   const k = policy.consecutiveWindows;
@@ -148,6 +158,7 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
       score < policy.minScore ? `score ${score.toFixed(1)} < ${policy.minScore}` : '',
       w.successRate < policy.successRateTarget ? `success ${pct(w.successRate)} < ${policy.successRateTarget} %` : '',
       w.p95Latency > policy.p95LatencyTargetMs ? `p95 ${w.p95Latency.toFixed(1)} ms > ${policy.p95LatencyTargetMs} ms` : '',
+      longLag ? `head ${w.headLag} blocks behind the chain's (limit ${policy.maxHeadLagBlocks})` : '',
     ].filter(Boolean);
     add('performance_threshold', severity, `below target for ${badWindows} consecutive windows: ${misses.join(', ')}`);
   }

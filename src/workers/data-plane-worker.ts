@@ -32,11 +32,20 @@ const unroutable = new Set<string>();
 const heads = new Map<string, number>();
 // Every worker's buckets lease from the main thread, so a client's budget holds for the whole process.
 const leases = new PortLeaseSource(port);
+/** The highest head each operator's answers showed, as last sent to the main thread. */
+const headsSent = new Map<string, number>();
 const { forwarder, server, budget } = createDataPlane(config, routing, measurement, {
   onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
   headOf: (chain) => heads.get(chain) ?? null,
   onInternalError: (err) => reportInternalError('request', err),
   leases,
+  // One message per operator per new block at most: the main thread's chain state decides what it means.
+  onAnswerHead: (operator, head) => {
+    if (head <= (headsSent.get(operator.id) ?? -1)) return;
+    headsSent.set(operator.id, head);
+    post({ type: 'head', operatorId: operator.id, head });
+  },
+  onNotice: (message, detail) => post({ type: 'notice', message, detail }),
 });
 
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
@@ -56,7 +65,13 @@ function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
   for (const [chain, head] of Object.entries(message.heads)) heads.set(chain, head);
   routing.publish(
     message.routes.map(
-      (r) => new ChainRoute(r.chain, r.entries.flatMap((e) => (refs.has(e.id) ? [{ operator: refs.get(e.id)!, weight: e.weight }] : [])), r.explorationShare),
+      (r) =>
+        new ChainRoute(
+          r.chain,
+          r.entries.flatMap((e) => (refs.has(e.id) ? [{ operator: refs.get(e.id)!, weight: e.weight, ...(e.head === undefined ? {} : { head: e.head }), ...(e.atTip === undefined ? {} : { atTip: e.atTip }) }] : [])),
+          r.explorationShare,
+          r.heights,
+        ),
     ),
   );
 }
@@ -93,6 +108,7 @@ function onMessage(message: ToWorker): void {
         clientFaults: measurement.takeClientFaults(),
         inflight: forwarder.inflightRequests,
         budget: { used: budget.used, limit: budget.limit, refusals: budget.refusals },
+        routing: forwarder.chainReads.takeCounts(),
       });
       break;
     case 'stop':

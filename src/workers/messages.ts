@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { InternalErrorSite } from '../metrics/internal-errors.js';
 import type { MeterExport } from '../metrics/operator-meter.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
+import type { ChainHeights } from '../router/routing-table.js';
 
 export interface WorkerInit {
   readonly config: Config;
@@ -16,7 +17,9 @@ export interface WorkerInit {
 export interface RouteSpec {
   readonly chain: string;
   readonly explorationShare: number;
-  readonly entries: ReadonlyArray<{ readonly id: string; readonly index: number; readonly url: string; readonly weight: number }>;
+  readonly entries: ReadonlyArray<{ readonly id: string; readonly index: number; readonly url: string; readonly weight: number; readonly head?: number; readonly atTip?: boolean }>;
+  /** The chain's served heights (chain-aware routing); absent: routing by weight alone. */
+  readonly heights?: ChainHeights;
 }
 
 export type ToWorker =
@@ -37,7 +40,13 @@ export type FromWorker =
       readonly inflight: number;
       /** The worker's memory budget as the export left it. */
       readonly budget: { readonly used: number; readonly limit: number; readonly refusals: number };
+      /** Chain-aware routing decisions since the last export, by chain (indexed by ROUTING_REASONS). */
+      readonly routing: Readonly<Record<string, readonly number[]>>;
     }
+  /** An answer showed an operator at `head` (sent when it is higher than the last one sent for that operator). */
+  | { readonly type: 'head'; readonly operatorId: string; readonly head: number }
+  /** Something for the log (see ForwarderEvents.onNotice). */
+  | { readonly type: 'notice'; readonly message: string; readonly detail: Readonly<Record<string, unknown>> }
   | { readonly type: 'outvoted'; readonly operatorId: string; readonly evidence: CrossCheckEvidence }
   /** An internal error the worker caught and survived: the main thread counts it (din_internal_errors_total). */
   | { readonly type: 'error'; readonly where: InternalErrorSite; readonly message: string }

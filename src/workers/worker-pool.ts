@@ -35,7 +35,12 @@ export class WorkerPool {
     private readonly logger: Logger,
     /** The shared rate-limit buckets the workers lease from (absent: rate limiting is off). */
     private readonly leases?: LeaseSource,
+    /** Heads learned from the workers' answers, and notices for the log. */
+    private readonly events: { onAnswerHead?: (operatorId: string, head: number) => void } = {},
   ) {}
+
+  /** Chain-aware routing decisions of every worker, by chain, as of their last exports. */
+  readonly routingCounts = new Map<string, Float64Array>();
 
   /** Starts every worker on `port` and resolves once all listen. */
   async start(port: number): Promise<void> {
@@ -162,6 +167,11 @@ export class WorkerPool {
       case 'export': {
         member.inflight = message.inflight;
         member.budget = message.budget;
+        for (const [chain, counts] of Object.entries(message.routing)) {
+          let total = this.routingCounts.get(chain);
+          if (total === undefined) this.routingCounts.set(chain, (total = new Float64Array(counts.length)));
+          for (let i = 0; i < counts.length && i < total.length; i++) total[i]! += counts[i]!;
+        }
         try {
           this.measurement.absorbWindows(message.meters, message.clientFaults);
         } finally {
@@ -185,6 +195,12 @@ export class WorkerPool {
         break;
       case 'lease':
         this.lease(member, message);
+        break;
+      case 'head':
+        this.events.onAnswerHead?.(message.operatorId, message.head);
+        break;
+      case 'notice':
+        this.logger.warn(message.detail, message.message);
         break;
       default:
         break;

@@ -4,7 +4,7 @@
  */
 import type { FailureCause, WindowMetrics } from '../../src/metrics/window-metrics.js';
 
-export const NO_FAILURES: Readonly<Record<FailureCause, number>> = { timeout: 0, connect: 0, http_5xx: 0, http_other: 0, invalid_envelope: 0, wrong_result: 0 };
+export const NO_FAILURES: Readonly<Record<FailureCause, number>> = { timeout: 0, connect: 0, http_5xx: 0, http_other: 0, invalid_envelope: 0, wrong_result: 0, missing_block: 0 };
 
 export const TEST_WINDOW_MS = 30_000;
 

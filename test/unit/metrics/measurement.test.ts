@@ -48,7 +48,7 @@ describe('windows', () => {
     expect(w!.requests).toBe(150);
     expect(w!.successes).toBe(95);
     expect(w!.rateLimited).toBe(50);
-    expect(w!.failures).toEqual({ timeout: 3, connect: 0, http_5xx: 2, http_other: 0, invalid_envelope: 0, wrong_result: 0 });
+    expect(w!.failures).toEqual({ timeout: 3, connect: 0, http_5xx: 2, http_other: 0, invalid_envelope: 0, wrong_result: 0, missing_block: 0 });
     expect(w!.successRate).toBeCloseTo(95, 10);
   });
 
