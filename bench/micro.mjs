@@ -2,6 +2,7 @@
 // Usage: npm run bench:micro   (prints a Markdown table; nothing is asserted)
 // Each case runs a warm-up, then timed batches; the median batch gives ns per operation.
 import { parseRequestBody } from '../dist/router/jsonrpc.js';
+import { blockNeed } from '../dist/router/block-need.js';
 import { ChainRoute } from '../dist/router/routing-table.js';
 import { initLatencyHistograms } from '../dist/metrics/latency-histogram.js';
 import { Measurement } from '../dist/metrics/measurement.js';
@@ -43,6 +44,15 @@ rows.push(timeIt('parse + validate: single request (bytes)', 100_000, () => { fo
 rows.push(timeIt('parse + validate: batch of 10 (bytes)', 10_000, () => { for (let i = 0; i < 10_000; i++) sink += parseRequestBody(batch10Bytes, 100).kind.length; }));
 rows.push(timeIt('parse + validate: single request (text, JSON.parse)', 100_000, () => { for (let i = 0; i < 100_000; i++) sink += parseRequestBody(single, 100).kind.length; }));
 rows.push(timeIt('parse + validate: batch of 10 (text, JSON.parse)', 10_000, () => { for (let i = 0; i < 10_000; i++) sink += parseRequestBody(batch10, 100).kind.length; }));
+
+// What block a request needs (block-need.ts), on calls read from bytes as the gateway reads them.
+const singleCall = (text) => parseRequestBody(Buffer.from(text), 100).call;
+const ethCallAt = singleCall('{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x742d35cc6634c0532925a3b844bc9e7595f0beb0","data":"0x70a08231000000000000000000000000f39fd6e51aad88f6f4ce6ab8827279cfffb92266"},"0x12a05f2"]}');
+const ethCallLatest = singleCall('{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"0x742d35cc6634c0532925a3b844bc9e7595f0beb0","data":"0x70a08231000000000000000000000000f39fd6e51aad88f6f4ce6ab8827279cfffb92266"},"latest"]}');
+const blockNumberCall = singleCall('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}');
+rows.push(timeIt('blockNeed: eth_call at a block number', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += blockNeed(ethCallAt); }));
+rows.push(timeIt('blockNeed: eth_call at latest', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += blockNeed(ethCallLatest); }));
+rows.push(timeIt('blockNeed: eth_blockNumber', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += blockNeed(blockNumberCall); }));
 
 // A pick is O(1) (alias table); what still grows with n is where the operator objects and the
 // table sit in the caches (L1 at 100 operators, L2 at 1,000 and 10,000, beyond at 100,000).

@@ -14,6 +14,7 @@ import { Buffer } from 'node:buffer';
 import { ERRORS, type GatewayErrorCode } from '../errors.js';
 import { KNOWN_METHODS } from '../metrics/method-labels.js';
 import { copyBytes, decimalLength, writeDecimal } from './bytes.js';
+import { arrayElementStart, plainStringValue, skipValue } from './json-walk.js';
 import { type RequestScan, scanRequest, scanRequestBatch } from './response-scan.js';
 import { stringifyParsed } from './untrusted-json.js';
 import type { UpstreamBody } from './upstream.js';
@@ -30,6 +31,12 @@ export interface RpcCall extends UpstreamBody {
   readonly notification: boolean;
   /** The parsed request object. */
   readonly request: Record<string, unknown>;
+  /**
+   * The k-th (0-based) positional parameter as JSON.parse reads it, or undefined when there is
+   * none: `params` missing, shorter than k + 1, or an object (named parameters). Nothing is
+   * cached: each call reads it again.
+   */
+  param(k: number): unknown;
   /**
    * The length in bytes of the call with `id` (a non-negative integer) in place of the client's
    * id, as sent upstream alone or as one item of a batch; a notification keeps none.
@@ -131,6 +138,12 @@ class ScannedCall extends UpstreamCall implements RpcCall {
   /** The id's token (quotes included), for `writeUpstreamItem` to replace; -1 for a notification. */
   private readonly idTokenStart: number;
   private readonly idTokenEnd: number;
+  /** The params value's bytes; -1 when the call has none. */
+  private readonly paramsStart: number;
+  private readonly paramsEnd: number;
+  /** The number of positional params (0 for named ones) and where the last one starts. */
+  private readonly paramCount: number;
+  private readonly lastParamStart: number;
 
   constructor(
     readonly method: string,
@@ -145,10 +158,26 @@ class ScannedCall extends UpstreamCall implements RpcCall {
     const quoted = scan.idKind === 'string' ? 1 : 0;
     this.idTokenStart = notification ? -1 : scan.idStart - quoted;
     this.idTokenEnd = notification ? -1 : scan.idEnd + quoted;
+    this.paramsStart = scan.paramsStart;
+    this.paramsEnd = scan.paramsEnd;
+    this.paramCount = scan.paramCount;
+    this.lastParamStart = scan.lastParamStart;
   }
 
   get request(): Record<string, unknown> {
     return (this.parsed ??= JSON.parse(this.body.toString('utf8', this.start, this.end)) as Record<string, unknown>);
+  }
+
+  // From the bytes (scanRequest validated them): only the element itself is decoded, a string
+  // without escapes by slicing it, anything else by JSON.parse of its own bytes.
+  param(k: number): unknown {
+    if (this.parsed !== undefined) return ParsedCall.paramOf(this.parsed, k);
+    if (!Number.isInteger(k) || k < 0 || k >= this.paramCount) return undefined;
+    const { body, paramsEnd } = this;
+    const at = k === this.paramCount - 1 ? this.lastParamStart : arrayElementStart(body, this.paramsStart, paramsEnd, k);
+    if (at < 0) return undefined;
+    const after = skipValue(body, at, paramsEnd);
+    return plainStringValue(body, at, after) ?? (JSON.parse(body.toString('utf8', at, after)) as unknown);
   }
 
   idTokenLength(): number {
@@ -195,6 +224,16 @@ class ParsedCall extends UpstreamCall implements RpcCall {
     this.notification = !('id' in request);
     this.method = request['method'] as string;
     this.id = this.notification ? null : (request['id'] as JsonRpcId);
+  }
+
+  /** The k-th positional parameter of a parsed request object. */
+  static paramOf(request: Record<string, unknown>, k: number): unknown {
+    const params = request['params'];
+    return Array.isArray(params) && Number.isInteger(k) && k >= 0 ? (params[k] as unknown) : undefined;
+  }
+
+  param(k: number): unknown {
+    return ParsedCall.paramOf(this.request, k);
   }
 
   idTokenLength(): number {

@@ -104,6 +104,9 @@ export interface ResponseScan {
   idNumber: number;
   /** error.code when isError, else NaN. */
   errorCode: number;
+  /** Byte span [resultStart, resultEnd) of the `result` member's value; -1 when there is none. */
+  resultStart: number;
+  resultEnd: number;
 }
 
 export interface BatchScan {
@@ -128,6 +131,8 @@ export function newResponseScan(): ResponseScan {
     idEscaped: false,
     idNumber: NaN,
     errorCode: NaN,
+    resultStart: -1,
+    resultEnd: -1,
   };
 }
 
@@ -768,6 +773,8 @@ function scanObject(buf: Buffer, p: number, end: number, out: ResponseScan): num
   let idNumber = NaN;
   let errorReason: ScanReason = R.OK;
   let errorCode = NaN;
+  let resultStart = -1;
+  let resultEnd = -1;
   for (p = skipObjectStart(buf, p, end); p >= 0; p = skipMemberEnd(buf, p, end)) {
     const keyStart = p;
     sawEscape = false;
@@ -781,6 +788,10 @@ function scanObject(buf: Buffer, p: number, end: number, out: ResponseScan): num
     if (key === KEY_OTHER || key === KEY_RESULT) {
       p = skipValue(buf, p, end);
       if (p < 0) return -1;
+      if (key === KEY_RESULT) {
+        resultStart = valueStart;
+        resultEnd = p;
+      }
     } else if (key === KEY_ERROR) {
       if (c === LBRACE) {
         p = scanErrorObject(buf, p, end);
@@ -852,6 +863,8 @@ function scanObject(buf: Buffer, p: number, end: number, out: ResponseScan): num
   out.idEscaped = idEscaped;
   out.idNumber = idNumber;
   out.errorCode = (seen & KEY_ERROR) !== 0 ? errorCode : NaN;
+  out.resultStart = resultStart;
+  out.resultEnd = resultEnd;
   return p;
 }
 
@@ -868,6 +881,8 @@ function clear(out: ResponseScan, reason: ScanReason, start: number, end: number
   out.idEscaped = false;
   out.idNumber = NaN;
   out.errorCode = NaN;
+  out.resultStart = -1;
+  out.resultEnd = -1;
 }
 
 /**
@@ -1073,6 +1088,16 @@ export interface RequestScan {
   idEnd: number;
   /** The id's value when idKind is 'number'. */
   idNumber: number;
+  /** Byte span [paramsStart, paramsEnd) of the `params` member's value (an array or an object); -1 when absent. */
+  paramsStart: number;
+  paramsEnd: number;
+  /** The number of elements of an array `params`; 0 when params is absent, empty or an object. */
+  paramCount: number;
+  /**
+   * The first byte of the last element of an array `params`, -1 when there is none: the block
+   * parameter is usually the last one, and is then read without walking the ones before it.
+   */
+  lastParamStart: number;
 }
 
 const KEY_METHOD = 64;
@@ -1098,7 +1123,19 @@ function classifyRequestKey(buf: Buffer, a: number, b: number): number {
   }
 }
 
-const REQUEST_SHARED: RequestScan = { ok: false, methodStart: -1, methodEnd: -1, idKind: 'none', idStart: -1, idEnd: -1, idNumber: NaN };
+const REQUEST_SHARED: RequestScan = {
+  ok: false,
+  methodStart: -1,
+  methodEnd: -1,
+  idKind: 'none',
+  idStart: -1,
+  idEnd: -1,
+  idNumber: NaN,
+  paramsStart: -1,
+  paramsEnd: -1,
+  paramCount: 0,
+  lastParamStart: -1,
+};
 
 /** Members of a request object, `p` at '{'; fills `out` and returns the position after '}', or -1 (invalid JSON, or not the plain case). */
 function scanRequestObject(buf: Buffer, p: number, end: number, out: RequestScan): number {
@@ -1116,9 +1153,13 @@ function scanRequestObject(buf: Buffer, p: number, end: number, out: RequestScan
     if (p < 0) return -1;
     const valueStart = p;
     const c = buf[p]!;
-    if (key === KEY_OTHER || key === KEY_PARAMS) {
-      if (key === KEY_PARAMS && c !== LBRACE && c !== LBRACKET) return -1;
-      p = skipValue(buf, p, end);
+    if (key === KEY_OTHER) p = skipValue(buf, p, end);
+    else if (key === KEY_PARAMS) {
+      if (c === LBRACKET) p = scanParamsArray(buf, p, end, out);
+      else if (c === LBRACE) p = skipValue(buf, p, end);
+      else return -1;
+      out.paramsStart = valueStart;
+      out.paramsEnd = p;
     } else {
       sawEscape = false;
       p = skipScalar(buf, p, end);
@@ -1153,6 +1194,38 @@ function scanRequestObject(buf: Buffer, p: number, end: number, out: RequestScan
 }
 
 /**
+ * An array `params`, `p` at '[': its elements validated one by one (as skipValue would the
+ * whole array) to count them and note where the last one starts. Returns the position after
+ * ']', or -1.
+ */
+function scanParamsArray(buf: Buffer, p: number, end: number, out: RequestScan): number {
+  p++;
+  if (p < end && buf[p]! <= SPACE) p = skipWs(buf, p, end);
+  if (p >= end) return fail(R.TRUNCATED);
+  let count = 0;
+  let last = -1;
+  if (buf[p] !== RBRACKET) {
+    for (;;) {
+      last = p;
+      count++;
+      p = skipValue(buf, p, end);
+      if (p < 0) return -1;
+      if (p < end && buf[p]! <= SPACE) p = skipWs(buf, p, end);
+      if (p >= end) return fail(R.TRUNCATED);
+      const c = buf[p];
+      if (c === RBRACKET) break;
+      if (c !== COMMA) return fail(R.UNEXPECTED);
+      p++;
+      if (p < end && buf[p]! <= SPACE) p = skipWs(buf, p, end);
+      if (p >= end) return fail(R.TRUNCATED);
+    }
+  }
+  out.paramCount = count;
+  out.lastParamStart = last;
+  return p + 1;
+}
+
+/**
  * The fast path for a single request: bytes [start, end) checked as one JSON value without
  * building it (see RequestScan for what `ok` covers). Without `out` the answer is a
  * module-level object that the next call overwrites.
@@ -1160,7 +1233,8 @@ function scanRequestObject(buf: Buffer, p: number, end: number, out: RequestScan
 export function scanRequest(buf: Buffer, start = 0, end = buf.length, out: RequestScan = REQUEST_SHARED): RequestScan {
   out.ok = false;
   out.idKind = 'none';
-  out.idStart = out.idEnd = out.methodStart = out.methodEnd = -1;
+  out.idStart = out.idEnd = out.methodStart = out.methodEnd = out.paramsStart = out.paramsEnd = out.lastParamStart = -1;
+  out.paramCount = 0;
   out.idNumber = NaN;
   let p = skipWs(buf, start, end);
   if (p >= end || buf[p] !== LBRACE) return out;
@@ -1197,7 +1271,21 @@ export function scanRequestBatch(buf: Buffer, maxItems: number): BatchItemScan[]
     p = skipWs(buf, p + 1, end);
     for (;;) {
       if (p >= end || buf[p] !== LBRACE || items.length === maxItems) return undefined;
-      const item: BatchItemScan = { ok: false, methodStart: -1, methodEnd: -1, idKind: 'none', idStart: -1, idEnd: -1, idNumber: NaN, start: p, end: -1 };
+      const item: BatchItemScan = {
+        ok: false,
+        methodStart: -1,
+        methodEnd: -1,
+        idKind: 'none',
+        idStart: -1,
+        idEnd: -1,
+        idNumber: NaN,
+        paramsStart: -1,
+        paramsEnd: -1,
+        paramCount: 0,
+        lastParamStart: -1,
+        start: p,
+        end: -1,
+      };
       p = scanRequestObject(buf, p, end, item);
       if (p < 0) return undefined;
       item.ok = true;

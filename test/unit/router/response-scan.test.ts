@@ -7,6 +7,8 @@ import {
   idEqualsString,
   newResponseScan,
   scanBatchResponse,
+  scanRequest,
+  scanRequestBatch,
   scanResponse,
   withId,
   type ResponseScan,
@@ -905,5 +907,57 @@ describe('scanResponse: differential properties on Ethereum-shaped answers', () 
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('value spans: result (scanResponse) and params (scanRequest)', () => {
+  const spaced = fc.constantFrom<(v: unknown) => string>(
+    (v) => JSON.stringify(v),
+    (v) => JSON.stringify(v, null, 2),
+    (v) => ` \n${JSON.stringify(v)}\t `,
+  );
+
+  it('the result span holds exactly the result value (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 3 }), spaced, fc.boolean(), (value, space, resultFirst) => {
+        const members = [`"jsonrpc":"2.0"`, `"id":7`];
+        const result = `"result":${space(value)}`;
+        const text = `{${resultFirst ? [result, ...members].join(',') : [...members, result].join(' , ')}}`;
+        const body = Buffer.from(text);
+        const scan = scanResponse(body, 0, body.length, newResponseScan());
+        expect(scan.ok).toBe(true);
+        const span = body.toString('utf8', scan.resultStart, scan.resultEnd);
+        expect(span).toBe(span.trim());
+        expect(JSON.parse(span)).toStrictEqual(JSON.parse(JSON.stringify(value)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('has no result span for an error answer or a failed scan, and the same span in a batch element', () => {
+    const error = Buffer.from('{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x"}}');
+    const scan = scanResponse(error, 0, error.length, newResponseScan());
+    expect([scan.resultStart, scan.resultEnd]).toEqual([-1, -1]);
+    const bad = Buffer.from('{"jsonrpc":"2.0","id":1,"result":"0x1"');
+    const failed = scanResponse(bad, 0, bad.length, newResponseScan());
+    expect([failed.ok, failed.resultStart, failed.resultEnd]).toEqual([false, -1, -1]);
+    const batch = Buffer.from('[{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":2,"result":null}]');
+    const items = scanBatchResponse(batch).items;
+    expect(items.map((item) => batch.toString('utf8', item.resultStart, item.resultEnd))).toEqual(['"0x1"', 'null']);
+  });
+
+  it('the params span holds exactly the params value, -1 when there are none', () => {
+    const withParams = Buffer.from('{"jsonrpc":"2.0","id":1,"params": [ "0x1" , {"a":[1]} ] ,"method":"eth_call"}');
+    const scan = scanRequest(withParams);
+    expect(scan.ok).toBe(true);
+    expect(withParams.toString('utf8', scan.paramsStart, scan.paramsEnd)).toBe('[ "0x1" , {"a":[1]} ]');
+    const named = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1}}');
+    const namedScan = scanRequest(named);
+    expect(named.toString('utf8', namedScan.paramsStart, namedScan.paramsEnd)).toBe('{"a":1}');
+    const none = scanRequest(Buffer.from('{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}'));
+    expect([none.ok, none.paramsStart, none.paramsEnd]).toEqual([true, -1, -1]);
+    const batch = '[{"jsonrpc":"2.0","id":1,"method":"a","params":[1]},{"jsonrpc":"2.0","id":2,"method":"b"}]';
+    const items = scanRequestBatch(Buffer.from(batch), 10)!;
+    expect(items.map((item) => [item.paramsStart, item.paramsEnd])).toEqual([[batch.indexOf('[1]'), batch.indexOf('[1]') + 3], [-1, -1]]);
   });
 });
