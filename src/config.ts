@@ -106,13 +106,12 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** The longest time between two probes of an operator (chains whose blocks come faster are probed faster). */
       intervalMs: z.number().int().min(100).default(5_000),
-      /** The shortest time between two probe rounds, however fast the chain's blocks come. */
+      /** The shortest time between two probe rounds, however fast the chain's blocks come (intervalMs when that is shorter). */
       minIntervalMs: z.number().int().min(50).default(500),
       timeoutMs: z.number().int().min(10).default(2_000),
       /** Every how many rounds the `safe` and `finalized` heights are probed as well. */
       finalityEveryRounds: z.number().int().min(1).default(5),
     })
-    .refine((p) => p.minIntervalMs <= p.intervalMs, { message: 'minIntervalMs must not exceed intervalMs', path: ['minIntervalMs'] })
     .prefault({}),
   /**
    * Per chain: the expected chain id (without one, the majority of a chain's operators decides)

@@ -459,8 +459,8 @@ export class Gateway {
 
   /** An operator's chain state for the admin API: admitted or why not, head, lag. */
   private operatorChainJson(id: string): Record<string, unknown> | undefined {
-    const view = this.chains.view(id);
-    if (view === undefined) return undefined;
+    // Registered a moment ago: the chain state has not seen it yet.
+    const view = this.chains.view(id) ?? { admitted: false, reason: 'awaiting_probe', head: null, lagBlocks: null, lagSeconds: null, atTip: false, safe: null, finalized: null };
     const admitted = view.admitted || !this.config.routing.chainAware;
     return {
       admitted,

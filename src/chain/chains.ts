@@ -155,7 +155,7 @@ export class Chains {
       const blockTime = state.blockTimeMs();
       if (blockTime !== null && blockTime < fastest) fastest = blockTime;
     }
-    return fastest === Infinity ? intervalMs : Math.min(intervalMs, Math.max(minIntervalMs, Math.round(fastest / 2)));
+    return fastest === Infinity ? intervalMs : Math.min(intervalMs, Math.max(Math.min(minIntervalMs, intervalMs), Math.round(fastest / 2)));
   }
 
   summaries(): ChainSummary[] {

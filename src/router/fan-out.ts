@@ -84,13 +84,13 @@ export class FanOutCall {
   private onTransactionAnswer(leg: Leg, body: Buffer, scan: ResponseScan): void {
     const forwarder = this.forwarder;
     if (!scan.isError) {
-      const hash = transactionHash(this.call.param(0) as string);
+      const hash = transactionHash(this.call.param(0));
       if (hash !== undefined) forwarder.chainReads.accepted(hash, leg.operator);
       if (!this.answered) this.answer(200, withClientId(body, scan, this.call));
       return;
     }
     if (saysAlreadyKnown(body, scan)) {
-      const hash = transactionHash(this.call.param(0) as string);
+      const hash = transactionHash(this.call.param(0));
       if (hash !== undefined) {
         if (!this.answered) {
           forwarder.chainReads.count(this.chain, ROUTING_REASON.already_known);

@@ -10,8 +10,8 @@ import { ERRORS, GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { AttemptOutcome, AttemptRecorder, ClientFault } from '../metrics/attempt-recorder.js';
 import { BATCH_METHOD, KNOWN_METHODS, methodIndex } from '../metrics/method-labels.js';
 import { NON_IDEMPOTENT_METHODS, gatewayErrorResponse, mayShareConnection, parseRequestBody, type BatchEntry, type JsonRpcId, type ParsedBody, type RpcCall } from './jsonrpc.js';
-import { type ChainRoute, NEED_ANY, NEED_TIP, type OperatorRef, type OperatorSet, type RandomSource, ROUTED_ANYWHERE, ROUTING_REASON, type RoutingState } from './routing-table.js';
-import { blockNeed } from './block-need.js';
+import { type ChainRoute, type OperatorRef, type OperatorSet, type RandomSource, ROUTED_ANYWHERE, ROUTING_REASON, type RoutingState } from './routing-table.js';
+import { NEED_ANY, NEED_TIP, blockNeed } from './block-need.js';
 import { blockNumberOfResult, isNonceError, quantityResult, resultIsNull, saysAlreadyKnown, saysBlockUnknown, transactionHash } from './answer-facts.js';
 import { ChainReads } from './chain-reads.js';
 import { FanOutCall } from './fan-out.js';
@@ -430,7 +430,7 @@ class SingleCall extends Attempts implements UpstreamHandler {
       if (this.answerKind === SEND_RAW) {
         if (saysAlreadyKnown(body, scan)) {
           // The node holds this very transaction already (a retry, or another operator passed it on): it was accepted.
-          const hash = transactionHash(this.call.param(0) as string);
+          const hash = transactionHash(this.call.param(0));
           if (hash !== undefined) {
             this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
             this.forwarder.chainReads.count(this.chain, ROUTING_REASON.already_known);
@@ -488,11 +488,8 @@ class SingleCall extends Attempts implements UpstreamHandler {
         return body;
       }
       case SEND_RAW: {
-        const hash = this.call.param(0);
-        if (typeof hash === 'string') {
-          const accepted = transactionHash(hash);
-          if (accepted !== undefined) this.forwarder.chainReads.accepted(accepted, operator);
-        }
+        const accepted = transactionHash(this.call.param(0));
+        if (accepted !== undefined) this.forwarder.chainReads.accepted(accepted, operator);
         return undefined;
       }
       default:

@@ -4,6 +4,7 @@
  * new one and swaps it in with one assignment (`RoutingState.publish`), so a pick never
  * sees a half-update.
  */
+import { NEED_ANY, NEED_FINALIZED, NEED_SAFE, NEED_TIP } from './block-need.js';
 import type { Upstream } from './upstream.js';
 
 /** An operator as the router knows it: an id, a dense index for array-backed stats, its pool. */
@@ -47,11 +48,6 @@ export const ROUTING_REASON: Readonly<Record<RoutingReason, number>> = Object.fr
 );
 export const ROUTED_ANYWHERE = -1;
 
-/** What a request needs of an operator (see block-need.ts): these, or a block number >= 0. */
-export const NEED_ANY = -1;
-export const NEED_TIP = -2;
-export const NEED_SAFE = -3;
-export const NEED_FINALIZED = -4;
 
 /** Uniform on [0, 1), like `Math.random`. */
 export type RandomSource = () => number;

@@ -114,9 +114,13 @@ describe('admission', () => {
 
 describe('lag-aware and block-aware routing', () => {
   it('a lagging operator gets no head-sensitive request, and only the numbered blocks it has', async () => {
-    const ops = await startNodes(100, 100, 90);
+    const ops = await startNodes(100, 100, 100);
     const g = await startGateway(ops);
+    // Admitted at the tip, then left behind: it stays admitted, off the tip.
     const lagging = ops[2]!;
+    lagging.head = 90;
+    await probeRound(g);
+    expect((await admin(g, 'v1/operators/op2')).body).toMatchObject({ admitted: true, chainState: { atTip: false, lagBlocks: 10 } });
     for (let i = 0; i < 60; i++) {
       expect((await rpc(g, 'eth_getBalance', [ADDRESS, 'latest'])).body.result).toBe('0x0');
       expect((await rpc(g, 'eth_call', [{ to: ADDRESS }])).body.result).toBe('0x0');
@@ -251,11 +255,16 @@ describe('transactions', () => {
     const receipt = { transactionHash: hash, status: '0x1' };
     ops[0]!.answer = (call) => (call.method === 'eth_sendRawTransaction' ? { result: hash } : call.method === 'eth_getTransactionReceipt' ? { result: receipt } : undefined);
     ops[1]!.answer = (call) => (call.method === 'eth_sendRawTransaction' ? { result: hash } : call.method === 'eth_getTransactionReceipt' ? { result: null } : undefined);
-    // All the stake on op0 for the write, so op1 gets only the exploration share otherwise.
+    // All the stake on op0 for the write; then as much on op1, which would take half the reads.
     const g = await startGateway(ops, { explorationShare: 0 }, [1000n * ETH, ETH]);
     expect((await rpc(g, 'eth_sendRawTransaction', [RAW])).body.result).toBe(hash);
-    for (let i = 0; i < 10; i++) expect((await rpc(g, 'eth_getTransactionReceipt', [hash])).body.result).toEqual(receipt);
+    expect((await admin(g, 'v1/operators/op1/stake', { method: 'POST', body: JSON.stringify({ amount: String(999n * ETH) }) })).status).toBe(200);
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 20; i++) expect((await rpc(g, 'eth_getTransactionReceipt', [hash])).body.result).toEqual(receipt);
     expect(ops[1]!.count('eth_getTransactionReceipt')).toBe(0);
+    // Other reads are shared again.
+    for (let i = 0; i < 20; i++) await rpc(g, 'eth_getBalance', [ADDRESS, '0x10']);
+    expect(ops[1]!.count('eth_getBalance')).toBeGreaterThan(0);
   });
 
   it('eth_getTransactionCount at pending, asked of two operators, answers the higher count', async () => {
@@ -269,8 +278,10 @@ describe('transactions', () => {
 
 describe('bad block parameters never crash the gateway', () => {
   it('answers every odd block parameter with the operator\'s own answer or a routed result', async () => {
-    const ops = await startNodes(100, 100, 95);
+    const ops = await startNodes(100, 100, 100);
     const g = await startGateway(ops);
+    ops[2]!.head = 95;
+    await probeRound(g);
     const odd: unknown[] = [
       '0x0000000000000000064', '0x1fffffffffffff', '0x20000000000000', '0xffffffffffffffffffffffffffffffffffffffff', 'earliest', 'safe', 'finalized', 'pending',
       { blockHash: `0x${'ab'.repeat(32)}` }, { blockNumber: '0x10', requireCanonical: true }, { blockNumber: 'latest' }, 'latest ', '0xzz', '', 12, null, true, [], {}, '0x', '-0x1',

@@ -40,6 +40,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     admin: { port: 0, ...options.config?.admin },
     // Tests count the requests each sim sees: no cross-check traffic unless a test asks for it.
     staking: { ...options.config?.staking, crossCheck: { sampleRate: 0, ...options.config?.staking?.crossCheck } },
+    // Nor admission probes: chain-aware routing (tested on its own) is off unless a test turns it on.
+    // These tests script faults (hangs, 5xx, garbage) that would also keep an operator from being admitted.
+    routing: { chainAware: false, ...options.config?.routing },
     operators: sims.map((s, i) => ({
       id: `op${i}`,
       url: s.url,

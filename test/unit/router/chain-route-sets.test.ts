@@ -3,7 +3,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ChainRoute, NEED_ANY, NEED_FINALIZED, NEED_SAFE, NEED_TIP, type OperatorRef, ROUTED_ANYWHERE, ROUTING_REASON } from '../../../src/router/routing-table.js';
+import { NEED_ANY, NEED_FINALIZED, NEED_SAFE, NEED_TIP } from '../../../src/router/block-need.js';
+import { ChainRoute, type OperatorRef, ROUTED_ANYWHERE, ROUTING_REASON } from '../../../src/router/routing-table.js';
 import type { Upstream } from '../../../src/router/upstream.js';
 import { ChainReads } from '../../../src/router/chain-reads.js';
 
