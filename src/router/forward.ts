@@ -231,7 +231,7 @@ export class Forwarder {
       const set = this.chainAware ? route.setFor(batchNeed(parsed.entries)) : route;
       if (set.reason !== ROUTED_ANYWHERE) this.chainReads.count(chain, set.reason);
       // The first attempt goes to a pick from the set just looked up; none left makes `next` look again and give up.
-      new BatchCall(this, chain, set, parsed.entries, target).next(set.pick(this.random, undefined));
+      new BatchCall(this, chain, route, set, parsed.entries, target).next(set.pick(this.random, undefined));
     }
   }
 
@@ -575,6 +575,8 @@ class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
   constructor(
     forwarder: Forwarder,
     chain: string,
+    /** The chain's whole route (its heights, for eth_blockNumber's floor). */
+    private readonly route: ChainRoute,
     set: OperatorSet,
     private readonly entries: readonly BatchEntry[],
     private readonly target: ReplyTarget,
@@ -676,6 +678,7 @@ class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
       filed++;
       answers[i] = body;
       this.items[i] = item;
+      if (this.forwarder.chainAware && !item.isError && entries[i]!.call!.method === 'eth_blockNumber') this.holdBlockNumber(i, body, item);
     }
     if (filed > 0) this.replies++;
     const stillPending: number[] = [];
@@ -691,6 +694,22 @@ class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
     this.wholeReply = filed === scan.items.length;
     if (missing > 0) return invalidEnvelope(status, `${missing} of the batch's answers missing or malformed`);
     return undefined;
+  }
+
+  /**
+   * eth_blockNumber inside a batch obeys the same floor as alone (ChainReads.blockNumber): an
+   * answer below it is replaced by the gateway's own, with the held number.
+   */
+  private holdBlockNumber(i: number, body: Buffer, item: ResponseScan): void {
+    const reported = quantityResult(body, item);
+    if (reported < 0) return;
+    this.forwarder.answerHead(this.operator!, reported);
+    const heights = this.route.heights;
+    const held = this.forwarder.chainReads.blockNumber(this.chain, reported, heights?.tip ?? -1, heights?.maxBlockLag ?? 0);
+    if (held === reported) return;
+    this.forwarder.chainReads.count(this.chain, ROUTING_REASON.block_number_held);
+    this.answers[i] = resultAnswer(this.entries[i]!.call!, `"0x${held.toString(16)}"`).toString('utf8');
+    this.ownAnswers++;
   }
 
   /** An attempt failed for the entries still pending: those that may go out again do, elsewhere. */

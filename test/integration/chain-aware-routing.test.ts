@@ -211,6 +211,27 @@ describe('monotonic reads', () => {
     expect(last).toBe(101);
   });
 
+  it('eth_blockNumber inside a batch obeys the same floor', async () => {
+    const ops = await startNodes(100, 100, 100);
+    const g = await startGateway(ops);
+    // One operator at the tip falls a block behind between probes.
+    ops[1]!.head = 99;
+    let last = 0;
+    for (let i = 0; i < 40; i++) {
+      const res = await fetch(g.rpcUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([{ jsonrpc: '2.0', id: 'n', method: 'eth_blockNumber' }, { jsonrpc: '2.0', id: 2, method: 'eth_chainId' }]),
+      });
+      const [number, chainId] = (await res.json()) as [{ id: string; result: string }, { id: number; result: string }];
+      expect(number.id).toBe('n');
+      expect(chainId).toEqual({ jsonrpc: '2.0', id: 2, result: '0x7a69' });
+      expect(Number(number.result)).toBeGreaterThanOrEqual(Math.max(last, 100));
+      last = Number(number.result);
+    }
+    expect(ops[1]!.count('eth_blockNumber')).toBeGreaterThan(1);
+  });
+
   it('eth_getBlockByNumber("latest") older than the tip\'s predecessor is asked again elsewhere', async () => {
     const ops = await startNodes(100, 100);
     // op0 answers latest with an old block (a node serving a stale cache).

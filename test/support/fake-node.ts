@@ -1,5 +1,5 @@
 /**
- * A scripted Ethereum node over real HTTP: a chain id, a head the test moves, and answers to
+ * A scripted Ethereum node over real HTTP (single calls and batches): a chain id, a head the test moves, and answers to
  * the block-sensitive methods that follow from that head (blocks above it are unknown, as a
  * real node says). A test overrides any method's answer with `answer`, and reads what the
  * node was asked in `calls` (probes included: count the methods a test sends, not probes').
@@ -79,12 +79,15 @@ export async function startFakeNode(options: { chainId: number; head: number }):
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
-      const request = JSON.parse(body) as { id?: unknown; method: string; params?: unknown[] };
-      const call: FakeCall = { method: request.method, params: Array.isArray(request.params) ? request.params : [] };
-      calls.push(call);
-      const answer = node.answer(call) ?? defaultAnswer(call);
+      type Request = { id?: unknown; method: string; params?: unknown[] };
+      const answerOne = (request: Request) => {
+        const call: FakeCall = { method: request.method, params: Array.isArray(request.params) ? request.params : [] };
+        calls.push(call);
+        return { jsonrpc: '2.0', id: request.id ?? null, ...(node.answer(call) ?? defaultAnswer(call)) };
+      };
+      const parsed = JSON.parse(body) as Request | Request[];
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: request.id ?? null, ...answer }));
+      res.end(JSON.stringify(Array.isArray(parsed) ? parsed.map(answerOne) : answerOne(parsed)));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
