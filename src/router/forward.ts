@@ -126,7 +126,14 @@ export class Forwarder {
     this.events = events;
   }
 
+  /** The highest head each operator's answers showed (by dense index), so only a new block is told. */
+  private readonly answerHeads: number[] = [];
+
+  /** An answer showed `operator` at `head`: told to the owner when it is higher than any before (once per block, not per answer). */
   answerHead(operator: OperatorRef, head: number): void {
+    const known = this.answerHeads[operator.index];
+    if (known !== undefined && head <= known) return;
+    this.answerHeads[operator.index] = head;
     this.events.onAnswerHead?.(operator, head);
   }
 
@@ -237,7 +244,7 @@ export class Forwarder {
 
   private dispatchSingle(chain: string, route: ChainRoute, call: RpcCall, target: ReplyTarget): void {
     if (!this.chainAware) {
-      new SingleCall(this, chain, route, route, NEED_ANY, call, target).next(route.pick(this.random, undefined));
+      new SingleCall(this, chain, route, route, NEED_ANY, call, methodTraits(call.method), target).next(route.pick(this.random, undefined));
       return;
     }
     const need = blockNeed(call);
@@ -251,7 +258,7 @@ export class Forwarder {
         return;
       }
     }
-    const single = new SingleCall(this, chain, route, set, need, call, target);
+    const single = new SingleCall(this, chain, route, set, need, call, traits, target);
     // A receipt or transaction the gateway saw accepted: ask the operator that accepted it first.
     if (traits.answer === TX_LOOKUP) {
       const acceptor = this.chainReads.acceptedBy(call.param(0));
@@ -356,10 +363,10 @@ class SingleCall extends Attempts implements UpstreamHandler {
     /** The block the call needs (NEED_* or a number), for the answer's checks. */
     private readonly need: number,
     private readonly call: RpcCall,
+    traits: MethodTraits,
     private readonly target: ReplyTarget,
   ) {
     super(forwarder, chain, set);
-    const traits = methodTraits(call.method);
     this.write = traits.write;
     this.shareable = traits.shareable;
     this.method = traits.index;

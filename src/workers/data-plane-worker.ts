@@ -32,19 +32,13 @@ const unroutable = new Set<string>();
 const heads = new Map<string, number>();
 // Every worker's buckets lease from the main thread, so a client's budget holds for the whole process.
 const leases = new PortLeaseSource(port);
-/** The highest head each operator's answers showed, as last sent to the main thread. */
-const headsSent = new Map<string, number>();
 const { forwarder, server, budget } = createDataPlane(config, routing, measurement, {
   onOutvoted: (operatorId, evidence) => post({ type: 'outvoted', operatorId, evidence }),
   headOf: (chain) => heads.get(chain) ?? null,
   onInternalError: (err) => reportInternalError('request', err),
   leases,
-  // One message per operator per new block at most: the main thread's chain state decides what it means.
-  onAnswerHead: (operator, head) => {
-    if (head <= (headsSent.get(operator.id) ?? -1)) return;
-    headsSent.set(operator.id, head);
-    post({ type: 'head', operatorId: operator.id, head });
-  },
+  // One message per operator per new block at most (the forwarder tells only a higher head): the main thread's chain state decides what it means.
+  onAnswerHead: (operator, head) => post({ type: 'head', operatorId: operator.id, head }),
   onNotice: (message, detail) => post({ type: 'notice', message, detail }),
 });
 

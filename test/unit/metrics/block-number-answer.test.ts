@@ -38,9 +38,9 @@ describe('blockNumberOfAnswer', () => {
     expect(blockNumberOfAnswer(body(text))).toBe(42);
   });
 
-  it('takes the last of duplicated number members, as JSON.parse does', () => {
-    expect(blockNumberOfAnswer(body('{"jsonrpc":"2.0","id":1,"result":{"number":"0x1","number":"0x2"}}'))).toBe(2);
-    expect(blockNumberOfAnswer(body('{"jsonrpc":"2.0","id":1,"result":{"number":"0x1","number":7}}'))).toBeNull();
+  it('takes the first of duplicated number members (it stops there: a block\'s transactions come after its number)', () => {
+    expect(blockNumberOfAnswer(body('{"jsonrpc":"2.0","id":1,"result":{"number":"0x1","number":"0x2"}}'))).toBe(1);
+    expect(blockNumberOfAnswer(body('{"jsonrpc":"2.0","id":1,"result":{"number":7,"number":"0x1"}}'))).toBeNull();
   });
 
   it('agrees with JSON.parse on any answer', () => {
