@@ -53,6 +53,13 @@ const blockNumberCall = singleCall('{"jsonrpc":"2.0","id":1,"method":"eth_blockN
 rows.push(timeIt('blockNeed: eth_call at a block number', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += blockNeed(ethCallAt); }));
 rows.push(timeIt('blockNeed: eth_call at latest', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += blockNeed(ethCallLatest); }));
 rows.push(timeIt('blockNeed: eth_blockNumber', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += blockNeed(blockNumberCall); }));
+// The set a request draws from (ChainRoute.setFor): 10 operators at 5 distinct heads, the tip set narrower than all.
+{
+  const entries = Array.from({ length: 10 }, (_, i) => ({ operator: { id: `op${i}`, index: i, chain: 'ethereum', upstream: null }, weight: 1 + i, head: 100 - (i % 5), atTip: i % 5 < 3 }));
+  const route = new ChainRoute('ethereum', entries, 0.05, { tip: 100, safe: 90, finalized: 80, maxBlockLag: 2 });
+  rows.push(timeIt('ChainRoute.setFor: a block number between levels', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += route.setFor(98).operators.length; }));
+  rows.push(timeIt('ChainRoute.setFor: the tip', 1_000_000, () => { for (let i = 0; i < 1_000_000; i++) sink += route.setFor(-2).operators.length; }));
+}
 
 // A pick is O(1) (alias table); what still grows with n is where the operator objects and the
 // table sit in the caches (L1 at 100 operators, L2 at 1,000 and 10,000, beyond at 100,000).

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { type FakeNode, startFakeNode } from '../support/fake-node.js';
+import { until } from '../support/until.js';
 
 const CHAIN_ID = 31337;
 const TOKEN = 'chain-aware-admin-token-0123456789';
@@ -294,6 +295,44 @@ describe('transactions', () => {
     ops[1]!.answer = (call) => (call.method === 'eth_getTransactionCount' ? { result: '0x7' } : undefined);
     const g = await startGateway(ops, { pendingNonceOperators: 2 });
     for (let i = 0; i < 5; i++) expect((await rpc(g, 'eth_getTransactionCount', [ADDRESS, 'pending'])).body.result).toBe('0x7');
+  });
+});
+
+describe('with data-plane workers', () => {
+  it('every worker routes by the chain state the main thread publishes, tells it the heads it sees, and counts its decisions', async () => {
+    const ops = await startNodes(100, 100, 100);
+    const config = parseConfig({
+      logLevel: 'silent',
+      workers: 2,
+      rpc: { port: 0 },
+      admin: { port: 0, token: TOKEN },
+      rateLimit: { enabled: false },
+      chains: { ethereum: { chainId: CHAIN_ID } },
+      upstream: { pipelining: 1 },
+      staking: { crossCheck: { sampleRate: 0 } },
+      operators: ops.map((op, i) => ({ id: `op${i}`, url: op.url, stake: String(10n * ETH) })),
+    });
+    const g = await Gateway.start(config, { autoMeasure: false });
+    gateway = g;
+    ops[2]!.head = 90;
+    await probeRound(g);
+    // New blocks that only answers show: the chain state learns them from the workers.
+    ops[0]!.head = 105;
+    ops[1]!.head = 105;
+    let last = 0;
+    for (let i = 0; i < 60; i++) {
+      // A fresh connection each time, so both workers serve.
+      const res = await fetch(g.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json', connection: 'close' }, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'eth_blockNumber' }) });
+      const n = Number(((await res.json()) as { result: string }).result);
+      expect(n).toBeGreaterThanOrEqual(last);
+      last = n;
+      await rpc(g, 'eth_getBalance', [ADDRESS, 'latest']);
+    }
+    expect(ops[2]!.count('eth_getBalance')).toBe(0);
+    await until(() => g.chains.tipOf('ethereum') === 105, 'the served tip learned from answers in the workers');
+    await g.closeWindow();
+    const metrics = await (await fetch(`${g.adminUrl}metrics`)).text();
+    expect(metrics).toMatch(/din_chain_routing_total\{chain="ethereum",reason="tip_only"\} [1-9]/);
   });
 });
 
