@@ -13,7 +13,7 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { ERRORS, GatewayError } from '../errors.js';
-import { quantityResult, saysAlreadyKnown, transactionHash } from './answer-facts.js';
+import { isNonceError, quantityResult, saysAlreadyKnown, transactionHash } from './answer-facts.js';
 import { type Forwarder, OUTCOME_OF, type ReplyTarget, httpFailure, resultAnswer, withClientId } from './forward.js';
 import type { RpcCall } from './jsonrpc.js';
 import type { ResponseScan } from './response-scan.js';
@@ -117,6 +117,10 @@ export class FanOutCall {
   private legDone(): void {
     if (++this.settled < this.legs || this.answered) return;
     const kept = this.best ?? this.firstError;
+    if (kept !== undefined && kept === this.firstError && this.policy === 'first_acceptance' && isNonceError(kept.body, kept.scan)) {
+      // Answered as the operator said it; the transaction went to several operators and may have landed through another.
+      this.forwarder.notice('nonce error answered for a transaction sent to several operators: it may have landed through another', { chain: this.chain, operators: this.legs });
+    }
     if (kept !== undefined) return this.answer(200, withClientId(kept.body, kept.scan, this.call));
     const failure = this.lastFailure ?? new GatewayError('NO_OPERATOR');
     this.answer(ERRORS[failure.code].httpStatus, null, failure);

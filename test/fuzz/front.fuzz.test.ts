@@ -35,7 +35,8 @@ let stack: Stack;
 let port: number;
 
 beforeAll(async () => {
-  stack = await startStack({ operators: [{}, {}], config: { limits: { maxBodyBytes: 64 * 1024 } } });
+  // Chain-aware routing on: every fuzzed body also goes through the block-need reading and the answer checks.
+  stack = await startStack({ operators: [{}, {}], config: { limits: { maxBodyBytes: 64 * 1024 }, routing: { chainAware: true } } });
   port = Number(new URL(stack.url).port);
 });
 

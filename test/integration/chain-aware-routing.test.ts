@@ -7,6 +7,7 @@ import { keccak256 } from 'viem';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
 import { Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/log.js';
 import { type FakeNode, startFakeNode } from '../support/fake-node.js';
 import { until } from '../support/until.js';
 
@@ -269,6 +270,27 @@ describe('transactions', () => {
     expect(sent.body.result).toBe(hash);
     expect(ops[0]!.count('eth_sendRawTransaction') + ops[1]!.count('eth_sendRawTransaction')).toBe(2);
     for (let i = 0; i < 10; i++) expect((await rpc(g, 'eth_getTransactionReceipt', [hash])).body.result).toEqual(receipt);
+  });
+
+  it('broadcast that no operator accepts: the first operator\'s own error, and a nonce error is logged', async () => {
+    const ops = await startNodes(100, 100);
+    for (const op of ops) op.answer = (call) => (call.method === 'eth_sendRawTransaction' ? { error: { code: -32000, message: 'nonce too low' } } : undefined);
+    const lines: string[] = [];
+    const config = parseConfig({
+      logLevel: 'info',
+      rpc: { port: 0 },
+      admin: { port: 0, token: TOKEN },
+      rateLimit: { enabled: false },
+      chains: { ethereum: { chainId: CHAIN_ID } },
+      routing: { broadcastTransactions: 2 },
+      staking: { crossCheck: { sampleRate: 0 } },
+      operators: ops.map((op, i) => ({ id: `op${i}`, url: op.url, stake: String(10n * ETH) })),
+    });
+    gateway = await Gateway.start(config, { autoMeasure: false, logger: createLogger('info', { write: (line: string) => void lines.push(line) }) });
+    const r = await rpc(gateway, 'eth_sendRawTransaction', [RAW]);
+    expect(r.body.error).toEqual({ code: -32000, message: 'nonce too low' });
+    expect(ops[0]!.count('eth_sendRawTransaction') + ops[1]!.count('eth_sendRawTransaction')).toBe(2);
+    expect(lines.some((l) => l.includes('nonce error answered for a transaction sent to several operators'))).toBe(true);
   });
 
   it('read after write with one acceptor: another operator\'s null is checked with the acceptor first', async () => {

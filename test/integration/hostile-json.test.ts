@@ -48,6 +48,20 @@ async function expectStillServing(g: CliGateway): Promise<void> {
 }
 
 describe.each([1, 2])('with %i data-plane thread(s)', (workers) => {
+  it('a block parameter nested 20,000 deep (where chain-aware routing reads the block a call needs) is forwarded, and the process lives', async () => {
+    const g = await startGateway(await Promise.all([honest(), honest(), honest()]), workers);
+    for (const body of [
+      `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{},${nestedArrays(DEEP)}]}`,
+      `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":[${nestedArrays(DEEP)},false]}`,
+      `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"toBlock":${nestedArrays(DEEP)}}]}`,
+      `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{},{"blockNumber":${nestedArrays(DEEP)}}]}`,
+    ]) {
+      const res = await post(g.rpcUrl, body);
+      expect(res.json).toEqual({ jsonrpc: '2.0', id: 1, result: '0x1' });
+    }
+    await expectStillServing(g);
+  });
+
   it('a client sending params nested 20,000 deep a dozen times gets answers, and the process lives', async () => {
     const g = await startGateway(await Promise.all([honest(), honest(), honest()]), workers);
     for (let i = 0; i < 12; i++) {

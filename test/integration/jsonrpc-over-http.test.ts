@@ -9,7 +9,7 @@ import { type Stack, post, rpc, startStack } from '../support/stack.js';
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ operators: [{}, {}], config: { limits: { maxBatchSize: 20, maxBodyBytes: 64 * 1024 } } });
+  stack = await startStack({ operators: [{}, {}], config: { limits: { maxBatchSize: 20, maxBodyBytes: 64 * 1024 }, routing: { chainAware: true } } });
 });
 afterAll(() => stack.stop());
 
