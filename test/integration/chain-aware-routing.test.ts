@@ -186,6 +186,21 @@ describe('lag-aware and block-aware routing', () => {
     expect(ops[1]!.count('eth_getBalance')).toBe(0);
   });
 
+  it('an operator whose head jumps backwards (a reset) leaves the tip at its next probe; the served tip holds', async () => {
+    const ops = await startNodes(100, 100, 100);
+    const g = await startGateway(ops);
+    ops[2]!.head = 10;
+    await probeRound(g);
+    expect(g.chains.tipOf('ethereum')).toBe(100);
+    expect((await admin(g, 'v1/operators/op2')).body).toMatchObject({ admitted: true, chainState: { head: 10, atTip: false } });
+    for (let i = 0; i < 30; i++) expect((await rpc(g, 'eth_getBalance', [ADDRESS, 'latest'])).body.result).toBe('0x0');
+    expect(ops[2]!.count('eth_getBalance')).toBe(0);
+    // It catches up: back at the tip at the next probe.
+    ops[2]!.head = 100;
+    await probeRound(g);
+    expect((await admin(g, 'v1/operators/op2')).body).toMatchObject({ chainState: { head: 100, atTip: true } });
+  });
+
   it('a chain with one operator is served from it, numbered blocks and tags alike', async () => {
     const [only] = await startNodes(100);
     const g = await startGateway([only!]);
