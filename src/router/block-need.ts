@@ -111,6 +111,11 @@ export function blockNeed(call: RpcCall): number {
   const rule = RULES.get(call.method);
   if (rule === undefined) return NEED_ANY;
   if (rule === NEED_TIP) return NEED_TIP;
+  // The common case, a block number as a hex string, read from the bytes without building it.
+  if (rule !== FILTER_AT_0) {
+    const number = call.quantityParam(rule);
+    if (number >= 0) return number;
+  }
   let value: unknown;
   try {
     value = call.param(rule === FILTER_AT_0 ? 0 : rule);

@@ -14,7 +14,7 @@ import { Buffer } from 'node:buffer';
 import { ERRORS, type GatewayErrorCode } from '../errors.js';
 import { KNOWN_METHODS } from '../metrics/method-labels.js';
 import { copyBytes, decimalLength, writeDecimal } from './bytes.js';
-import { arrayElementStart, plainStringValue, skipValue } from './json-walk.js';
+import { arrayElementStart, hexQuantity, hexQuantityAt, plainStringValue, skipValue, stringEnd } from './json-walk.js';
 import { type RequestScan, scanRequest, scanRequestBatch } from './response-scan.js';
 import { stringifyParsed } from './untrusted-json.js';
 import type { UpstreamBody } from './upstream.js';
@@ -37,6 +37,12 @@ export interface RpcCall extends UpstreamBody {
    * cached: each call reads it again.
    */
   param(k: number): unknown;
+  /**
+   * The k-th positional param when it is a hex quantity string ("0x1b4"), as a number (capped
+   * at Number.MAX_SAFE_INTEGER, as block-need.ts reads one); -1 for anything else. Read from
+   * the bytes without building the string: the common block parameter, on the hot path.
+   */
+  quantityParam(k: number): number;
   /**
    * The length in bytes of the call with `id` (a non-negative integer) in place of the client's
    * id, as sent upstream alone or as one item of a batch; a notification keeps none.
@@ -170,6 +176,13 @@ class ScannedCall extends UpstreamCall implements RpcCall {
 
   // From the bytes (scanRequest validated them): only the element itself is decoded, a string
   // without escapes by slicing it, anything else by JSON.parse of its own bytes.
+  quantityParam(k: number): number {
+    if (this.parsed !== undefined || !Number.isInteger(k) || k < 0 || k >= this.paramCount) return -1;
+    const { body, paramsEnd } = this;
+    const at = k === this.paramCount - 1 ? this.lastParamStart : arrayElementStart(body, this.paramsStart, paramsEnd, k);
+    return at < 0 || body[at] !== 0x22 ? -1 : hexQuantityAt(body, at, stringEnd(body, at, paramsEnd));
+  }
+
   param(k: number): unknown {
     if (this.parsed !== undefined) return ParsedCall.paramOf(this.parsed, k);
     if (!Number.isInteger(k) || k < 0 || k >= this.paramCount) return undefined;
@@ -234,6 +247,11 @@ class ParsedCall extends UpstreamCall implements RpcCall {
 
   param(k: number): unknown {
     return ParsedCall.paramOf(this.request, k);
+  }
+
+  quantityParam(k: number): number {
+    const value = ParsedCall.paramOf(this.request, k);
+    return typeof value === 'string' ? hexQuantity(value) : -1;
   }
 
   idTokenLength(): number {

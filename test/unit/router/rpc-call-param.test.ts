@@ -120,3 +120,38 @@ describe('RpcCall.param', () => {
     );
   });
 });
+
+describe('RpcCall.quantityParam', () => {
+  it('reads a hex quantity param from the bytes as both kinds of call read it; -1 for anything else', () => {
+    const text = request('["0x1b4", "latest", 7, "0x", "0xzz", "0x0000000000000000000010", "0x1fffffffffffffff", "\\u0030x10", {"blockNumber":"0x1"}]');
+    for (const call of [scanned(text), parsed(text)]) {
+      expect(call.quantityParam(0)).toBe(0x1b4);
+      expect(call.quantityParam(1)).toBe(-1);
+      expect(call.quantityParam(2)).toBe(-1);
+      expect(call.quantityParam(3)).toBe(-1);
+      expect(call.quantityParam(4)).toBe(-1);
+      expect(call.quantityParam(5)).toBe(16);
+      expect(call.quantityParam(6)).toBe(Number.MAX_SAFE_INTEGER);
+      expect(call.quantityParam(8)).toBe(-1);
+      expect(call.quantityParam(9)).toBe(-1);
+      expect(call.quantityParam(-1)).toBe(-1);
+    }
+    // An escaped string is left to param() (the bytes are not the text).
+    expect(parsed(text).quantityParam(7)).toBe(16);
+    expect(scanned(text).quantityParam(7)).toBe(-1);
+  });
+
+  it('agrees with reading the param as a string and parsing it (property)', () => {
+    const hex = fc.bigInt({ min: 0n, max: 2n ** 70n }).chain((n) => fc.nat(4).map((zeros) => `0x${'0'.repeat(zeros)}${n.toString(16)}`));
+    const value = fc.oneof(hex, fc.string(), fc.integer(), fc.constant(null), fc.constantFrom('latest', 'pending', '0x', '0X1f'));
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 1, maxLength: 5 }), fc.nat(5), (params, k) => {
+        const text = request(JSON.stringify(params));
+        const a = scanned(text);
+        const b = parsed(text);
+        expect(a.quantityParam(k)).toBe(b.quantityParam(k));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
