@@ -504,9 +504,9 @@ class SingleCall extends Attempts implements UpstreamHandler {
     }
   }
 
-  /** Whether another attempt may go out (attempts left; operators left is up to the pick). */
+  /** Whether another attempt may go out: attempts left, and an operator of the set not tried yet (this one included). */
   private hasAnotherTry(): boolean {
-    return this.attempt < this.forwarder.options.maxAttempts;
+    return this.attempt < this.forwarder.options.maxAttempts && this.set.operators.length > 1 + (this.tried?.length ?? 0);
   }
 
   /** Whether `operator` claimed (by its head) to have the block this call needs: a tag needs the tip, which it was picked for. */

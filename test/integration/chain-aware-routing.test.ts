@@ -228,6 +228,17 @@ describe('monotonic reads', () => {
     expect(last).toBe(101);
   });
 
+  it('a stale "latest" block from the only operator at the tip is still the answer (nobody else to ask)', async () => {
+    const ops = await startNodes(100, 100);
+    const g = await startGateway(ops);
+    // op1 falls behind: op0 alone is at the tip, and it serves a stale latest block.
+    ops[1]!.head = 50;
+    await probeRound(g);
+    ops[0]!.answer = (call) => (call.method === 'eth_getBlockByNumber' && call.params[0] === 'latest' ? { result: { number: '0x50', transactions: [] } } : undefined);
+    const r = await rpc(g, 'eth_getBlockByNumber', ['latest', false]);
+    expect(r.body.result).toEqual({ number: '0x50', transactions: [] });
+  });
+
   it('eth_blockNumber inside a batch obeys the same floor', async () => {
     const ops = await startNodes(100, 100, 100);
     const g = await startGateway(ops);
