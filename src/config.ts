@@ -138,6 +138,11 @@ export const ConfigSchema = z.strictObject({
       /** Redis key prefix, so several deployments can share one Redis. */
       redisKeyPrefix: z.string().min(1).max(64).default('din:'),
       metricsHistory: z.number().int().min(1).max(100_000).default(1000),
+      /**
+       * Answers to deterministic requests an operator must have had confirmed by another operator
+       * before its answers to them are served on its own word (new, back from jail, outvoted). 0: off.
+       */
+      provingAnswers: z.number().int().min(0).max(100_000).default(50),
       scoring: z.strictObject({ alpha: z.number().gt(0).max(1).default(0.3), minRequests: z.number().int().min(1).default(10) }).prefault({}),
       thresholds: z
         .strictObject({

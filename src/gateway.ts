@@ -35,6 +35,7 @@ import { RedisStore } from './staking/redis-store.js';
 import { DEFAULT_SLASH_TABLE } from './staking/slashing-policy.js';
 import type { Store } from './staking/store.js';
 import { routingWeight } from './staking/weights.js';
+import { ProvingLedger } from './staking/proving.js';
 
 export interface GatewayOptions {
   readonly logger?: Logger;
@@ -75,6 +76,8 @@ export class Gateway {
   private readonly refsByIndex: OperatorRef[] = [];
   /** Each chain's heads, served heights and admissions (chain-aware routing). */
   readonly chains: Chains;
+  /** Which operators are still proving themselves (trust before traffic). */
+  readonly proving: ProvingLedger;
   /** The probe round in progress: each operator's outcome, judged together when the round ends. */
   private readonly probeRound: ProbeOutcome[] = [];
   private nextIndex = 0;
@@ -98,6 +101,7 @@ export class Gateway {
       logger,
     );
     this.chains = new Chains(config, options.now ?? Date.now);
+    this.proving = new ProvingLedger(config.staking.provingAnswers);
     this.prober = new HealthProber(
       () => this.refs.values(),
       {
@@ -117,11 +121,20 @@ export class Gateway {
       },
       () => this.onProbeRound(),
     );
-    const onOutvoted = (id: string, evidence: CrossCheckEvidence) => this.controlLoop.reportBadData(id, evidence);
+    const onOutvoted = (id: string, evidence: CrossCheckEvidence) => {
+      this.controlLoop.reportBadData(id, evidence);
+      // Caught lying: its answers need a second opinion again.
+      this.proving.start(id);
+      this.scheduleRebuild();
+    };
+    const onProvingAnswer = (id: string) => {
+      if (this.proving.agree(id)) this.scheduleRebuild();
+    };
     this.leases = sharedRateLimitBuckets(config, workerCount);
     if (workerCount > 1) {
       this.workers = new WorkerPool(config, workerCount, this.measurement, onOutvoted, logger, this.leases, {
         onAnswerHead: (operatorId, head) => this.onAnswerHead(operatorId, head),
+        onProvingAnswer,
       });
     } else {
       this.dataPlane = createDataPlane(config, this.routing, options.recordAttempts === false ? DISCARD_RECORDER : this.measurement, {
@@ -129,6 +142,7 @@ export class Gateway {
         headOf: (chain) => this.agreedHead(chain),
         onAnswerHead: (operator, head) => this.onAnswerHead(operator.id, head),
         onNotice: (message, detail) => logger.warn(detail, message),
+        onProvingAnswer: (operator) => onProvingAnswer(operator.id),
         onInternalError: (err) => reportInternalError('request', err),
         ...(options.random ? { random: options.random } : {}),
         ...(this.leases ? { leases: this.leases } : {}),
@@ -386,18 +400,22 @@ export class Gateway {
         this.refs.set(s.id, ref);
         this.measurement.addOperator(ref.index, ref.id, ref.chain);
         this.chains.add(ref.id, ref.chain);
+        this.proving.start(ref.id);
       }
       if (ref === undefined) continue;
       let list = byChain.get(s.chain);
       if (list === undefined) byChain.set(s.chain, (list = []));
       // Out of routing (jailed, unstaked): back only through a probe that admits it again.
       if (!this.core.isEligible(s)) this.chains.revoke(s.id);
+      // Back from jail, it proves itself again.
+      if (s.jailedUntil > this.core.now()) this.proving.start(s.id);
       const weight = this.weightOf(s);
       if (weight === undefined) continue;
-      if (!chainAware) list.push({ operator: ref, weight });
+      const proven = this.proving.isProven(s.id);
+      if (!chainAware) list.push({ operator: ref, weight, proven });
       else {
         const view = this.chains.view(s.id)!;
-        list.push({ operator: ref, weight, head: view.routingHead, atTip: view.atTip });
+        list.push({ operator: ref, weight, head: view.routingHead, atTip: view.atTip, proven });
       }
     }
     const share = this.config.routing.explorationShare;
@@ -416,6 +434,7 @@ export class Gateway {
             weight: e.weight,
             ...(e.head === undefined ? {} : { head: e.head }),
             ...(e.atTip === undefined ? {} : { atTip: e.atTip }),
+            ...(e.proven === undefined ? {} : { proven: e.proven }),
           })),
           ...(heights === undefined ? {} : { heights }),
         };
@@ -464,6 +483,8 @@ export class Gateway {
     const admitted = view.admitted || !this.config.routing.chainAware;
     return {
       admitted,
+      // Trust before traffic: null once proven, else how many agreeing answers it has of how many.
+      proving: this.proving.progress(id),
       chainState: {
         reason: admitted ? null : view.reason,
         head: view.head,

@@ -115,6 +115,23 @@ export class CrossChecker {
     return head !== null && Number.parseInt(block, 16) <= head - this.options.settledDepth;
   }
 
+  /**
+   * What two answers to `call` must share to agree: the canonical result; undefined for an error,
+   * garbage, or a result nested deeper than the gateway inspects (it cannot be vouched for).
+   */
+  answerKey(call: RpcCall, answer: Buffer): string | undefined {
+    return resultOf(parseJsonBody(answer), this.options.maxJsonDepth);
+  }
+
+  /** Checks `call` now, whatever the sample rate (two operators disagreed on it): the vote files its verdict. */
+  checkNow(chain: string, call: RpcCall, answered: OperatorRef, answer: Buffer): void {
+    if (this.inflight >= (this.options.maxInflight ?? 16)) return;
+    this.inflight++;
+    this.check(chain, call, answered, answer)
+      .catch((err: unknown) => reportInternalError('cross_check', err))
+      .finally(() => this.inflight--);
+  }
+
   /** Sends the call to up to two other operators and votes; resolves when the verdict is filed. */
   async check(chain: string, call: RpcCall, answered: OperatorRef, answer: Buffer): Promise<void> {
     // Before any await: `answer` may be reused once consider() returns.

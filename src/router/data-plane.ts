@@ -29,6 +29,8 @@ export interface DataPlaneHooks {
   readonly onAnswerHead?: (operator: OperatorRef, head: number) => void;
   /** Something for the log (see ForwarderEvents.onNotice). */
   readonly onNotice?: (message: string, detail: Record<string, unknown>) => void;
+  /** An operator still proving itself gave an answer another operator agreed with. */
+  readonly onProvingAnswer?: (operator: OperatorRef) => void;
 }
 
 export interface DataPlane {
@@ -66,6 +68,7 @@ export function createDataPlane(config: Config, routing: RoutingState, recorder:
   forwarder.useEvents({
     ...(hooks.onAnswerHead ? { onAnswerHead: hooks.onAnswerHead } : {}),
     ...(hooks.onNotice ? { onNotice: hooks.onNotice } : {}),
+    ...(hooks.onProvingAnswer ? { onProvingAnswer: hooks.onProvingAnswer } : {}),
   });
   forwarder.useCrossChecker(
     new CrossChecker(

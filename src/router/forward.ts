@@ -15,6 +15,7 @@ import { NEED_ANY, NEED_TIP, blockNeed } from './block-need.js';
 import { blockNumberOfResult, isNonceError, quantityResult, resultIsNull, saysAlreadyKnown, saysBlockUnknown, transactionHash } from './answer-facts.js';
 import { ChainReads } from './chain-reads.js';
 import { FanOutCall } from './fan-out.js';
+import { VerifiedCall } from './verified-call.js';
 import { giveBody, takeBody } from './body-pool.js';
 import type { CrossChecker } from './cross-check.js';
 import { copyBytes } from './bytes.js';
@@ -45,6 +46,8 @@ export interface ForwarderEvents {
   readonly onAnswerHead?: (operator: OperatorRef, head: number) => void;
   /** Something a person running the gateway should read (a nonce error after a write that may have landed). */
   readonly onNotice?: (message: string, detail: Record<string, unknown>) => void;
+  /** An operator still proving itself gave an answer another operator agreed with. */
+  readonly onProvingAnswer?: (operator: OperatorRef) => void;
 }
 
 /**
@@ -139,6 +142,11 @@ export class Forwarder {
 
   notice(message: string, detail: Record<string, unknown>): void {
     this.events.onNotice?.(message, detail);
+  }
+
+  /** `operator` answered in agreement with another: a step towards proven, if it is not yet. */
+  provingAnswer(operator: OperatorRef, route: ChainRoute): void {
+    if (!route.isProven(operator)) this.events.onProvingAnswer?.(operator);
   }
 
   /** Samples successful deterministic answers for a 2-of-3 check against other operators. */
@@ -244,7 +252,9 @@ export class Forwarder {
 
   private dispatchSingle(chain: string, route: ChainRoute, call: RpcCall, target: ReplyTarget): void {
     if (!this.chainAware) {
-      new SingleCall(this, chain, route, route, NEED_ANY, call, methodTraits(call.method), target).next(route.pick(this.random, undefined));
+      const traits = methodTraits(call.method);
+      const first = route.pick(this.random, undefined);
+      if (!this.verifiedFirst(chain, route, first, call, target, traits.index)) new SingleCall(this, chain, route, route, NEED_ANY, call, traits, target).next(first);
       return;
     }
     const need = blockNeed(call);
@@ -258,6 +268,8 @@ export class Forwarder {
         return;
       }
     }
+    const first = set.pick(this.random, undefined);
+    if (this.verifiedFirst(chain, route, first, call, target, traits.index)) return;
     const single = new SingleCall(this, chain, route, set, need, call, traits, target);
     // A receipt or transaction the gateway saw accepted: ask the operator that accepted it first.
     if (traits.answer === TX_LOOKUP) {
@@ -268,7 +280,19 @@ export class Forwarder {
         return single.next(acceptor);
       }
     }
-    single.next(set.pick(this.random, undefined));
+    single.next(first);
+  }
+
+  /**
+   * Trust before traffic: an operator still proving itself is not taken at its word on what can
+   * be checked (VerifiedCall). Returns whether the call went that way.
+   */
+  private verifiedFirst(chain: string, route: ChainRoute, first: OperatorRef | undefined, call: RpcCall, target: ReplyTarget, method: number): boolean {
+    if (!route.hasUnproven || first === undefined || route.isProven(first) || call.notification) return false;
+    const checker = this.crossChecker;
+    if (checker === undefined || !checker.isDeterministic(chain, call)) return false;
+    new VerifiedCall(this, checker, chain, route, call, target, method, this.random).start(first);
+    return true;
   }
 
   /** Answers `target` with the gateway's own error for the whole body. */

@@ -23,6 +23,12 @@ export interface WeightedOperator {
   readonly head?: number;
   /** It may take head-sensitive requests (within the lag limits of the served tip); absent: true. */
   readonly atTip?: boolean;
+  /**
+   * It has proven itself (enough answers agreed with another operator's); absent: true. An
+   * unproven operator's answers to deterministic requests reach a client only once a second
+   * operator agrees (verified-call.ts).
+   */
+  readonly proven?: boolean;
 }
 
 /** What a chain-aware route knows of its chain (-1: unknown). */
@@ -166,6 +172,12 @@ export class ChainRoute extends OperatorSet {
   private readonly bestEffort: OperatorSet;
   /** Each operator's head as routing believes it, by dense index (-1: unknown). */
   private readonly heads: Float64Array;
+  /** 1 for an operator still proving itself, by dense index. */
+  private readonly unproven: Uint8Array;
+  /** Whether any operator of the route is still proving itself (the hot path's one check). */
+  readonly hasUnproven: boolean;
+  /** The proven operators (verifiers), or the whole route when none is. */
+  private readonly provenSet: OperatorSet;
 
   constructor(
     readonly chain: string,
@@ -177,7 +189,14 @@ export class ChainRoute extends OperatorSet {
     let maxIndex = -1;
     for (const e of entries) if (e.operator.index > maxIndex) maxIndex = e.operator.index;
     this.heads = new Float64Array(maxIndex + 1).fill(-1);
-    for (const e of entries) this.heads[e.operator.index] = e.head ?? -1;
+    this.unproven = new Uint8Array(maxIndex + 1);
+    for (const e of entries) {
+      this.heads[e.operator.index] = e.head ?? -1;
+      if (e.proven === false) this.unproven[e.operator.index] = 1;
+    }
+    const proven = entries.filter((e) => e.proven !== false);
+    this.hasUnproven = proven.length < entries.length;
+    this.provenSet = proven.length === entries.length || proven.length === 0 ? this : new OperatorSet(proven, explorationShare);
     if (heights === undefined) {
       this.tipSet = this;
       this.levelHeads = new Float64Array(0);
@@ -195,6 +214,19 @@ export class ChainRoute extends OperatorSet {
     });
     const top = entries.filter((e) => (e.head ?? -1) >= (heads[heads.length - 1] ?? 0));
     this.bestEffort = new OperatorSet(top.length > 0 ? top : entries, explorationShare, ROUTING_REASON.best_effort);
+  }
+
+  isProven(operator: OperatorRef): boolean {
+    return this.unproven[operator.index] !== 1;
+  }
+
+  /**
+   * An operator to check `operator`'s answer against: a proven one when there is one, else any
+   * other; undefined when the route has no other operator.
+   */
+  verifierFor(operator: OperatorRef, random: RandomSource, exclude: readonly OperatorRef[] = []): OperatorRef | undefined {
+    const avoid = [operator, ...exclude];
+    return this.provenSet.pick(random, avoid) ?? this.pick(random, avoid);
   }
 
   /** The highest block routing believes `operator` has; -1 when unknown (or not in this route). */

@@ -40,6 +40,7 @@ const { forwarder, server, budget } = createDataPlane(config, routing, measureme
   // One message per operator per new block at most (the forwarder tells only a higher head): the main thread's chain state decides what it means.
   onAnswerHead: (operator, head) => post({ type: 'head', operatorId: operator.id, head }),
   onNotice: (message, detail) => post({ type: 'notice', message, detail }),
+  onProvingAnswer: (operator) => post({ type: 'proving', operatorId: operator.id }),
 });
 
 function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
@@ -62,7 +63,12 @@ function applyRoutes(message: Extract<ToWorker, { type: 'routes' }>): void {
       (r) =>
         new ChainRoute(
           r.chain,
-          r.entries.flatMap((e) => (refs.has(e.id) ? [{ operator: refs.get(e.id)!, weight: e.weight, ...(e.head === undefined ? {} : { head: e.head }), ...(e.atTip === undefined ? {} : { atTip: e.atTip }) }] : [])),
+          r.entries.flatMap((e) => {
+            const operator = refs.get(e.id);
+            if (operator === undefined) return [];
+            const { weight, head, atTip, proven } = e;
+            return [{ operator, weight, ...(head === undefined ? {} : { head }), ...(atTip === undefined ? {} : { atTip }), ...(proven === undefined ? {} : { proven }) }];
+          }),
           r.explorationShare,
           r.heights,
         ),

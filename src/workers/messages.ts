@@ -17,7 +17,15 @@ export interface WorkerInit {
 export interface RouteSpec {
   readonly chain: string;
   readonly explorationShare: number;
-  readonly entries: ReadonlyArray<{ readonly id: string; readonly index: number; readonly url: string; readonly weight: number; readonly head?: number; readonly atTip?: boolean }>;
+  readonly entries: ReadonlyArray<{
+    readonly id: string;
+    readonly index: number;
+    readonly url: string;
+    readonly weight: number;
+    readonly head?: number;
+    readonly atTip?: boolean;
+    readonly proven?: boolean;
+  }>;
   /** The chain's served heights (chain-aware routing); absent: routing by weight alone. */
   readonly heights?: ChainHeights;
 }
@@ -47,6 +55,8 @@ export type FromWorker =
   | { readonly type: 'head'; readonly operatorId: string; readonly head: number }
   /** Something for the log (see ForwarderEvents.onNotice). */
   | { readonly type: 'notice'; readonly message: string; readonly detail: Readonly<Record<string, unknown>> }
+  /** An operator still proving itself gave an answer another operator agreed with. */
+  | { readonly type: 'proving'; readonly operatorId: string }
   | { readonly type: 'outvoted'; readonly operatorId: string; readonly evidence: CrossCheckEvidence }
   /** An internal error the worker caught and survived: the main thread counts it (din_internal_errors_total). */
   | { readonly type: 'error'; readonly where: InternalErrorSite; readonly message: string }

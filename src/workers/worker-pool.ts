@@ -36,7 +36,7 @@ export class WorkerPool {
     /** The shared rate-limit buckets the workers lease from (absent: rate limiting is off). */
     private readonly leases?: LeaseSource,
     /** Heads learned from the workers' answers, and notices for the log. */
-    private readonly events: { onAnswerHead?: (operatorId: string, head: number) => void } = {},
+    private readonly events: { onAnswerHead?: (operatorId: string, head: number) => void; onProvingAnswer?: (operatorId: string) => void } = {},
   ) {}
 
   /** Chain-aware routing decisions of every worker, by chain, as of their last exports. */
@@ -201,6 +201,9 @@ export class WorkerPool {
         break;
       case 'notice':
         this.logger.warn(message.detail, message.message);
+        break;
+      case 'proving':
+        this.events.onProvingAnswer?.(message.operatorId);
         break;
       default:
         break;

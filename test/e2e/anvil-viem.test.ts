@@ -116,6 +116,9 @@ beforeAll(async () => {
     rpc: { port: 0 },
     admin: { port: 0 },
     logLevel: 'silent',
+    // Every request answered by exactly one attempt (the tests count them): no second opinions
+    // for operators still proving themselves (test/integration/proving-period.test.ts).
+    staking: { provingAnswers: 0 },
     operators: anvils.map((a, i) => ({ id: `anvil-${i}`, url: a.url })),
   });
   gateway = await Gateway.start(config);

@@ -32,7 +32,8 @@ it('keeps 512 bytes of each of params, answer and majority, with the full length
       logLevel: 'silent',
       rpc: { port: 0 },
       admin: { port: 0 },
-      staking: { crossCheck: { sampleRate: 1 } },
+      // The client's call must be the sampled one: no second opinion first (the proving period).
+      staking: { crossCheck: { sampleRate: 1 }, provingAnswers: 0 },
       // The liar answers eth_chainId with an object: chain-aware routing would never admit it, and this test needs it voted on.
       routing: { chainAware: false },
       operators: operators.map((o, i) => ({ id: `op${i}`, url: o.url })),

@@ -29,7 +29,8 @@ async function startGateway(ops: RawOperator[], workers: number): Promise<CliGat
   operators = ops;
   gateway = await startCliGateway({
     workers,
-    staking: { crossCheck: { sampleRate: 1 } },
+    // Counts the client's calls each operator sees: no second opinions for operators still proving themselves.
+    staking: { crossCheck: { sampleRate: 1 }, provingAnswers: 0 },
     operators: ops.map((o, i) => ({ id: `op${i}`, url: o.url })),
   });
   return gateway;

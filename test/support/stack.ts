@@ -38,8 +38,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     ...options.config,
     rpc: { port: 0, ...options.config?.rpc },
     admin: { port: 0, ...options.config?.admin },
-    // Tests count the requests each sim sees: no cross-check traffic unless a test asks for it.
-    staking: { ...options.config?.staking, crossCheck: { sampleRate: 0, ...options.config?.staking?.crossCheck } },
+    // Tests count the requests each sim sees: no cross-check traffic unless a test asks for it,
+    // nor second opinions for operators still proving themselves (tested on its own).
+    staking: { provingAnswers: 0, ...options.config?.staking, crossCheck: { sampleRate: 0, ...options.config?.staking?.crossCheck } },
     // Nor admission probes: chain-aware routing (tested on its own) is off unless a test turns it on.
     // These tests script faults (hangs, 5xx, garbage) that would also keep an operator from being admitted.
     routing: { chainAware: false, ...options.config?.routing },
