@@ -15,6 +15,13 @@ export interface SimProfile {
   wrongIdRate: number;
   /** Accept the request but never answer (for timeout tests). */
   hang: boolean;
+  /** Lie (at `badDataRate`) only in answers to these methods; absent: every method that can lie. */
+  lieMethods?: readonly string[];
+  /**
+   * How the node formats a block: 'geth' (as the chain model writes it) or 'nethermind'
+   * (optional fields of its own: `totalDifficulty`, `author`), the same block either way.
+   */
+  client?: 'geth' | 'nethermind';
 }
 
 const HONEST = {

@@ -291,7 +291,7 @@ export class SimulatedOperator {
     let envelope: Envelope;
     const id = 'id' in item ? (item.id as JsonRpcId) : null;
     try {
-      const lie = profile.badDataRate > 0 && this.random() < profile.badDataRate;
+      const lie = profile.badDataRate > 0 && (profile.lieMethods === undefined || profile.lieMethods.includes(item.method)) && this.random() < profile.badDataRate;
       envelope = { jsonrpc: '2.0', id, result: this.call(chain, item.method, item.params, now, lie) };
     } catch (err) {
       envelope =
@@ -329,7 +329,9 @@ export class SimulatedOperator {
           throw new RpcError(-32602, 'invalid params: fullTx must be a boolean');
         }
         if (number < 0n || number > BigInt(chain.headAt(now))) return null;
-        const block = chain.block(Number(number), fullTx === true);
+        const cached = chain.block(Number(number), fullTx === true);
+        // Another client writes the same block with optional fields of its own.
+        const block = this.profile.client === 'nethermind' ? { ...cached, totalDifficulty: '0x0', author: cached.miner } : cached;
         // Cached blocks are shared, so the lie is a shallow copy; inverting every nibble
         // guarantees a well-formed hash that differs from the honest one.
         return lie ? { ...block, hash: invertHex(block.hash) } : block;
