@@ -108,7 +108,7 @@ export class Gateway {
         recordProbe: (index, result, head, chainId, details) => {
           // A head not asked this round is the one answers showed (the chain state's).
           const known = details?.headAsked === false ? this.headKnown(index) : head;
-          this.measurement.recordProbe(index, result, known, chainId);
+          this.measurement.recordProbe(index, result, known, chainId, details?.failure);
           this.noteProbe(index, result, head, chainId, details);
         },
       },

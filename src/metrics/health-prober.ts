@@ -25,6 +25,9 @@ export interface ProbeTarget {
 /** `unreachable`: refused or timed out (down). `invalid`: it answered, but not with a well-formed quantity. */
 export type ProbeResult = 'ok' | 'invalid' | 'unreachable';
 
+/** How a probe that was not `ok` failed: refused (or reset), no answer in time, or answered but not validly. */
+export type ProbeFailure = 'connect' | 'timeout' | 'invalid';
+
 /** What a probe found beyond its result, head and chain id. */
 export interface ProbeDetails {
   /**
@@ -40,6 +43,8 @@ export interface ProbeDetails {
    */
   readonly safe?: number | null;
   readonly finalized?: number | null;
+  /** Present when the result is not `ok`: how it failed (evidence a downtime violation carries). */
+  readonly failure?: ProbeFailure;
 }
 
 export interface ProbeSink {
@@ -105,17 +110,19 @@ export class HealthProber {
     let chainId: string | null = null;
     let head: number | null = null;
     let reached = true;
+    let timedOut = false;
     try {
       chainId = await this.ask(target, CHAIN_ID);
       if (headAsked) {
         const hex = await this.ask(target, BLOCK_NUMBER);
         if (hex !== null) head = Number.parseInt(hex, 16);
       }
-    } catch {
+    } catch (err) {
       // An unreachable or timed-out operator is exactly what the probe records.
       reached = false;
+      timedOut = (err as { code?: unknown } | null)?.code === 'UPSTREAM_TIMEOUT';
     }
-    const details: { headAsked: boolean; safe?: number | null; finalized?: number | null } = { headAsked };
+    const details: { headAsked: boolean; safe?: number | null; finalized?: number | null; failure?: ProbeFailure } = { headAsked };
     if (reached && askFinality) {
       for (const tag of FINALITY_TAGS) {
         const height = await this.askFinality(target, tag);
@@ -123,6 +130,7 @@ export class HealthProber {
       }
     }
     const result = chainId !== null && (head !== null || !headAsked) ? 'ok' : reached ? 'invalid' : 'unreachable';
+    if (result !== 'ok') details.failure = result === 'invalid' ? 'invalid' : timedOut ? 'timeout' : 'connect';
     this.sink.recordProbe(target.index, result, head, chainId, details);
   }
 

@@ -4,7 +4,7 @@
  * last windows, and the listeners (scoring, dashboards) that consume each closed window.
  */
 import { type AttemptOutcome, type AttemptRecorder, CLIENT_FAULTS, type ClientFault } from './attempt-recorder.js';
-import type { ProbeResult } from './health-prober.js';
+import type { ProbeFailure, ProbeResult } from './health-prober.js';
 import { reportInternalError } from './internal-errors.js';
 import { type MeterExport, OperatorMeter } from './operator-meter.js';
 import type { WindowMetrics } from './window-metrics.js';
@@ -72,8 +72,8 @@ export class Measurement implements AttemptRecorder {
     this.clientFaults[CLIENT_FAULT_INDEX.get(fault)!]!++;
   }
 
-  recordProbe(operatorIndex: number, result: ProbeResult, head: number | null, chainId: string | null): void {
-    this.meters[operatorIndex]?.recordProbe(result, head, chainId);
+  recordProbe(operatorIndex: number, result: ProbeResult, head: number | null, chainId: string | null, failure?: ProbeFailure): void {
+    this.meters[operatorIndex]?.recordProbe(result, head, chainId, this.now(), failure);
   }
 
   /** Every meter's recordings since the last export, reset afterwards (data-plane workers). */

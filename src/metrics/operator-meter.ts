@@ -24,7 +24,7 @@
  *   cost of recording.
  */
 import { ATTEMPT_OUTCOMES, OUTCOME_INDEX, type AttemptOutcome } from './attempt-recorder.js';
-import type { ProbeResult } from './health-prober.js';
+import type { ProbeFailure, ProbeResult } from './health-prober.js';
 import { CompactLatency, type Histogram, LatencyHistory, LatencyMerger, LatencyRecorder, newLatencyHistogram } from './latency-histogram.js';
 import { METHOD_LABELS } from './method-labels.js';
 import { summarizeWindow, type WindowMetrics } from './window-metrics.js';
@@ -55,7 +55,16 @@ const PROBES_OK = OUTCOMES + 1;
 const PROBES_UNREACHABLE = OUTCOMES + 2;
 const WINDOW_START = OUTCOMES + 3;
 const WINDOW_END = OUTCOMES + 4;
-const RING_STRIDE = OUTCOMES + 5;
+/** When the window's first and last probe finished (NaN: no probe). */
+const FIRST_PROBE_AT = OUTCOMES + 5;
+const LAST_PROBE_AT = OUTCOMES + 6;
+/** The window's last probe failure, as 1 + its index in PROBE_FAILURES (0: none). */
+const LAST_PROBE_FAILURE = OUTCOMES + 7;
+const RING_STRIDE = OUTCOMES + 8;
+
+const PROBE_FAILURES: readonly ProbeFailure[] = ['connect', 'timeout', 'invalid'];
+const failureCode = (f: ProbeFailure | null) => (f === null ? 0 : PROBE_FAILURES.indexOf(f) + 1);
+const failureOf = (code: number) => (code > 0 ? PROBE_FAILURES[code - 1] ?? null : null);
 
 /** Merges for views, and a view onto one closed window: per thread, used synchronously. */
 const merger = new LatencyMerger();
@@ -74,6 +83,9 @@ export class OperatorMeter {
   private probesSent = 0;
   private probesOk = 0;
   private probesUnreachable = 0;
+  private firstProbeAt: number | null = null;
+  private lastProbeAt: number | null = null;
+  private lastProbeFailure: ProbeFailure | null = null;
   /**
    * Closed windows, oldest overwritten first; `ringNext` is the slot the next close fills.
    * Slot s: latency in `history` slot s, counts and bounds at [s × RING_STRIDE, (s + 1) × RING_STRIDE).
@@ -120,8 +132,14 @@ export class OperatorMeter {
     this.latencyCount++;
   }
 
-  recordProbe(result: ProbeResult, head: number | null, chainId: string | null): void {
+  /** `at`: when the probe finished (ms since epoch); `failure`: how it failed, when it did (evidence for downtime). */
+  recordProbe(result: ProbeResult, head: number | null, chainId: string | null, at?: number, failure?: ProbeFailure): void {
     this.probesSent++;
+    if (at !== undefined) {
+      this.firstProbeAt ??= at;
+      this.lastProbeAt = at;
+    }
+    if (result !== 'ok') this.lastProbeFailure = failure ?? (result === 'invalid' ? 'invalid' : 'connect');
     if (result === 'unreachable') this.probesUnreachable++;
     if (result === 'ok') {
       this.probesOk++;
@@ -149,7 +167,19 @@ export class OperatorMeter {
     ring[o + PROBES_UNREACHABLE] = this.probesUnreachable;
     ring[o + WINDOW_START] = start;
     ring[o + WINDOW_END] = end;
-    const metrics = summarizeWindow(this, start, end, this.history.window(s, slotView), { outcomes: this.outcomes, probesSent: this.probesSent, probesOk: this.probesOk, probesUnreachable: this.probesUnreachable }, {
+    ring[o + FIRST_PROBE_AT] = this.firstProbeAt ?? Number.NaN;
+    ring[o + LAST_PROBE_AT] = this.lastProbeAt ?? Number.NaN;
+    ring[o + LAST_PROBE_FAILURE] = failureCode(this.lastProbeFailure);
+    const counts = {
+      outcomes: this.outcomes,
+      probesSent: this.probesSent,
+      probesOk: this.probesOk,
+      probesUnreachable: this.probesUnreachable,
+      firstProbeAt: this.firstProbeAt,
+      lastProbeAt: this.lastProbeAt,
+      lastProbeFailure: this.lastProbeFailure,
+    };
+    const metrics = summarizeWindow(this, start, end, this.history.window(s, slotView), counts, {
       head: this.head,
       headLag: bestHead !== null && this.head !== null ? Math.max(0, bestHead - this.head) : null,
       chainId: this.chainId,
@@ -158,6 +188,9 @@ export class OperatorMeter {
     this.probesSent = 0;
     this.probesOk = 0;
     this.probesUnreachable = 0;
+    this.firstProbeAt = null;
+    this.lastProbeAt = null;
+    this.lastProbeFailure = null;
     this.ringNext = (s + 1) % this.historyWindows;
     this.closedCount++;
     this.latestMetrics = metrics;
@@ -192,6 +225,9 @@ export class OperatorMeter {
     let probesUnreachable = 0;
     let start = Infinity;
     let end = -Infinity;
+    let firstProbeAt = Infinity;
+    let lastProbeAt = -Infinity;
+    let lastProbeFailure: ProbeFailure | null = null;
     const ring = this.ring;
     for (let k = 1; k <= n; k++) {
       const s = (this.ringNext - k + this.historyWindows) % this.historyWindows;
@@ -203,9 +239,22 @@ export class OperatorMeter {
       probesUnreachable += ring[o + PROBES_UNREACHABLE]!;
       start = Math.min(start, ring[o + WINDOW_START]!);
       end = Math.max(end, ring[o + WINDOW_END]!);
+      // NaN (no probe in that window) loses every comparison.
+      if (ring[o + FIRST_PROBE_AT]! < firstProbeAt) firstProbeAt = ring[o + FIRST_PROBE_AT]!;
+      if (ring[o + LAST_PROBE_AT]! > lastProbeAt) lastProbeAt = ring[o + LAST_PROBE_AT]!;
+      // Newest window first: the first failure met is the last one.
+      lastProbeFailure ??= failureOf(ring[o + LAST_PROBE_FAILURE]!);
     }
     const last = this.latestMetrics!;
-    return summarizeWindow(this, start, end, merger.finish(), { outcomes, probesSent, probesOk, probesUnreachable }, { head: last.head, headLag: last.headLag, chainId: last.chainId });
+    return summarizeWindow(this, start, end, merger.finish(), {
+      outcomes,
+      probesSent,
+      probesOk,
+      probesUnreachable,
+      firstProbeAt: Number.isFinite(firstProbeAt) ? firstProbeAt : null,
+      lastProbeAt: Number.isFinite(lastProbeAt) ? lastProbeAt : null,
+      lastProbeFailure,
+    }, { head: last.head, headLag: last.headLag, chainId: last.chainId });
   }
 
   /**

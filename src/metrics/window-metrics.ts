@@ -4,6 +4,7 @@
  */
 import type { PerformanceMetrics } from '../types.js';
 import { ATTEMPT_OUTCOMES, type AttemptOutcome, OUTCOME_INDEX } from './attempt-recorder.js';
+import type { ProbeFailure } from './health-prober.js';
 import type { LatencyDistribution } from './latency-histogram.js';
 
 /** Outcomes that count against the operator. 429 is the operator shedding load: neither success nor failure. */
@@ -25,11 +26,18 @@ export interface WindowMetrics extends PerformanceMetrics {
   readonly failures: Readonly<Record<FailureCause, number>>;
   readonly p50Latency: number;
   readonly maxLatency: number;
+  /** Attempts whose latency the percentiles are made of (refused connections and re-labelled answers are not timed). */
+  readonly latencySamples: number;
   readonly requestsPerSecond: number;
   readonly probesSent: number;
   readonly probesOk: number;
   /** Probes refused or timed out (as opposed to answered wrongly). */
   readonly probesUnreachable: number;
+  /** When the window's first and last probe finished (ms since epoch), null without probes. */
+  readonly firstProbeAt: number | null;
+  readonly lastProbeAt: number | null;
+  /** How the window's last failed probe failed (refused, timed out, answered invalidly), null when none failed. */
+  readonly lastProbeFailure: ProbeFailure | null;
   /** Latest block the operator reported, its lag behind the chain's best, the chain id it reported. */
   readonly head: number | null;
   readonly headLag: number | null;
@@ -41,6 +49,9 @@ export interface WindowCounts {
   readonly probesSent: number;
   readonly probesOk: number;
   readonly probesUnreachable: number;
+  readonly firstProbeAt?: number | null;
+  readonly lastProbeAt?: number | null;
+  readonly lastProbeFailure?: ProbeFailure | null;
 }
 
 const microsToMs = (micros: number) => micros / 1000;
@@ -93,12 +104,16 @@ export function summarizeWindow(
     p95Latency: hasLatency ? microsToMs(histogram.getValueAtPercentile(95)) : 0,
     p99Latency: hasLatency ? microsToMs(histogram.getValueAtPercentile(99)) : 0,
     maxLatency: hasLatency ? microsToMs(histogram.maxValue) : 0,
+    latencySamples: histogram.totalCount,
     requestsPerSecond: rps,
     throughput: rps * SECONDS_PER_MONTH,
     uptime,
     probesSent: counts.probesSent,
     probesOk: counts.probesOk,
     probesUnreachable: counts.probesUnreachable,
+    firstProbeAt: counts.firstProbeAt ?? null,
+    lastProbeAt: counts.lastProbeAt ?? null,
+    lastProbeFailure: counts.lastProbeFailure ?? null,
     head: probe.head,
     headLag: probe.headLag,
     chainId: probe.chainId,

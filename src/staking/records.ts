@@ -47,8 +47,29 @@ export interface OperatorState {
   readonly badWindows: number;
   /** Start of the current run of down windows, or null. */
   readonly downSince: number | null;
+  /**
+   * What the windows since `downSince` showed (the evidence a downtime violation carries);
+   * null or absent while the operator is not down.
+   */
+  readonly outage?: OutageTally | null;
   /** Bumped by every write: the compare-and-set token across gateway instances. */
   readonly version: number;
+}
+
+/** Counts over the windows of one outage: a fixed handful of numbers, whatever its length. */
+export interface OutageTally {
+  /** Windows that showed the operator down (windows without any evidence are not counted). */
+  readonly downWindows: number;
+  readonly probesSent: number;
+  readonly probesUnreachable: number;
+  /** Client requests sent to it, and those refused or timed out. */
+  readonly requests: number;
+  readonly unreachableRequests: number;
+  /** When the outage's first and latest probes finished (ms since epoch), null without probes. */
+  readonly firstProbeAt: number | null;
+  readonly lastProbeAt: number | null;
+  /** How the latest failed probe failed: `connect` (refused or reset), `timeout`, `invalid`. */
+  readonly lastProbeFailure: string | null;
 }
 
 export type LedgerEventType = 'stake' | 'unstake' | 'release' | 'slash';

@@ -7,7 +7,7 @@
 import type { WindowMetrics } from '../metrics/window-metrics.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
 import type { Severity, ViolationType } from '../types.js';
-import type { OperatorState, ViolationRecord } from './records.js';
+import type { OperatorState, OutageTally, ViolationRecord } from './records.js';
 import { type SlashingPolicy, violationId } from './slashing-policy.js';
 
 export interface DetectionPolicy {
@@ -62,20 +62,28 @@ export interface DetectionInput {
 export interface Detection {
   readonly violations: ViolationRecord[];
   readonly downSince: number | null;
+  /** The running tally of the outage since `downSince` (null when not down). */
+  readonly outage: OutageTally | null;
   readonly badWindows: number;
   readonly probation: boolean;
   readonly quietProbationWindows: number;
 }
 
-function evidenceOf(w: WindowMetrics) {
+/** The window's own numbers: what it was sent, how each attempt ended, its latency percentiles and probes. */
+function windowEvidence(w: WindowMetrics) {
   return {
     windowStart: w.windowStart,
     windowEnd: w.windowEnd,
     requests: w.requests,
     successes: w.successes,
+    rateLimited: w.rateLimited,
     failures: w.failures,
     successRate: w.successRate,
+    latencySamples: w.latencySamples,
+    p50Latency: w.p50Latency,
     p95Latency: w.p95Latency,
+    p99Latency: w.p99Latency,
+    maxLatency: w.maxLatency,
     uptime: w.uptime,
     probesSent: w.probesSent,
     probesOk: w.probesOk,
@@ -84,8 +92,78 @@ function evidenceOf(w: WindowMetrics) {
   };
 }
 
+/** A performance violation's evidence: the window's numbers, the score, the streak, and the targets it missed. */
+function performanceEvidence(w: WindowMetrics, score: number, badWindows: number, policy: DetectionPolicy) {
+  return {
+    ...windowEvidence(w),
+    score,
+    consecutiveWindowsBelowTarget: badWindows,
+    targets: {
+      successRate: policy.successRateTarget,
+      p95LatencyMs: policy.p95LatencyTargetMs,
+      minScore: policy.minScore,
+      maxHeadLagBlocks: policy.maxHeadLagBlocks,
+    },
+  };
+}
+
+/** A downtime violation's evidence: the outage since it began, and this window's probes and requests. */
+function downtimeEvidence(w: WindowMetrics, downSince: number, outage: OutageTally) {
+  return {
+    downSince,
+    windowStart: w.windowStart,
+    windowEnd: w.windowEnd,
+    probesSent: w.probesSent,
+    probesUnreachable: w.probesUnreachable,
+    firstProbeAt: w.firstProbeAt,
+    lastProbeAt: w.lastProbeAt,
+    lastProbeFailure: w.lastProbeFailure,
+    requests: w.requests,
+    refusedRequests: w.failures.connect,
+    timedOutRequests: w.failures.timeout,
+    outage,
+  };
+}
+
+const NO_OUTAGE: OutageTally = {
+  downWindows: 0,
+  probesSent: 0,
+  probesUnreachable: 0,
+  requests: 0,
+  unreachableRequests: 0,
+  firstProbeAt: null,
+  lastProbeAt: null,
+  lastProbeFailure: null,
+};
+
+/** The tally of an outage with one more down window. */
+function tallyOutage(previous: OutageTally, w: WindowMetrics): OutageTally {
+  return {
+    downWindows: previous.downWindows + 1,
+    probesSent: previous.probesSent + w.probesSent,
+    probesUnreachable: previous.probesUnreachable + w.probesUnreachable,
+    requests: previous.requests + w.requests,
+    unreachableRequests: previous.unreachableRequests + w.failures.connect + w.failures.timeout,
+    firstProbeAt: previous.firstProbeAt ?? w.firstProbeAt,
+    lastProbeAt: w.lastProbeAt ?? previous.lastProbeAt,
+    lastProbeFailure: w.lastProbeFailure ?? previous.lastProbeFailure,
+  };
+}
+
 const pct = (x: number) => `${x.toFixed(2)} %`;
 
+/**
+ * Judges one window. Two rules hold throughout:
+ * - No evidence is not good evidence. A window in which nothing reached the operator and
+ *   nothing showed it down (no probe, no traffic: windows shorter than the probe interval
+ *   have many) neither convicts nor clears: the outage clock, its tally, the bad-window
+ *   streak and the probation counters stay as they were.
+ * - One fault, one violation type, the most specific. A window that shows the operator down
+ *   (even before the outage lasts long enough for a downtime violation), misbehaving, or
+ *   serving bad data is judged for that cause only: it raises no performance_threshold and
+ *   is not counted in the bad-window streak, which holds (neither grows nor resets: the
+ *   window says nothing about the operator's performance apart from the fault).
+ */
 export function detectViolations(input: DetectionInput, policy: DetectionPolicy, slashing: SlashingPolicy): Detection {
   const { state, window: w, score } = input;
   const now = w.windowEnd;
@@ -98,7 +176,7 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
       timestamp: now,
       description,
       ...(extra.durationMinutes === undefined ? {} : { durationMinutes: extra.durationMinutes }),
-      evidence: extra.evidence ?? evidenceOf(w),
+      evidence: extra.evidence ?? windowEvidence(w),
     });
   };
 
@@ -108,14 +186,20 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   const downByProbes = w.probesSent > 0 && w.probesUnreachable === w.probesSent;
   const downByTraffic = w.requests >= 3 && unreachable >= 0.9 * w.requests;
   const down = downByProbes || downByTraffic;
-  const downSince = down ? (state.downSince ?? w.windowStart) : null;
-  if (downSince !== null) {
+  // Up only on evidence: a probe or a request that reached it (an invalid answer reached it too).
+  const reached = w.probesSent > w.probesUnreachable || w.requests > unreachable;
+  const downSince = down ? (state.downSince ?? w.windowStart) : reached ? null : state.downSince;
+  const heldOutage = state.downSince === null ? null : (state.outage ?? NO_OUTAGE);
+  const outage = down ? tallyOutage(heldOutage ?? NO_OUTAGE, w) : reached ? null : heldOutage;
+  if (down && downSince !== null && outage !== null) {
     const downMs = w.windowEnd - downSince;
     if (downMs >= policy.downtimeMinMs) {
       const minutes = downMs / 60_000;
       const severity: Severity = minutes < 10 ? 'low' : minutes < 60 ? 'medium' : minutes < 360 ? 'high' : 'critical';
-      add('downtime', severity, `unreachable for ${minutes.toFixed(1)} min: ${w.probesUnreachable} of ${w.probesSent} probes unreachable, ${unreachable} of ${w.requests} requests timed out or were refused in the last window`, {
+      const lastFailure = outage.lastProbeFailure === null ? '' : `, last probe failure: ${outage.lastProbeFailure}`;
+      add('downtime', severity, `unreachable for ${minutes.toFixed(1)} min since ${new Date(downSince).toISOString()}: ${outage.probesUnreachable} of ${outage.probesSent} probes unreachable, ${outage.unreachableRequests} of ${outage.requests} requests timed out or were refused${lastFailure}`, {
         durationMinutes: Math.round(minutes * 100) / 100,
+        evidence: downtimeEvidence(w, downSince, outage),
       });
     }
   }
@@ -140,13 +224,15 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
     });
   }
 
-  // Performance below the seed's targets for K consecutive judged windows.
+  // Performance below the seed's targets for K consecutive judged windows. A window with a
+  // more specific cause is not judged here (see above): its failures and slowness are that cause's.
+  const specificCause = down || misbehaving || input.wrongChain !== null || input.badData.length > 0;
   let badWindows = state.badWindows;
   let belowTarget = false;
   // A lag seen by a probe that reached the operator is evidence whatever the traffic (a lagging
   // operator gets few requests: none that need the tip).
   const longLag = w.headLag !== null && w.headLag >= policy.maxHeadLagBlocks && w.probesOk > 0;
-  if (w.requests >= policy.minRequests || longLag) {
+  if (!specificCause && (w.requests >= policy.minRequests || longLag)) {
     belowTarget = longLag || score < policy.minScore || w.successRate < policy.successRateTarget || w.p95Latency > policy.p95LatencyTargetMs;
     badWindows = belowTarget ? badWindows + 1 : 0;
   }
@@ -160,12 +246,15 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
       w.p95Latency > policy.p95LatencyTargetMs ? `p95 ${w.p95Latency.toFixed(1)} ms > ${policy.p95LatencyTargetMs} ms` : '',
       longLag ? `head ${w.headLag} blocks behind the chain's (limit ${policy.maxHeadLagBlocks})` : '',
     ].filter(Boolean);
-    add('performance_threshold', severity, `below target for ${badWindows} consecutive windows: ${misses.join(', ')}`);
+    add('performance_threshold', severity, `below target for ${badWindows} consecutive windows: ${misses.join(', ')}`, {
+      evidence: performanceEvidence(w, score, badWindows, policy),
+    });
   }
 
   // Demotion is immediate: a window this bad takes the operator off weighted routing.
   // It lifts after a clean window with enough traffic to judge, or after a run of quiet,
-  // reachable windows; a quiet window alone proves nothing (probes do not check data).
+  // reachable windows; a quiet window alone proves nothing (probes do not check data), and
+  // a window without a probe that answered leaves the run where it was.
   const judgedByTraffic = w.requests >= policy.minRequests;
   const probesAllInvalid = w.probesSent > 0 && w.probesOk === 0;
   const bad = down || probesAllInvalid || misbehaving || input.badData.length > 0 || input.wrongChain !== null
@@ -174,9 +263,9 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   let quietProbationWindows = 0;
   if (bad) probation = true;
   else if (judgedByTraffic) probation = false;
-  else if (state.probation && w.probesOk > 0) {
-    quietProbationWindows = (state.quietProbationWindows ?? 0) + 1;
+  else if (state.probation) {
+    quietProbationWindows = (state.quietProbationWindows ?? 0) + (w.probesOk > 0 ? 1 : 0);
     if (quietProbationWindows >= policy.probationQuietWindows) probation = false;
   }
-  return { violations, downSince, badWindows, probation, quietProbationWindows: probation ? quietProbationWindows : 0 };
+  return { violations, downSince, outage, badWindows, probation, quietProbationWindows: probation ? quietProbationWindows : 0 };
 }

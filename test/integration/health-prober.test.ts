@@ -2,6 +2,7 @@
  * The health prober over real sockets: what it asks each operator and when (finality rounds,
  * operators that refuse a tag, skipped heads, adaptive pacing), and what the sink is told.
  */
+import * as net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { HealthProber, type HealthProberOptions, NOT_SERVING_RETRY_ROUNDS, type ProbeDetails, type ProbeResult, type ProbeTarget } from '../../src/metrics/health-prober.js';
 import { Upstream } from '../../src/router/upstream.js';
@@ -114,7 +115,28 @@ describe('finality rounds', () => {
     await op.close();
     const { prober: p, recorded } = prober([target(0, url)]);
     await p.probeAll();
-    expect(recorded).toEqual([{ index: 0, result: 'unreachable', head: null, chainId: null, details: { headAsked: true } }]);
+    expect(recorded).toEqual([{ index: 0, result: 'unreachable', head: null, chainId: null, details: { headAsked: true, failure: 'connect' } }]);
+  });
+
+  it('tell the sink how a probe failed: refused, timed out, or answered invalidly (a downtime violation\'s evidence)', async () => {
+    const closed = await startRawOperator(node);
+    await closed.close();
+    // Accepts the connection and never answers.
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentSockets = new Set<net.Socket>();
+    silent.on('connection', (socket) => silentSockets.add(socket));
+    cleanups.push(() => new Promise((resolve) => { for (const socket of silentSockets) socket.destroy(); silent.close(resolve); }));
+    const garbage = await rawOperator(() => '"not a quantity"');
+    const { prober: p, recorded } = prober(
+      [target(0, closed.url), target(1, `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`), target(2, garbage.url)],
+      { timeoutMs: 200, finalityEveryRounds: 1_000 },
+    );
+    await p.probeAll();
+    const failureOf = (index: number) => recorded.filter((r) => r.index === index).map((r) => [r.result, r.details?.failure]);
+    expect(failureOf(0)).toEqual([['unreachable', 'connect']]);
+    expect(failureOf(1)).toEqual([['unreachable', 'timeout']]);
+    expect(failureOf(2)).toEqual([['invalid', 'invalid']]);
   });
 
   it('read from anvil match what anvil itself says its safe and finalized blocks are', async () => {
@@ -141,7 +163,7 @@ describe('skipHeadProbe', () => {
     expect(second(0)).toEqual({ index: 0, result: 'ok', head: null, chainId: '0x1', details: { headAsked: false } });
     expect(second(1)).toEqual({ index: 1, result: 'ok', head: 16, chainId: '0x1', details: { headAsked: true } });
     // Asked and answered invalidly: told apart from not asked.
-    expect(second(2)).toEqual({ index: 2, result: 'invalid', head: null, chainId: '0x1', details: { headAsked: true } });
+    expect(second(2)).toEqual({ index: 2, result: 'invalid', head: null, chainId: '0x1', details: { headAsked: true, failure: 'invalid' } });
   });
 });
 

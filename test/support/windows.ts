@@ -20,6 +20,8 @@ export interface WindowSpec {
   probesSent?: number;
   probesOk?: number;
   probesUnreachable?: number;
+  /** How the last failed probe failed (default: `connect` when some were unreachable, `invalid` when some failed otherwise). */
+  lastProbeFailure?: WindowMetrics['lastProbeFailure'];
   chainId?: string | null;
 }
 
@@ -55,12 +57,16 @@ export function testWindow(spec: WindowSpec = {}): WindowMetrics {
     p95Latency: p95,
     p99Latency: p95 * 1.5,
     maxLatency: p95 * 2,
+    latencySamples: requests - failures.connect - failures.wrong_result,
     requestsPerSecond: rps,
     throughput: rps * 30 * 24 * 3600,
     uptime: probesSent > 0 ? (100 * probesOk) / probesSent : requests > 0 ? 100 * (1 - downs / requests) : 100,
     probesSent,
     probesOk,
     probesUnreachable,
+    firstProbeAt: probesSent > 0 ? start : null,
+    lastProbeAt: probesSent > 0 ? end : null,
+    lastProbeFailure: spec.lastProbeFailure !== undefined ? spec.lastProbeFailure : probesUnreachable > 0 ? 'connect' : probesOk < probesSent ? 'invalid' : null,
     head: 100,
     headLag: 0,
     chainId: spec.chainId ?? '0x1',

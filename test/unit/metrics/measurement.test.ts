@@ -143,6 +143,31 @@ describe('windows', () => {
     expect(m.closeWindow()[0]!.uptime).toBe(100);
   });
 
+  it('keeps what a downtime violation needs: when the window\'s probes finished, how the last failed one failed, the timed samples', () => {
+    const { m, advance, at } = setup();
+    const firstAt = at();
+    m.recordProbe(0, 'unreachable', null, null, 'timeout');
+    advance(4);
+    m.recordProbe(0, 'ok', 100, '0x1');
+    advance(4);
+    const lastAt = at();
+    m.recordProbe(0, 'unreachable', null, null, 'connect');
+    // A refused connection is not timed; the others are.
+    m.recordAttempt(0, CALL, 'connect', 50);
+    m.recordAttempt(0, CALL, 'success', ms(3));
+    m.recordAttempt(0, CALL, 'timeout', ms(900));
+    advance(2);
+    const [a, b] = m.closeWindow();
+    expect(a).toMatchObject({ probesSent: 3, probesUnreachable: 2, firstProbeAt: firstAt, lastProbeAt: lastAt, lastProbeFailure: 'connect', latencySamples: 2 });
+    expect(b).toMatchObject({ probesSent: 0, firstProbeAt: null, lastProbeAt: null, lastProbeFailure: null, latencySamples: 0 });
+    // A window of probes that all answered has no failure; the merged view spans both windows.
+    m.recordProbe(0, 'ok', 101, '0x1');
+    const okAt = at();
+    advance(10);
+    expect(m.closeWindow()[0]).toMatchObject({ probesSent: 1, firstProbeAt: okAt, lastProbeAt: okAt, lastProbeFailure: null });
+    expect(m.view(0, 2)).toMatchObject({ probesSent: 4, firstProbeAt: firstAt, lastProbeAt: okAt, lastProbeFailure: 'connect', latencySamples: 2 });
+  });
+
   it('falls back to request outcomes for uptime when there were no probes', () => {
     const { m, advance } = setup();
     for (let i = 0; i < 8; i++) m.recordAttempt(0, CALL, 'success', 100);

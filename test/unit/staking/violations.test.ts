@@ -28,7 +28,7 @@ function run(specs: readonly WindowSpec[], scores?: readonly number[]): { detect
     const w = window({ start, ...spec });
     const d = detect(state, w, { score: scores?.[i] ?? 100 });
     detections.push(d);
-    state = { ...state, downSince: d.downSince, badWindows: d.badWindows, probation: d.probation };
+    state = { ...state, downSince: d.downSince, outage: d.outage, badWindows: d.badWindows, probation: d.probation, quietProbationWindows: d.quietProbationWindows };
     start = w.windowEnd;
   });
   return { detections, state };
@@ -52,7 +52,7 @@ const evidence = (n: number): BadDataEvidence[] =>
 describe('a clean window', () => {
   it('has no violation, and leaves the operator off probation', () => {
     const d = detect({ ...fresh(), probation: true }, window());
-    expect(d).toEqual({ violations: [], downSince: null, badWindows: 0, probation: false, quietProbationWindows: 0 });
+    expect(d).toEqual({ violations: [], downSince: null, outage: null, badWindows: 0, probation: false, quietProbationWindows: 0 });
   });
 
   it('client-side things never appear: only rpc_error answers and http_429s is no violation (429 is not a failure)', () => {
@@ -131,6 +131,167 @@ describe('downtime', () => {
     expect(at(359.5)).toMatchObject({ severity: 'high' });
     expect(at(360)).toMatchObject({ severity: 'critical', durationMinutes: 360 });
     expect(at(1000)).toMatchObject({ severity: 'critical', durationMinutes: 1000 });
+  });
+});
+
+describe('no evidence is not good evidence', () => {
+  const SHORT_MS = 2_000;
+  /** A 2 s window: one probe, refused (probes every 5 s land in every second or third window). */
+  const PROBED_DOWN: WindowSpec = { lengthMs: SHORT_MS, successes: 0, probesSent: 1, probesUnreachable: 1 };
+  /** A 2 s window with neither a probe nor a request. */
+  const NOTHING: WindowSpec = { lengthMs: SHORT_MS, successes: 0, probesSent: 0 };
+
+  it('an operator dead from the start, with windows shorter than the probe interval, is convicted of downtime', () => {
+    // 40 windows of 2 s (80 s), a probe every 5 s: windows 0, 2 (4 s), 5 (10 s), 7, 10, ...
+    const probed = (i: number) => Math.floor((i * SHORT_MS) / 5_000) !== Math.floor(((i - 1) * SHORT_MS) / 5_000) || i === 0;
+    const specs = Array.from({ length: 40 }, (_, i) => (probed(i) ? PROBED_DOWN : NOTHING));
+    const { detections } = run(specs);
+    // The outage clock starts at the first probe and is never reset by a window without evidence.
+    for (const d of detections) expect(d.downSince).toBe(T0);
+    const convicted = detections.flatMap((d, i) => d.violations.map((v) => ({ window: i, v })));
+    expect(convicted.length).toBeGreaterThan(0);
+    for (const { window: i, v } of convicted) {
+      expect(v.type).toBe('downtime');
+      // Only a window that itself showed the operator down convicts; a window without evidence never does.
+      expect(specs[i]).toBe(PROBED_DOWN);
+      expect((i + 1) * SHORT_MS).toBeGreaterThanOrEqual(DEFAULT_DETECTION.downtimeMinMs);
+    }
+    // The first probed window at or past 60 s: window 30 ends at 62 s.
+    expect(convicted[0]!.window).toBe(30);
+    expect(convicted[0]!.v).toMatchObject({ severity: 'low', durationMinutes: 1.03 });
+  });
+
+  it('a window without probes and without traffic keeps the outage, the bad-window streak and the probation counters as they were', () => {
+    const outage = { downWindows: 2, probesSent: 2, probesUnreachable: 2, requests: 0, unreachableRequests: 0, firstProbeAt: T0, lastProbeAt: T0 + 20_000, lastProbeFailure: 'connect' };
+    const state = { ...fresh(), downSince: T0, outage, badWindows: 2, probation: true, quietProbationWindows: 3 };
+    const d = detect(state, window({ start: T0 + 30_000, successes: 0, probesSent: 0 }));
+    expect(d).toEqual({ violations: [], downSince: T0, outage, badWindows: 2, probation: true, quietProbationWindows: 3 });
+    // Not even after the outage would have lasted long enough: it convicts only on evidence.
+    expect(detect(state, window({ start: T0 + 600_000, successes: 0, probesSent: 0 })).violations).toEqual([]);
+  });
+
+  it('a couple of refused requests and no probe hold too; anything that reached the operator clears', () => {
+    const state = { ...fresh(), downSince: T0 };
+    const later = T0 + 30_000;
+    expect(detect(state, window({ start: later, successes: 0, failures: { connect: 2 }, probesSent: 0 })).downSince).toBe(T0);
+    expect(detect(state, window({ start: later, successes: 2, probesSent: 0 })).downSince).toBeNull();
+    expect(detect(state, window({ start: later, successes: 0, rateLimited: 1, probesSent: 0 })).downSince).toBeNull();
+    expect(detect(state, window({ start: later, successes: 0, probesSent: 1, probesOk: 0, probesUnreachable: 0 })).downSince).toBeNull();
+    expect(detect(state, window({ start: later, successes: 0, probesSent: 1 })).downSince).toBeNull();
+  });
+
+  it('holds whatever the window/probe ratio: probes every third window of 10 s', () => {
+    const specs = Array.from({ length: 9 }, (_, i) => (i % 3 === 0 ? { lengthMs: 10_000, successes: 0, probesSent: 1, probesUnreachable: 1 } : { lengthMs: 10_000, successes: 0, probesSent: 0 }));
+    const { detections } = run(specs);
+    expect(detections.map((d) => d.violations.map((v) => v.type))).toEqual([[], [], [], [], [], [], ['downtime'], [], []]);
+  });
+});
+
+describe('one fault, one violation type, the most specific', () => {
+  const GARBAGE: WindowSpec = { successes: 50, failures: { invalid_envelope: 50 } };
+  const SLOW: WindowSpec = { p95Latency: 400 };
+  const typesOf = (detections: readonly Detection[]) => detections.map((d) => d.violations.map((v) => v.type));
+
+  it('a garbage-answering operator gets misbehavior only, however low its score and success rate', () => {
+    const { detections } = run([GARBAGE, GARBAGE, GARBAGE, GARBAGE], [60, 40, 30, 20]);
+    expect(typesOf(detections)).toEqual([['misbehavior'], ['misbehavior'], ['misbehavior'], ['misbehavior']]);
+    expect(detections.map((d) => d.badWindows)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('an operator down by traffic gets downtime only, also before the outage is long enough to be one', () => {
+    const { detections } = run([DOWN_BY_TRAFFIC, DOWN_BY_TRAFFIC, DOWN_BY_TRAFFIC, DOWN_BY_TRAFFIC], [40, 20, 10, 5]);
+    expect(typesOf(detections)).toEqual([[], ['downtime'], ['downtime'], ['downtime']]);
+    expect(detections.map((d) => d.badWindows)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('an outvoted operator gets bad_data only: its wrong answers are not also a low success rate', () => {
+    const outvoted: WindowSpec = { successes: 80, failures: { wrong_result: 20 } };
+    const specs = [outvoted, outvoted, outvoted];
+    let state = fresh();
+    let start = T0;
+    const types: string[][] = [];
+    for (const spec of specs) {
+      const w = window({ start, ...spec });
+      const d = detect(state, w, { score: 50, badData: evidence(3) });
+      types.push(d.violations.map((v) => v.type));
+      state = { ...state, badWindows: d.badWindows };
+      start = w.windowEnd;
+    }
+    expect(types).toEqual([['bad_data'], ['bad_data'], ['bad_data']]);
+    expect(state.badWindows).toBe(0);
+  });
+
+  it('a fault window holds the performance streak: it neither counts nor resets it', () => {
+    const { detections } = run([SLOW, SLOW, GARBAGE, SLOW]);
+    expect(detections.map((d) => d.badWindows)).toEqual([1, 2, 2, 3]);
+    expect(typesOf(detections)).toEqual([[], [], ['misbehavior'], ['performance_threshold']]);
+  });
+
+  it('a slow operator with no other fault still gets performance_threshold', () => {
+    expect(typesOf(run([SLOW, SLOW, SLOW]).detections)).toEqual([[], [], ['performance_threshold']]);
+  });
+});
+
+describe('evidence an operator can check', () => {
+  it('a performance violation carries the window\'s percentiles, sample count, outcomes by cause, score and the targets', () => {
+    const slowAndFailing: WindowSpec = { successes: 95, rateLimited: 4, failures: { http_5xx: 2, timeout: 1 }, p95Latency: 400 };
+    const { detections } = run([slowAndFailing, slowAndFailing, slowAndFailing], [85, 80, 75]);
+    const v = detections[2]!.violations[0]!;
+    expect(v.type).toBe('performance_threshold');
+    const w = window({ start: T0 + 2 * WINDOW_MS, ...slowAndFailing });
+    expect(v.evidence).toEqual({
+      windowStart: w.windowStart,
+      windowEnd: w.windowEnd,
+      requests: 102,
+      successes: 95,
+      rateLimited: 4,
+      failures: { timeout: 1, connect: 0, http_5xx: 2, http_other: 0, invalid_envelope: 0, wrong_result: 0, missing_block: 0 },
+      successRate: w.successRate,
+      latencySamples: 102,
+      p50Latency: 200,
+      p95Latency: 400,
+      p99Latency: 600,
+      maxLatency: 800,
+      uptime: 100,
+      probesSent: 3,
+      probesOk: 3,
+      probesUnreachable: 0,
+      headLag: 0,
+      score: 75,
+      consecutiveWindowsBelowTarget: 3,
+      targets: { successRate: 99, p95LatencyMs: 250, minScore: 90, maxHeadLagBlocks: 64 },
+    });
+  });
+
+  it('a downtime violation carries when the outage began, the probes and requests over all of it, the window\'s probe times and the last probe failure', () => {
+    const timedOut: WindowSpec = { successes: 0, failures: { timeout: 4 }, probesSent: 3, probesUnreachable: 3, lastProbeFailure: 'timeout' };
+    const { detections } = run([DOWN_BY_PROBES, timedOut, timedOut]);
+    const v = detections[2]!.violations[0]!;
+    expect(v.type).toBe('downtime');
+    const last = window({ start: T0 + 2 * WINDOW_MS, ...timedOut });
+    expect(v.evidence).toEqual({
+      downSince: T0,
+      windowStart: last.windowStart,
+      windowEnd: last.windowEnd,
+      probesSent: 3,
+      probesUnreachable: 3,
+      firstProbeAt: last.firstProbeAt,
+      lastProbeAt: last.lastProbeAt,
+      lastProbeFailure: 'timeout',
+      requests: 4,
+      refusedRequests: 0,
+      timedOutRequests: 4,
+      outage: { downWindows: 3, probesSent: 9, probesUnreachable: 9, requests: 8, unreachableRequests: 8, firstProbeAt: T0, lastProbeAt: last.lastProbeAt, lastProbeFailure: 'timeout' },
+    });
+    expect(v.description).toContain('9 of 9 probes unreachable');
+    expect(v.description).toContain('last probe failure: timeout');
+  });
+
+  it('stays the same size however long the outage', () => {
+    const { detections } = run(Array.from({ length: 500 }, () => DOWN_BY_PROBES));
+    const sizes = detections.flatMap((d) => d.violations.map((v) => JSON.stringify(v.evidence).length));
+    expect(Math.max(...sizes)).toBeLessThan(1_000);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThan(20);
   });
 });
 
