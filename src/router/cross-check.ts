@@ -1,30 +1,38 @@
 /**
  * The sampled cross-check that catches bad data: a small share of deterministic requests
  * (same answer from every honest node: chain id, a settled block, a balance at a fixed
- * block) is sent again to two other operators after the client has its answer. When two
- * of the three agree, the third is outvoted: its attempt is re-recorded as `wrong_result`
- * and the evidence goes to the sink (the staking side). Off the client's path; nothing
- * is awaited by the request that triggered it.
+ * block) is sent again to two other operators after the client has its answer. Answers are
+ * compared by their digest (`answer-digest.ts`: what consensus fixes, not how a client
+ * formats it). When two of the three agree, the third is outvoted: its attempt is
+ * re-recorded as `wrong_result` and the evidence goes to the sink (the staking side). Off
+ * the client's path; nothing is awaited by the request that triggered it.
  */
 import { createHash } from 'node:crypto';
 import type { AttemptRecorder } from '../metrics/attempt-recorder.js';
 import { reportInternalError } from '../metrics/internal-errors.js';
 import { methodIndex } from '../metrics/method-labels.js';
+import { answerDigest, type DigestKind, digestKindOf } from './answer-digest.js';
 import { parseJsonBody, type RpcCall } from './jsonrpc.js';
 import type { OperatorRef, RandomSource, RoutingState } from './routing-table.js';
 import type { UpstreamBody } from './upstream.js';
 import { canonicalJson, utf8Prefix } from './untrusted-json.js';
 
 /**
- * What an outvoted operator is shown. Each of params, answer and majority is canonical JSON
- * (sorted keys, no spaces) cut to EVIDENCE_EXCERPT_BYTES, with the byte length and sha256 of the
- * whole canonical text in `full`: bounded in the operator's record whatever the client asked or
- * the operator answered, and still checkable against the operator's own answer.
+ * What an outvoted operator is shown. `params` is the call's params as canonical JSON (sorted
+ * keys, no spaces); `answer` and `majority` are the digests that disagreed (`comparedAs` names
+ * the digest, see answer-digest.ts; each is canonical JSON too). Each is cut to
+ * EVIDENCE_EXCERPT_BYTES, with the byte length and sha256 of the whole text in `full`: bounded
+ * in the operator's record whatever the client asked or the operator answered, and still
+ * checkable against the digest of the operator's own answer.
  */
 export interface CrossCheckEvidence {
   readonly method: string;
   readonly params: string;
+  /** How the answers were compared: the digest of the method's answers. */
+  readonly comparedAs: DigestKind;
+  /** The outvoted operator's digest. */
   readonly answer: string;
+  /** The digest the two agreeing operators gave. */
   readonly majority: string;
   readonly full: { readonly params: WholeText; readonly answer: WholeText; readonly majority: WholeText };
   readonly agreeingOperators: readonly string[];
@@ -60,6 +68,7 @@ const BLOCK_PARAM: Readonly<Record<string, number | null>> = {
   eth_chainId: null,
   net_version: null,
   eth_getBlockByNumber: 0,
+  eth_getBlockReceipts: 0,
   eth_getBalance: 1,
   eth_getCode: 1,
   eth_getTransactionCount: 1,
@@ -116,11 +125,12 @@ export class CrossChecker {
   }
 
   /**
-   * What two answers to `call` must share to agree: the canonical result; undefined for an error,
-   * garbage, or a result nested deeper than the gateway inspects (it cannot be vouched for).
+   * What two answers to `call` must share to agree: the result's digest for its method (what
+   * consensus fixes, as the vote compares); undefined for an error, garbage, or a result nested
+   * deeper than the gateway inspects (it cannot be vouched for).
    */
   answerKey(call: RpcCall, answer: Buffer): string | undefined {
-    return resultOf(parseJsonBody(answer), this.options.maxJsonDepth);
+    return digestOf(digestKindOf(call.method), parseJsonBody(answer), this.options.maxJsonDepth);
   }
 
   /** Checks `call` now, whatever the sample rate (two operators disagreed on it): the vote files its verdict. */
@@ -136,7 +146,8 @@ export class CrossChecker {
   async check(chain: string, call: RpcCall, answered: OperatorRef, answer: Buffer): Promise<void> {
     // Before any await: `answer` may be reused once consider() returns.
     const maxDepth = this.options.maxJsonDepth;
-    const first = resultOf(parseJsonBody(answer), maxDepth);
+    const comparedAs = digestKindOf(call.method);
+    const first = digestOf(comparedAs, parseJsonBody(answer), maxDepth);
     if (first === undefined) return;
     // Params nested deeper than the gateway inspects are not checked; the client's bytes went upstream untouched.
     const params = canonicalJson(call.request['params'] ?? [], maxDepth);
@@ -150,7 +161,7 @@ export class CrossChecker {
     }
     if (others.length < 2) return;
     // The client's own bytes, with the upstream's ids: nothing of the call is re-serialized.
-    const answers = await Promise.all(others.map((op) => this.ask(op, call)));
+    const answers = await Promise.all(others.map((op) => this.ask(op, call, comparedAs)));
     const votes = [{ operator: answered, result: first }, ...others.map((operator, i) => ({ operator, result: answers[i] }))];
     if (votes.some((v) => v.result === undefined)) return;
     const [a, b, c] = votes as { operator: OperatorRef; result: string }[];
@@ -167,6 +178,7 @@ export class CrossChecker {
     this.sink.onOutvoted(outvoted.operator, {
       method: call.method,
       params: paramsExcerpt,
+      comparedAs,
       answer: answerExcerpt,
       majority: majorityExcerpt,
       full: { params: paramsWhole, answer: answerWhole, majority: majorityWhole },
@@ -174,10 +186,10 @@ export class CrossChecker {
     });
   }
 
-  private async ask(operator: OperatorRef, body: UpstreamBody): Promise<string | undefined> {
+  private async ask(operator: OperatorRef, body: UpstreamBody, comparedAs: DigestKind): Promise<string | undefined> {
     try {
       const reply = await operator.upstream.send(body, this.options.timeoutMs, true);
-      return reply.status === 200 ? resultOf(parseJsonBody(reply.body), this.options.maxJsonDepth) : undefined;
+      return reply.status === 200 ? digestOf(comparedAs, parseJsonBody(reply.body), this.options.maxJsonDepth) : undefined;
     } catch {
       return undefined; // an operator that cannot answer casts no vote
     }
@@ -185,12 +197,12 @@ export class CrossChecker {
 }
 
 /**
- * The canonical `result` of a JSON-RPC answer; errors, garbage and results nested deeper than
- * `maxDepth` cast no vote.
+ * The digest of a JSON-RPC answer's `result`; errors, garbage and results that have no digest
+ * and nest deeper than `maxDepth` cast no vote.
  */
-function resultOf(response: unknown, maxDepth: number): string | undefined {
+function digestOf(kind: DigestKind, response: unknown, maxDepth: number): string | undefined {
   if (typeof response !== 'object' || response === null || !('result' in response)) return undefined;
-  return canonicalJson((response as { result: unknown }).result, maxDepth);
+  return answerDigest(kind, (response as { result: unknown }).result, maxDepth);
 }
 
 /** The start of a canonical text that evidence keeps, and what it needs to check the rest. */

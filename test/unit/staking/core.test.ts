@@ -175,6 +175,7 @@ const whole = (text: string) => ({ bytes: text.length, sha256: createHash('sha25
 const BAD_BALANCE = {
   method: 'eth_getBalance',
   params: '[]',
+  comparedAs: 'quantity' as const,
   answer: '"0x1"',
   majority: '"0x2"',
   full: { params: whole('[]'), answer: whole('"0x1"'), majority: whole('"0x2"') },

@@ -42,6 +42,7 @@ const evidence = (n: number): BadDataEvidence[] =>
   Array.from({ length: n }, (_, i) => ({
     method: 'eth_getBalance',
     params: '["0x0","0x10"]',
+    comparedAs: 'quantity',
     answer: `"0x${i + 1}"`,
     majority: '"0x0"',
     // Only the shape matters to detection: the digests are placeholders.
