@@ -65,7 +65,8 @@ async function startGateway(answers: ((call: FakeCall) => FakeAnswer)[]): Promis
       logLevel: 'silent',
       rpc: { port: 0 },
       admin: { port: 0 },
-      staking: { crossCheck: { sampleRate: 1 } },
+      // Every client call sampled by the cross-check (not first verified as operators still proving themselves: provingAnswers 0).
+      staking: { crossCheck: { sampleRate: 1 }, provingAnswers: 0 },
       operators: nodes.map((n, i) => ({ id: `op${i}`, url: n.url })),
     }),
     { autoMeasure: false },

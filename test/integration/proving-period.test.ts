@@ -92,6 +92,27 @@ describe('the proving period', () => {
     expect(await wrongAnswers(g, 200)).toBeGreaterThan(0);
   });
 
+  it('second opinions compare what consensus fixes: another client\'s formatting of the same block agrees', async () => {
+    const all = await Promise.all([0, 1, 2].map(() => startFakeNode({ chainId: CHAIN_ID, head: 1000 })));
+    nodes.push(...all);
+    const block = { number: SETTLED, hash: `0x${'ab'.repeat(32)}`, transactions: [`0x${'cd'.repeat(32)}`], miner: `0x${'11'.repeat(20)}` };
+    all[0]!.answer = (call) => (call.method === 'eth_getBlockByNumber' && call.params[0] === SETTLED ? { result: block } : undefined);
+    all[1]!.answer = all[0]!.answer;
+    // Nethermind's way: totalDifficulty and author besides, keys in another order.
+    all[2]!.answer = (call) =>
+      call.method === 'eth_getBlockByNumber' && call.params[0] === SETTLED ? { result: { author: block.miner, totalDifficulty: '0x0', ...block } } : undefined;
+    const g = await startGateway(all, 20);
+    for (let i = 0; i < 120; i++) {
+      const res = await fetch(g.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'eth_getBlockByNumber', params: [SETTLED, false] }) });
+      expect(((await res.json()) as { result: { hash: string } }).result.hash).toBe(block.hash);
+    }
+    await g.closeWindow();
+    for (const id of ['op0', 'op1', 'op2']) {
+      expect(g.core.state(id)!.violations).toEqual([]);
+      expect(g.proving.isProven(id)).toBe(true);
+    }
+  });
+
   it('the admin API shows how far an operator is', async () => {
     await startOperators();
     const g = await startGateway(nodes, 50);
