@@ -156,6 +156,18 @@ export const ConfigSchema = z.strictObject({
           probationQuietWindows: z.number().int().min(1).default(6),
           /** Blocks behind the chain's head (probed at a window's close) that count as a window below target. */
           maxHeadLagBlocks: z.number().int().min(1).default(64),
+          /**
+           * When the gateway counts itself saturated in a window (any data-plane thread over either):
+           * such a window convicts no operator of performance_threshold; it is the gateway's overload.
+           */
+          gatewayOverload: z
+            .strictObject({
+              /** Share of the window a thread's event loop was busy (0-1). */
+              eventLoopUtilization: z.number().gt(0).max(1).default(0.9),
+              /** A thread's event-loop delay at p99, ms. */
+              eventLoopDelayMs: z.number().positive().default(100),
+            })
+            .prefault({}),
         })
         .prefault({}),
       slashing: z

@@ -11,6 +11,7 @@ import { AdminServer } from './admin/admin-server.js';
 import { registerStakingRoutes } from './admin/staking-routes.js';
 import { createLogger, type Logger } from './log.js';
 import { DISCARD_RECORDER } from './metrics/attempt-recorder.js';
+import { ThreadHealthMeter } from './metrics/gateway-health.js';
 import { HealthProber, type ProbeDetails, type ProbeResult } from './metrics/health-prober.js';
 import { Chains, type ProbeOutcome } from './chain/chains.js';
 import { ROUTING_REASONS } from './router/routing-table.js';
@@ -94,11 +95,14 @@ export class Gateway {
       windowSeconds: config.windowSeconds,
       ...(options.now ? { now: options.now } : {}),
       beforeClose: () => this.workers?.collect() ?? Promise.resolve(),
+      // This thread's pools: the data plane's, or (with workers) the probes'.
+      health: { meter: new ThreadHealthMeter('main', () => Array.from(this.refs.values(), (r) => r.upstream)), thresholds: config.staking.thresholds.gatewayOverload },
     });
     this.controlLoop = new ControlLoop(
       core,
       Object.fromEntries(Object.entries(config.chains).map(([chain, c]) => [chain, `0x${c.chainId.toString(16)}`])),
       logger,
+      { p95LatencyTargetMs: config.staking.thresholds.p95LatencyMs, minRequests: config.staking.scoring.minRequests },
     );
     this.chains = new Chains(config, options.now ?? Date.now);
     this.proving = new ProvingLedger(config.staking.provingAnswers);
@@ -152,13 +156,13 @@ export class Gateway {
     this.adminServer = new AdminServer({ host: config.admin.host, port: config.admin.port, token: config.admin.token });
     registerStakingRoutes(this.adminServer, core, {
       operator: (id) => this.operatorChainJson(id),
-      status: () => ({ chains: this.chains.summaries() }),
+      status: () => ({ chains: this.chains.summaries(), gateway: this.gatewayStatusJson() }),
     });
     this.registerMetricsRoute();
-    this.measurement.onWindow((windows) => {
+    this.measurement.onWindow((windows, _closedAt, health) => {
       let scored: Promise<void>;
       try {
-        scored = this.controlLoop.onWindow(windows);
+        scored = this.controlLoop.onWindow(windows, health);
       } catch (err) {
         scored = Promise.reject(err);
       }
@@ -476,6 +480,23 @@ export class Gateway {
     }
   }
 
+  /** The gateway's judgment of itself in the last window, for /v1/status. */
+  private gatewayStatusJson(): Record<string, unknown> {
+    const j = this.controlLoop.gatewayJudgment;
+    const h = j.health;
+    return {
+      overloaded: j.overloaded,
+      reasons: j.reasons,
+      overloadedWindows: j.overloadedWindows,
+      lastOverloadedWindowEnd: j.lastOverloadedWindowEnd,
+      eventLoopDelayP99Ms: h?.eventLoopDelayP99Ms ?? null,
+      eventLoopUtilization: h?.eventLoopUtilization ?? null,
+      poolQueued: h?.poolQueued ?? null,
+      poolWaitMaxMs: h?.poolWaitMaxMs ?? null,
+      threads: h?.threads ?? [],
+    };
+  }
+
   /** An operator's chain state for the admin API: admitted or why not, head, lag. */
   private operatorChainJson(id: string): Record<string, unknown> | undefined {
     // Registered a moment ago: the chain state has not seen it yet.
@@ -528,6 +549,7 @@ export class Gateway {
       inflightRequests: () => (this.dataPlane?.forwarder.inflightRequests ?? 0) + (this.workers?.inflightRequests ?? 0),
       chainStatuses: () => this.chainStatuses(),
       memoryBudget: () => this.dataPlane?.budget ?? this.workers!.memoryBudget,
+      gatewayJudgment: () => this.controlLoop.gatewayJudgment,
     });
     this.adminServer.scrapeRoute('/metrics', this.config.admin.metricsToken, async () => {
       try {

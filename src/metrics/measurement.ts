@@ -4,6 +4,7 @@
  * last windows, and the listeners (scoring, dashboards) that consume each closed window.
  */
 import { type AttemptOutcome, type AttemptRecorder, CLIENT_FAULTS, type ClientFault } from './attempt-recorder.js';
+import { type GatewayHealth, gatewayHealthOf, type OverloadThresholds, type ThreadHealth, type ThreadHealthMeter } from './gateway-health.js';
 import type { ProbeFailure, ProbeResult } from './health-prober.js';
 import { reportInternalError } from './internal-errors.js';
 import { type MeterExport, OperatorMeter } from './operator-meter.js';
@@ -16,9 +17,12 @@ export interface MeasurementOptions {
   /** Closed windows kept per operator for merged views; 5 minutes' worth by default. */
   readonly historyWindows?: number;
   readonly now?: () => number;
+  /** This thread's own health, taken at every close with the workers' parts: the gateway judges itself first. */
+  readonly health?: { readonly meter: ThreadHealthMeter; readonly thresholds: OverloadThresholds };
 }
 
-export type WindowListener = (windows: readonly WindowMetrics[], closedAt: number) => void;
+/** `health`: the gateway's own in this window (undefined when the measurement has no health meter). */
+export type WindowListener = (windows: readonly WindowMetrics[], closedAt: number, health: GatewayHealth | undefined) => void;
 
 const CLIENT_FAULT_INDEX = new Map<ClientFault, number>(CLIENT_FAULTS.map((f, i) => [f, i]));
 
@@ -32,6 +36,11 @@ export class Measurement implements AttemptRecorder {
   private windowStart: number;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: WindowListener[] = [];
+  private readonly health: MeasurementOptions['health'];
+  /** The workers' health for the window being closed (bounded: one part per worker and window). */
+  private readonly workerHealth: ThreadHealth[] = [];
+  /** The gateway's health in the last closed window. */
+  lastHealth: GatewayHealth | undefined;
   /** How long the last window close took, in ms: scrape it to watch the control loop's cost. */
   lastCloseMs = 0;
   windowsClosed = 0;
@@ -41,6 +50,7 @@ export class Measurement implements AttemptRecorder {
     this.historyWindows = Math.max(1, options.historyWindows ?? Math.ceil(300 / options.windowSeconds));
     this.now = options.now ?? Date.now;
     this.beforeClose = options.beforeClose;
+    this.health = options.health;
     this.windowStart = this.now();
   }
 
@@ -87,6 +97,11 @@ export class Measurement implements AttemptRecorder {
     for (let i = 0; i < this.clientFaults.length; i++) this.clientFaults[i]! += clientFaults[i] ?? 0;
   }
 
+  /** A worker's health for the window about to close (see WorkerPool.collect). */
+  absorbHealth(part: ThreadHealth): void {
+    if (this.workerHealth.length < 256) this.workerHealth.push(part);
+  }
+
   /** Client faults since the last call, reset afterwards (data-plane workers). */
   takeClientFaults(): Float64Array {
     const taken = this.clientFaults.slice();
@@ -112,10 +127,12 @@ export class Measurement implements AttemptRecorder {
     const windows: WindowMetrics[] = [];
     for (const m of this.meters) if (m !== undefined) windows.push(m.close(start, end, heads.get(m.chain) ?? null));
     this.windowsClosed++;
+    const health = this.health === undefined ? undefined : gatewayHealthOf([this.health.meter.take(), ...this.workerHealth.splice(0)], this.health.thresholds);
+    this.lastHealth = health;
     this.lastCloseMs = performance.now() - started;
     for (const listener of this.listeners) {
       try {
-        listener(windows, end);
+        listener(windows, end, health);
       } catch (err) {
         // One listener's failure costs neither the others nor the next windows.
         reportInternalError('window', err);
@@ -187,6 +204,7 @@ export class Measurement implements AttemptRecorder {
 
   destroy(): void {
     this.stop();
+    this.health?.meter.stop();
     for (const m of this.meters) m?.destroy();
     this.meters.length = 0;
   }

@@ -9,6 +9,7 @@ import { ATTEMPT_OUTCOMES, CLIENT_FAULTS } from './attempt-recorder.js';
 import { INTERNAL_ERROR_SITES, internalErrorCount } from './internal-errors.js';
 import type { Measurement } from './measurement.js';
 import { METHOD_LABELS } from './method-labels.js';
+import type { GatewayJudgment, ThreadHealth } from './gateway-health.js';
 import type { WindowMetrics } from './window-metrics.js';
 import { LATENCY_BUCKETS_MICROS, type OperatorMeter } from './operator-meter.js';
 
@@ -46,6 +47,8 @@ export interface StatusSource {
   inflightRequests(): number;
   /** The data plane's memory budget, all threads together. */
   memoryBudget(): { readonly used: number; readonly limit: number; readonly refusals: number };
+  /** The gateway's judgment of its own health in the last window. */
+  gatewayJudgment?(): GatewayJudgment;
 }
 
 type Labels = Record<string, string | number>;
@@ -102,6 +105,12 @@ export const METRIC_FAMILIES = [
   'din_operator_admitted',
   'din_admissions_total',
   'din_chain_routing_total',
+  'din_gateway_event_loop_delay_seconds',
+  'din_gateway_event_loop_utilization',
+  'din_gateway_pool_queued_requests',
+  'din_gateway_pool_wait_seconds',
+  'din_gateway_overloaded',
+  'din_gateway_overloaded_windows_total',
   'din_window_close_duration_seconds',
   'din_windows_closed_total',
   'din_internal_errors_total',
@@ -179,6 +188,7 @@ export function createMetricsRegistry(measurement: Measurement, status: StatusSo
     })),
     ...statusFamilies(status),
     ...chainFamilies(status),
+    ...gatewayFamilies(status),
     family('din_window_close_duration_seconds', 'Time the last window close took for all operators.', 'gauge', () => [sample({}, measurement.lastCloseMs / 1000)]),
     family('din_windows_closed_total', 'Measurement windows closed since start.', 'counter', () => [sample({}, measurement.windowsClosed)]),
     family('din_internal_errors_total', 'The gateway\'s own failures, caught and survived, by where they were caught (0 when healthy).', 'counter', () =>
@@ -211,6 +221,21 @@ function statusFamilies(status: StatusSource): Family[] {
       }
       return out;
     }),
+  ];
+}
+
+/** The gateway's own health per window, beside the operators' numbers: it judges itself first. */
+function gatewayFamilies(status: StatusSource): Family[] {
+  const perThread = (pick: (t: ThreadHealth) => number) => () =>
+    (status.gatewayJudgment?.().health?.threads ?? []).map((t) => sample({ thread: t.thread }, pick(t)));
+  return [
+    family('din_gateway_event_loop_delay_seconds', 'Event-loop delay p99 of each data-plane thread in the last closed window.', 'gauge', perThread((t) => t.eventLoopDelayP99Ms / 1000)),
+    family('din_gateway_event_loop_utilization', 'Share of the last closed window each thread\'s event loop was busy (0-1).', 'gauge', perThread((t) => t.eventLoopUtilization)),
+    family('din_gateway_pool_queued_requests', 'Attempts that waited for a connection of their operator\'s pool in the last closed window (not in any operator\'s latency).', 'gauge', perThread((t) => t.poolQueued)),
+    family('din_gateway_pool_wait_seconds', 'The longest wait for a pool connection in the last closed window.', 'gauge', perThread((t) => t.poolWaitMaxMs / 1000)),
+    family('din_gateway_overloaded', '1 when the last closed window was the gateway\'s own overload (saturated, or every operator of a chain degraded at once): no operator judged on its performance.', 'gauge', () =>
+      [sample({}, status.gatewayJudgment?.().overloaded === true ? 1 : 0)]),
+    family('din_gateway_overloaded_windows_total', 'Windows judged the gateway\'s own overload since start.', 'counter', () => [sample({}, status.gatewayJudgment?.().overloadedWindows ?? 0)]),
   ];
 }
 

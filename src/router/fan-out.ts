@@ -65,11 +65,11 @@ export class FanOutCall {
     for (const operator of chosen) operator.upstream.request(this.call, timeoutMs, false, new Leg(this, operator, started), started);
   }
 
-  onReply(leg: Leg, status: number, body: Buffer, receivedAt: number, scan: ResponseScan | undefined): void {
+  onReply(leg: Leg, status: number, body: Buffer, operatorMicros: number, scan: ResponseScan | undefined): void {
     const failure = httpFailure(status);
     if (failure !== undefined || scan === undefined) return this.onFailure(leg, failure ?? new GatewayError('UPSTREAM_INVALID_ENVELOPE', 'no answer'));
     const forwarder = this.forwarder;
-    forwarder.recordAttempt(leg.operator, this.method, scan.isError ? 'rpc_error' : 'success', leg.started, receivedAt);
+    forwarder.recordAnswer(leg.operator, this.method, scan.isError ? 'rpc_error' : 'success', operatorMicros);
     if (this.policy === 'first_acceptance') this.onTransactionAnswer(leg, body, scan);
     else if (!scan.isError) {
       const value = quantityResult(body, scan);
@@ -141,9 +141,9 @@ class Leg implements UpstreamHandler {
     readonly started: number,
   ) {}
 
-  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void {
+  onUpstreamReply(status: number, body: Buffer, _receivedAt: number, answer: VerifiedAnswer, operatorMicros: number): void {
     try {
-      this.call.onReply(this, status, body, receivedAt, answer as ResponseScan | undefined);
+      this.call.onReply(this, status, body, operatorMicros, answer as ResponseScan | undefined);
     } catch (err) {
       this.call.bug(err);
     } finally {

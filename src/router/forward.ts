@@ -304,7 +304,15 @@ export class Forwarder {
     return set.pick(this.random, tried);
   }
 
-  /** Records one attempt (of a single call, or of a batch as BATCH_METHOD), which ended at `endedMs` (now if not given). */
+  /**
+   * Records one attempt that got an answer: `latencyMicros` is the operator's own time (see
+   * UpstreamHandler.onUpstreamReply), never the time the request spent in the gateway.
+   */
+  recordAnswer(operator: OperatorRef, method: number, outcome: AttemptOutcome, latencyMicros: number): void {
+    this.recorder.recordAttempt(operator.index, method, outcome, latencyMicros);
+  }
+
+  /** Records one attempt (of a single call, or of a batch as BATCH_METHOD) that failed, which ended at `endedMs` (now if not given). */
   recordAttempt(operator: OperatorRef, method: number, outcome: AttemptOutcome, startedMs: number, endedMs?: number): void {
     this.recorder.recordAttempt(operator.index, method, outcome, micros(startedMs, endedMs));
   }
@@ -404,10 +412,10 @@ class SingleCall extends Attempts implements UpstreamHandler {
     this.operator!.upstream.request(this.call, timeoutMs, this.shareable, this, this.started);
   }
 
-  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void {
+  onUpstreamReply(status: number, body: Buffer, _receivedAt: number, answer: VerifiedAnswer, operatorMicros: number): void {
     let out: Buffer | undefined;
     try {
-      out = this.settle(status, body, receivedAt, answer as ResponseScan | undefined);
+      out = this.settle(status, body, operatorMicros, answer as ResponseScan | undefined);
     } catch (err) {
       this.forwarder.internalError(err, this.target);
     }
@@ -426,21 +434,21 @@ class SingleCall extends Attempts implements UpstreamHandler {
   }
 
   /** Answers or fails over; returns the buffer answered with, when it is not `body`. */
-  private settle(status: number, body: Buffer, receivedAt: number, scan: ResponseScan | undefined): Buffer | undefined {
+  private settle(status: number, body: Buffer, operatorMicros: number, scan: ResponseScan | undefined): Buffer | undefined {
     const operator = this.operator!;
     const failure = httpFailure(status);
     if (failure !== undefined) return void this.failed(failure);
     if (this.call.notification) {
-      this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+      this.forwarder.recordAnswer(operator, this.method, 'success', operatorMicros);
       return void this.forwarder.answer(this.target, 204, null);
     }
     // The upstream scanned the envelope and proved the id: only the client's id is left to put back.
     if (this.answerKind !== ANSWER_PLAIN || (this.need !== NEED_ANY && scan!.isError)) {
-      const checked = this.checkChainAnswer(body, scan!, receivedAt);
+      const checked = this.checkChainAnswer(body, scan!, operatorMicros);
       if (checked !== undefined) return checked === body ? undefined : checked;
     }
     const outcome: AttemptOutcome = scan!.isError ? 'rpc_error' : 'success';
-    this.forwarder.recordAttempt(operator, this.method, outcome, this.started, receivedAt);
+    this.forwarder.recordAnswer(operator, this.method, outcome, operatorMicros);
     if (outcome === 'success') this.forwarder.considerForCrossCheck(this.chain, this.call, operator, body);
     const out = withClientId(body, scan!, this.call);
     this.forwarder.answer(this.target, 200, out);
@@ -452,18 +460,18 @@ class SingleCall extends Attempts implements UpstreamHandler {
    * the call was settled here (answered, or sent elsewhere) and the return is the buffer
    * answered with (`body` when none of its own).
    */
-  private checkChainAnswer(body: Buffer, scan: ResponseScan, receivedAt: number): Buffer | undefined {
+  private checkChainAnswer(body: Buffer, scan: ResponseScan, operatorMicros: number): Buffer | undefined {
     const operator = this.operator!;
     const heights = this.route.heights;
     const tip = heights?.tip ?? -1;
     if (scan.isError) {
-      if (this.need !== NEED_ANY && saysBlockUnknown(body, scan)) return this.lacksBlock(body, scan, receivedAt, this.claimsBlock(operator));
+      if (this.need !== NEED_ANY && saysBlockUnknown(body, scan)) return this.lacksBlock(body, scan, operatorMicros, this.claimsBlock(operator));
       if (this.answerKind === SEND_RAW) {
         if (saysAlreadyKnown(body, scan)) {
           // The node holds this very transaction already (a retry, or another operator passed it on): it was accepted.
           const hash = transactionHash(this.call.param(0));
           if (hash !== undefined) {
-            this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+            this.forwarder.recordAnswer(operator, this.method, 'success', operatorMicros);
             this.forwarder.chainReads.count(this.chain, ROUTING_REASON.already_known);
             const out = resultAnswer(this.call, `"${hash}"`);
             this.forwarder.answer(this.target, 200, out);
@@ -483,7 +491,7 @@ class SingleCall extends Attempts implements UpstreamHandler {
         const held = this.forwarder.chainReads.blockNumber(this.chain, reported, tip, heights?.maxBlockLag ?? 0);
         if (held === reported) return undefined;
         this.forwarder.chainReads.count(this.chain, ROUTING_REASON.block_number_held);
-        this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+        this.forwarder.recordAnswer(operator, this.method, 'success', operatorMicros);
         const out = resultAnswer(this.call, `"0x${held.toString(16)}"`);
         this.forwarder.answer(this.target, 200, out);
         return out;
@@ -491,7 +499,7 @@ class SingleCall extends Attempts implements UpstreamHandler {
       case BLOCK_BY_NUMBER: {
         if (this.need >= 0) {
           // null for a block at or below the served tip: this operator lacks a block the chain has.
-          if (this.need <= tip && resultIsNull(body, scan)) return this.lacksBlock(body, scan, receivedAt, this.claimsBlock(operator));
+          if (this.need <= tip && resultIsNull(body, scan)) return this.lacksBlock(body, scan, operatorMicros, this.claimsBlock(operator));
           return undefined;
         }
         if (this.need !== NEED_TIP) return undefined;
@@ -500,7 +508,7 @@ class SingleCall extends Attempts implements UpstreamHandler {
         this.forwarder.answerHead(operator, number);
         // "latest" older than the tip's predecessor: ask an operator at the tip, if one is left.
         if (tip >= 0 && number < tip - 1 && this.set.reason !== ROUTING_REASON.best_effort && this.hasAnotherTry()) {
-          this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+          this.forwarder.recordAnswer(operator, this.method, 'success', operatorMicros);
           this.forwarder.chainReads.count(this.chain, ROUTING_REASON.stale_latest_retry);
           (this.tried ??= []).push(operator);
           this.next();
@@ -512,7 +520,7 @@ class SingleCall extends Attempts implements UpstreamHandler {
         // Not found here, but the operator that accepted it has not been asked yet.
         const preferred = this.preferred;
         if (preferred === undefined || preferred === operator || this.tried?.includes(preferred) || !resultIsNull(body, scan)) return undefined;
-        this.forwarder.recordAttempt(operator, this.method, 'success', this.started, receivedAt);
+        this.forwarder.recordAnswer(operator, this.method, 'success', operatorMicros);
         this.forwarder.chainReads.count(this.chain, ROUTING_REASON.read_after_write);
         (this.tried ??= []).push(operator);
         this.next(preferred);
@@ -544,9 +552,9 @@ class SingleCall extends Attempts implements UpstreamHandler {
    * fault), and the call goes to another operator that should have it; when none is left, the
    * operator's own answer (the chain's error) is the client's.
    */
-  private lacksBlock(body: Buffer, scan: ResponseScan, receivedAt: number, claimed: boolean): Buffer {
+  private lacksBlock(body: Buffer, scan: ResponseScan, operatorMicros: number, claimed: boolean): Buffer {
     const operator = this.operator!;
-    this.forwarder.recordAttempt(operator, this.method, claimed ? 'missing_block' : 'rpc_error', this.started, receivedAt);
+    this.forwarder.recordAnswer(operator, this.method, claimed ? 'missing_block' : 'rpc_error', operatorMicros);
     this.forwarder.chainReads.count(this.chain, ROUTING_REASON.unknown_block_retry);
     this.chainAnswer = { body: Buffer.from(body), scan: { ...scan } };
     (this.tried ??= []).push(operator);
@@ -667,10 +675,10 @@ class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
     this.operator!.upstream.request(this, timeoutMs, shareable, this, this.started);
   }
 
-  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void {
+  onUpstreamReply(status: number, body: Buffer, _receivedAt: number, answer: VerifiedAnswer, operatorMicros: number): void {
     try {
       const failure = httpFailure(status) ?? this.file(status, body, answer as BatchScan | undefined);
-      this.forwarder.recordAttempt(this.operator!, BATCH_METHOD, failure === undefined ? 'success' : OUTCOME_OF[failure.code] ?? 'invalid_envelope', this.started, receivedAt);
+      this.forwarder.recordAnswer(this.operator!, BATCH_METHOD, failure === undefined ? 'success' : OUTCOME_OF[failure.code] ?? 'invalid_envelope', operatorMicros);
       if (failure === undefined) this.finish();
       else this.failed(failure);
     } catch (err) {

@@ -52,6 +52,19 @@ export interface UpstreamReply {
   readonly body: Buffer;
 }
 
+/** One pool's queue since the last look (Upstream.takeQueueStats): the gateway's own congestion. */
+export interface PoolQueueStats {
+  /** Attempts that found every connection busy and waited. */
+  readonly queued: number;
+  /** The most attempts waiting at once. */
+  readonly maxDepth: number;
+  /** The longest and the summed waits of the attempts that left the queue for a connection, ms. */
+  readonly maxWaitMs: number;
+  readonly waitSumMs: number;
+  /** Attempts waiting right now. */
+  readonly waiting: number;
+}
+
 /**
  * A request body that the client writes with ids of its own: unique on every connection, so
  * each answer is proven to answer its own request. A duplicated, unsolicited or shifted
@@ -118,9 +131,12 @@ export interface UpstreamHandler {
    * the handler's: a large one comes from body-pool.ts, and the handler may give it back there
    * once nothing holds it (else the garbage collector takes it). `answer` is the scan that
    * proved it (see VerifiedAnswer): a ResponseScan is the connection's own, valid only until
-   * this call returns.
+   * this call returns. `operatorMicros`: the operator's own time for this answer, in integer
+   * microseconds, from the request's last byte handed to the kernel to the read holding the
+   * answer's first byte: what the request spent waiting for a connection, held for the turn's
+   * pipelined write, or in a connect is not in it.
    */
-  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void;
+  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer, operatorMicros: number): void;
   onUpstreamError(err: UpstreamError): void;
 }
 
@@ -181,6 +197,8 @@ export class Upstream {
   /** Attempts waiting for a connection, oldest first. */
   private queue: Exchange[] = [];
   private queueHead = 0;
+  /** Since the last takeQueueStats: attempts that waited for a connection, the deepest queue, the waits. */
+  private readonly queueStats = { queued: 0, maxDepth: 0, maxWaitMs: 0, waitSumMs: 0 };
   private reaper: NodeJS.Timeout | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -239,7 +257,7 @@ export class Upstream {
       return;
     }
     if (this.pipelining === 'unchecked' || this.pipelining === 'refused') this.checkPipelining();
-    this.dispatch(this.exchange(body, shareable, handler, timeoutMs, now));
+    this.dispatch(this.exchange(body, shareable, handler, timeoutMs, now), now);
   }
 
   /** A new attempt with its ids, encoded and watched for its deadline until it settles. */
@@ -330,7 +348,7 @@ export class Upstream {
     const second = this.exchange(call, true, verdict, check.timeoutMs, now);
     // A check that needs a second try has failed: never resent.
     first.retried = second.retried = true;
-    this.open().assignTogether(first, second);
+    this.open().assignTogether(first, second, now);
   }
 
   /** Pipelining went wrong on a connection: back to one request per connection until the next check. */
@@ -410,13 +428,41 @@ export class Upstream {
     return out;
   }
 
-  private dispatch(exchange: Exchange): void {
+  /** `now`: performance.now() as the attempt is given a connection (its write, if it goes out at once). */
+  private dispatch(exchange: Exchange, now: number): void {
     const conn =
       this.batchTarget(exchange) ??
       this.takeIdle() ??
       (this.connections.size < this.options.connections ? this.open() : this.pipelineTarget(exchange));
-    if (conn === undefined) this.queue.push(exchange);
-    else conn.assign(exchange);
+    if (conn === undefined) this.enqueue(exchange);
+    else conn.assign(exchange, now);
+  }
+
+  /** Every connection is busy: the attempt waits, and the pool's queue statistics see it. */
+  private enqueue(exchange: Exchange): void {
+    const depth = this.queue.push(exchange) - this.queueHead;
+    this.queueStats.queued++;
+    if (depth > this.queueStats.maxDepth) this.queueStats.maxDepth = depth;
+  }
+
+  /** A queued attempt leaves the queue for a connection at `now`: how long it waited. */
+  private dequeued(exchange: Exchange, now: number): void {
+    const waited = now - exchange.createdAt;
+    if (waited > this.queueStats.maxWaitMs) this.queueStats.maxWaitMs = waited;
+    this.queueStats.waitSumMs += waited;
+  }
+
+  /**
+   * Attempts that waited for a connection since the last call (the gateway's own congestion,
+   * never counted in an operator's latency), and the counts reset.
+   */
+  takeQueueStats(): PoolQueueStats {
+    const stats = { ...this.queueStats, waiting: this.queue.length - this.queueHead };
+    this.queueStats.queued = 0;
+    this.queueStats.maxDepth = 0;
+    this.queueStats.maxWaitMs = 0;
+    this.queueStats.waitSumMs = 0;
+    return stats;
   }
 
   /**
@@ -483,11 +529,15 @@ export class Upstream {
   /** A connection finished an attempt: fill it from the queue, or park it when it has nothing to do. */
   released(conn: Connection): void {
     let next: Exchange | undefined;
+    // Read only when something waited: the answers' handlers ran since the read, so its time is past.
+    let now = -1;
     while ((next = this.peekQueued()) !== undefined) {
       // An empty connection takes anything; a busy one only another read, within the pipelining depth.
       if (conn.inflightCount > 0 && !(next.shareable && conn.accepts(this.depth))) break;
       this.queueHead++;
-      conn.assign(next);
+      if (now < 0) now = performance.now();
+      this.dequeued(next, now);
+      conn.assign(next, now);
     }
     if (conn.inflightCount > 0) return;
     if (this.closed) {
@@ -503,8 +553,8 @@ export class Upstream {
     if (exchange.settled) return;
     if (this.closed) exchange.fail(new UpstreamError('UPSTREAM_CONNECT', true, 'upstream closed'));
     // A fresh connection: the operator may have closed its other idle ones at the same moment.
-    else if (this.connections.size < this.options.connections) this.open().assign(exchange);
-    else this.dispatch(exchange);
+    else if (this.connections.size < this.options.connections) this.open().assign(exchange, performance.now());
+    else this.dispatch(exchange, performance.now());
   }
 
   /** A connection is gone; its attempts are already failed. Queued ones get a new connection. */
@@ -515,7 +565,11 @@ export class Upstream {
     if (this.connections.size === 0 && this.whenEmpty !== undefined) this.whenEmpty();
     if (this.closed) return;
     let next: Exchange | undefined;
-    while (this.connections.size < this.options.connections && (next = this.nextQueued()) !== undefined) this.open().assign(next);
+    while (this.connections.size < this.options.connections && (next = this.nextQueued()) !== undefined) {
+      const now = performance.now();
+      this.dequeued(next, now);
+      this.open().assign(next, now);
+    }
   }
 
   /** The oldest queued attempt still waiting (timed-out ones are dropped on the way). */
@@ -577,6 +631,8 @@ class Connection {
    * so one clock read serves them all (pipelined, up to `pipelining` answers).
    */
   private readAt = 0;
+  /** performance.now() at the read holding the first byte of the answer being parsed. */
+  private answerStartedAt = 0;
   private keepAliveMs: number;
   private connectTimer: NodeJS.Timeout | undefined;
   /** An answer completed during the current read: hand the connection back once the read is parsed. */
@@ -616,6 +672,9 @@ class Connection {
     socket.once(connectEvent, () => {
       this.connected = true;
       clearTimeout(this.connectTimer);
+      // What was written before the connection came up leaves now (Node writes it right after this event).
+      const now = performance.now();
+      for (const exchange of this.inflight) if (exchange.written) exchange.sentAt = now;
       if (this.socket instanceof tls.TLSSocket) this.socket.setNoDelay(true);
     });
     socket.on('error', (err) => this.fail(classify(err, this.connected), this.closedWhileIdle()));
@@ -635,12 +694,15 @@ class Connection {
     return now - this.idleSince >= this.keepAliveMs;
   }
 
-  assign(exchange: Exchange): void {
+  /** `now`: performance.now() at this call, the request's write time if it is written at once on a connection that is up. */
+  assign(exchange: Exchange, now: number): void {
     this.inflight.push(exchange);
     if (!exchange.shareable) this.exclusive = true;
     exchange.connection = this;
     if (this.owner.depth <= 1 && this.outbox === undefined) {
       exchange.written = true;
+      // Before the connection is up the write waits in Node's buffer: the connect event sets the time.
+      exchange.sentAt = now;
       this.socket!.write(exchange.request);
     } else if (this.outbox === undefined) {
       this.outbox = [exchange];
@@ -649,12 +711,13 @@ class Connection {
   }
 
   /** Two requests written together, one behind the other: the pipelining check. */
-  assignTogether(first: Exchange, second: Exchange): void {
+  assignTogether(first: Exchange, second: Exchange, now: number): void {
     this.inflight.push(first, second);
     first.connection = this;
     second.connection = this;
     first.written = true;
     second.written = true;
+    first.sentAt = second.sentAt = now;
     this.socket!.write(Buffer.concat([first.request, second.request]));
   }
 
@@ -675,7 +738,12 @@ class Connection {
         at += exchange.request.length;
       }
     }
-    for (const exchange of outbox) exchange.written = true;
+    // One clock read for the whole write: held since `assign`, the requests leave only now.
+    const now = performance.now();
+    for (const exchange of outbox) {
+      exchange.written = true;
+      exchange.sentAt = now;
+    }
     this.socket!.write(bytes);
   }
 
@@ -686,6 +754,8 @@ class Connection {
       return false;
     }
     this.readAt = performance.now();
+    // No answer in progress: this read holds the first byte of the next one.
+    if (this.parser.idle) this.answerStartedAt = this.readAt;
     try {
       this.parser.execute(buf, length);
     } catch (err) {
@@ -723,6 +793,9 @@ class Connection {
       return;
     }
     this.answered++;
+    const firstByteAt = this.answerStartedAt;
+    // Bytes after this answer in the same read begin the next one: they came in with this read.
+    this.answerStartedAt = this.readAt;
     const answer = exchange.verify(response.status, response.body, this.scan);
     if (answer instanceof UpstreamError) {
       // Not the answer to this request: whatever else the connection carries cannot be trusted either.
@@ -732,7 +805,7 @@ class Connection {
       exchange.fail(answer);
       return;
     }
-    exchange.succeed(response.status, response.body, this.readAt, answer);
+    exchange.succeed(response.status, response.body, this.readAt, answer, firstByteAt);
     if (response.keepAliveTimeoutMs !== undefined) {
       // Leave a margin so the operator does not close the connection as a request goes out.
       const hint = response.keepAliveTimeoutMs > 2_000 ? response.keepAliveTimeoutMs - 1_000 : response.keepAliveTimeoutMs / 2;
@@ -870,6 +943,11 @@ class Exchange {
   /** Already re-sent once after its kept-alive connection closed under it. */
   retried = false;
   connection: Connection | undefined;
+  /**
+   * performance.now() when its last byte was handed to the kernel: the write, or the connect
+   * of a connection it was written to before it was up. The operator's time starts here.
+   */
+  sentAt = 0;
 
   constructor(
     private readonly owner: Upstream,
@@ -915,11 +993,19 @@ class Exchange {
     return batch;
   }
 
-  succeed(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void {
+  /** performance.now() when the attempt was made (`request`'s `now`). */
+  get createdAt(): number {
+    return this.deadline - this.timeoutMs;
+  }
+
+  /** `firstByteAt`: performance.now() at the read that held the answer's first byte. */
+  succeed(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer, firstByteAt: number): void {
     if (this.settled) return;
     this.settled = true;
     this.owner.settledOne();
-    this.handler.onUpstreamReply(status, body, receivedAt, answer);
+    // Rounded to whole microseconds (a small integer, no heap number); never negative.
+    const operatorMicros = firstByteAt > this.sentAt ? Math.round((firstByteAt - this.sentAt) * 1000) : 0;
+    this.handler.onUpstreamReply(status, body, receivedAt, answer, operatorMicros);
   }
 
   fail(err: UpstreamError): void {

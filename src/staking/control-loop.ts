@@ -5,9 +5,17 @@
  * the last weights; the next window after the store returns reloads and carries on.
  */
 import type { Logger } from 'pino';
+import { degradedChains, type GatewayHealth, type GatewayJudgment, healthForChain } from '../metrics/gateway-health.js';
 import type { WindowMetrics } from '../metrics/window-metrics.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
 import { CoreError, type DINInfrastructureCore } from './core.js';
+import { DEFAULT_DETECTION } from './violations.js';
+
+/** The targets the "every operator of a chain degraded at once" rule compares with (the detection's). */
+export interface ChainDegradationTarget {
+  readonly p95LatencyTargetMs: number;
+  readonly minRequests: number;
+}
 
 /** The chain id an operator last reported for its chain (null before any probe answered). */
 export interface ChainReport {
@@ -22,12 +30,19 @@ export class ControlLoop {
   private running: Promise<void> | undefined;
   private storeDown = false;
   windowsSkipped = 0;
+  private judgment: GatewayJudgment = { overloaded: false, reasons: [], overloadedWindows: 0, lastOverloadedWindowEnd: null, health: null };
 
   constructor(
     private readonly core: DINInfrastructureCore,
     private readonly configuredChainIds: Readonly<Record<string, string>>,
     private readonly logger: Logger,
+    private readonly degradationTarget: ChainDegradationTarget = DEFAULT_DETECTION,
   ) {}
+
+  /** The gateway's judgment of itself in the last window. */
+  get gatewayJudgment(): GatewayJudgment {
+    return this.judgment;
+  }
 
   /** Evidence from the cross-check, kept until the operator's next window. Bounded per operator. */
   reportBadData(operatorId: string, evidence: CrossCheckEvidence): void {
@@ -41,15 +56,45 @@ export class ControlLoop {
     return this.wrongChain.has(operatorId);
   }
 
-  /** Handles one closed window; a window that arrives while the last is still processed is skipped. */
-  onWindow(windows: readonly WindowMetrics[]): Promise<void> {
+  /**
+   * Handles one closed window; a window that arrives while the last is still processed is
+   * skipped. `health`: the gateway's own in the window, judged first (even for a skipped window).
+   */
+  onWindow(windows: readonly WindowMetrics[], health?: GatewayHealth): Promise<void> {
+    const byChain = this.judgeGateway(windows, health);
     if (this.running !== undefined) {
       this.windowsSkipped++;
       this.logger.warn({ skipped: this.windowsSkipped }, 'control loop still busy with the previous window: skipping one');
       return this.running;
     }
-    this.running = this.process(windows).finally(() => (this.running = undefined));
+    this.running = this.process(windows, byChain).finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /**
+   * The gateway judges itself before any operator: its threads' saturation, and chains whose
+   * every operator degraded at once. Returns the health each chain's operators are judged with.
+   */
+  private judgeGateway(windows: readonly WindowMetrics[], health: GatewayHealth | undefined): (chain: string) => GatewayHealth | undefined {
+    if (health === undefined) return () => undefined;
+    const degraded = degradedChains(windows, this.degradationTarget);
+    const reasons = [...health.reasons, ...degraded.values()];
+    const overloaded = reasons.length > 0;
+    const windowEnd = windows[0]?.windowEnd ?? null;
+    this.judgment = {
+      overloaded,
+      reasons,
+      overloadedWindows: this.judgment.overloadedWindows + (overloaded ? 1 : 0),
+      lastOverloadedWindowEnd: overloaded ? windowEnd : this.judgment.lastOverloadedWindowEnd,
+      health,
+    };
+    if (overloaded) {
+      this.logger.warn(
+        { reasons, eventLoopDelayP99Ms: health.eventLoopDelayP99Ms, eventLoopUtilization: health.eventLoopUtilization, poolQueued: health.poolQueued, poolWaitMaxMs: health.poolWaitMaxMs },
+        'the gateway was overloaded in this window: no operator is judged on its performance for it',
+      );
+    }
+    return (chain) => healthForChain(health, degraded.get(chain));
   }
 
   /** Waits for the window in progress, if any. */
@@ -57,7 +102,7 @@ export class ControlLoop {
     return this.running ?? Promise.resolve();
   }
 
-  private async process(windows: readonly WindowMetrics[]): Promise<void> {
+  private async process(windows: readonly WindowMetrics[], healthOf: (chain: string) => GatewayHealth | undefined): Promise<void> {
     try {
       // Other gateways may have registered operators or changed stakes: start from the store's truth.
       await this.core.refresh();
@@ -72,7 +117,8 @@ export class ControlLoop {
         const wrong = want !== undefined && w.chainId !== null && w.chainId !== want ? { expected: want, reported: w.chainId } : null;
         const badData = this.badData.get(w.operatorId) ?? [];
         this.badData.delete(w.operatorId);
-        await this.core.recordMetrics(w.operatorId, w, { badData, wrongChain: wrong });
+        const gatewayHealth = healthOf(w.chain);
+        await this.core.recordMetrics(w.operatorId, w, { badData, wrongChain: wrong, ...(gatewayHealth === undefined ? {} : { gatewayHealth }) });
       }
     } catch (err) {
       if (err instanceof CoreError && err.code === 'STORE_UNAVAILABLE') {

@@ -6,6 +6,7 @@
  */
 import { verifyMessage } from 'viem';
 import { checksumAddress, isValidAddress } from './address.js';
+import type { GatewayHealth } from '../metrics/gateway-health.js';
 import type { WindowMetrics } from '../metrics/window-metrics.js';
 import type { DINInfrastructureStatus, NodeOperator, PerformanceMetrics } from '../types.js';
 import * as ledger from './ledger.js';
@@ -97,6 +98,8 @@ export interface OperatorView extends NodeOperator {
 export interface WindowFindings {
   readonly badData: readonly BadDataEvidence[];
   readonly wrongChain: { readonly expected: string; readonly reported: string } | null;
+  /** The gateway's own health in the window: when it was overloaded, neither score nor streak moves. */
+  readonly gatewayHealth?: GatewayHealth;
 }
 
 /** The message an operator's wallet signs to register (EIP-191 personal_sign). */
@@ -285,11 +288,12 @@ export class DINInfrastructureCore {
         }
         return null;
       }
-      const score = nextScore(s.performanceScore, metrics, this.scoring);
+      // A window of the gateway's own overload says nothing of the operator's performance.
+      const score = findings?.gatewayHealth?.overloaded === true ? s.performanceScore : nextScore(s.performanceScore, metrics, this.scoring);
       let next: OperatorState = { ...s, performanceScore: score, lastPerformanceCheck: metrics.timestamp, version: s.version + 1 };
       if (isWindow(metrics)) {
         const found = detectViolations(
-          { state: s, window: metrics, score, badData: findings?.badData ?? [], wrongChain: findings?.wrongChain ?? null },
+          { state: s, window: metrics, score, badData: findings?.badData ?? [], wrongChain: findings?.wrongChain ?? null, gatewayHealth: findings?.gatewayHealth ?? null },
           this.detection,
           this.slashing,
         );

@@ -4,6 +4,7 @@
  * these records carry. Client faults never reach here: the window counts only what the
  * operator did (timeouts, refused connections, 5xx, invalid envelopes, wrong answers).
  */
+import { type GatewayHealth, healthEvidence } from '../metrics/gateway-health.js';
 import type { WindowMetrics } from '../metrics/window-metrics.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
 import type { Severity, ViolationType } from '../types.js';
@@ -57,6 +58,8 @@ export interface DetectionInput {
   readonly badData: readonly BadDataEvidence[];
   /** Set when the operator reported a chain id other than the chain's. */
   readonly wrongChain: { readonly expected: string; readonly reported: string } | null;
+  /** The gateway's own health in this window (gateway-health.ts); when it was overloaded, the window's performance is not the operator's. */
+  readonly gatewayHealth?: GatewayHealth | null;
 }
 
 export interface Detection {
@@ -232,7 +235,10 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   // A lag seen by a probe that reached the operator is evidence whatever the traffic (a lagging
   // operator gets few requests: none that need the tip).
   const longLag = w.headLag !== null && w.headLag >= policy.maxHeadLagBlocks && w.probesOk > 0;
-  if (!specificCause && (w.requests >= policy.minRequests || longLag)) {
+  // The gateway's own overload: a window it could not serve fairly is not judged (neither counts
+  // nor clears the streak); a head lag is the operator's whatever the gateway's load.
+  const gatewayOverloaded = input.gatewayHealth?.overloaded === true && !longLag;
+  if (!specificCause && (w.requests >= policy.minRequests || longLag) && !gatewayOverloaded) {
     belowTarget = longLag || score < policy.minScore || w.successRate < policy.successRateTarget || w.p95Latency > policy.p95LatencyTargetMs;
     badWindows = belowTarget ? badWindows + 1 : 0;
   }
@@ -246,8 +252,9 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
       w.p95Latency > policy.p95LatencyTargetMs ? `p95 ${w.p95Latency.toFixed(1)} ms > ${policy.p95LatencyTargetMs} ms` : '',
       longLag ? `head ${w.headLag} blocks behind the chain's (limit ${policy.maxHeadLagBlocks})` : '',
     ].filter(Boolean);
+    const gateway = input.gatewayHealth == null ? {} : { gateway: healthEvidence(input.gatewayHealth) };
     add('performance_threshold', severity, `below target for ${badWindows} consecutive windows: ${misses.join(', ')}`, {
-      evidence: performanceEvidence(w, score, badWindows, policy),
+      evidence: { ...performanceEvidence(w, score, badWindows, policy), ...gateway },
     });
   }
 

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { installCrashPolicy } from '../crash-policy.js';
+import { ThreadHealthMeter } from '../metrics/gateway-health.js';
 import { describeError, onInternalError, reportInternalError } from '../metrics/internal-errors.js';
 import { initLatencyHistograms } from '../metrics/latency-histogram.js';
 import { Measurement } from '../metrics/measurement.js';
@@ -15,7 +16,7 @@ import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
 import { PortLeaseSource } from './port-lease-source.js';
 
 const port = parentPort!;
-const { config } = workerData as WorkerInit;
+const { config, workerIndex } = workerData as WorkerInit;
 const post = (message: FromWorker) => port.postMessage(message);
 
 // Nothing a client or an operator sends may end this thread (a dying worker aborts the process:
@@ -30,6 +31,7 @@ const refs = new Map<string, OperatorRef>();
 /** Operators whose handle could not be built: never routed by this worker. */
 const unroutable = new Set<string>();
 const heads = new Map<string, number>();
+const health = new ThreadHealthMeter(`worker-${workerIndex}`, () => Array.from(refs.values(), (r) => r.upstream));
 // Every worker's buckets lease from the main thread, so a client's budget holds for the whole process.
 const leases = new PortLeaseSource(port);
 const { forwarder, server, budget } = createDataPlane(config, routing, measurement, {
@@ -83,6 +85,7 @@ async function stop(graceMs: number): Promise<void> {
   server.close();
   await Promise.all([...refs.values()].map((r) => r.upstream.close()));
   measurement.destroy();
+  health.stop();
   post({ type: 'stopped' });
   port.close();
 }
@@ -109,6 +112,7 @@ function onMessage(message: ToWorker): void {
         inflight: forwarder.inflightRequests,
         budget: { used: budget.used, limit: budget.limit, refusals: budget.refusals },
         routing: forwarder.chainReads.takeCounts(),
+        health: health.take(),
       });
       break;
     case 'stop':

@@ -3,6 +3,7 @@
  * Everything here crosses a MessagePort by structured clone: plain data only.
  */
 import type { Config } from '../config.js';
+import type { ThreadHealth } from '../metrics/gateway-health.js';
 import type { InternalErrorSite } from '../metrics/internal-errors.js';
 import type { MeterExport } from '../metrics/operator-meter.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
@@ -50,6 +51,8 @@ export type FromWorker =
       readonly budget: { readonly used: number; readonly limit: number; readonly refusals: number };
       /** Chain-aware routing decisions since the last export, by chain (indexed by ROUTING_REASONS). */
       readonly routing: Readonly<Record<string, readonly number[]>>;
+      /** The worker's event loop and pools over the window: the gateway judges itself first. */
+      readonly health: ThreadHealth;
     }
   /** An answer showed an operator at `head` (sent when it is higher than the last one sent for that operator). */
   | { readonly type: 'head'; readonly operatorId: string; readonly head: number }

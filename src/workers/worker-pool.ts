@@ -174,6 +174,8 @@ export class WorkerPool {
         }
         try {
           this.measurement.absorbWindows(message.meters, message.clientFaults);
+          // A worker's answer to an export that timed out is counted in the next window: so is its health.
+          this.measurement.absorbHealth(message.health);
         } finally {
           // Counted as in even when absorbing failed: the window close must not wait for the timeout.
           const pending = this.pendingExports.get(message.requestId);

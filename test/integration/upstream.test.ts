@@ -1181,3 +1181,65 @@ describe('Upstream: every answer proven to be its own request\'s', () => {
     expect(verdicts).toEqual(['ok', 'UPSTREAM_INVALID_ENVELOPE', 'UPSTREAM_INVALID_ENVELOPE']);
   });
 });
+
+describe("Upstream: the operator's own time (issue 18)", () => {
+  /** `request` as a promise of the reply's operatorMicros, in ms. */
+  const operatorMs = (u: Upstream, body: string, shareable = true) =>
+    new Promise<number>((resolve, reject) =>
+      u.request(body, 5_000, shareable, {
+        onUpstreamReply: (_status, _body, _receivedAt, _answer, operatorMicros) => resolve(operatorMicros / 1000),
+        onUpstreamError: reject,
+      }),
+    );
+
+  it('leaves out the time a request waited for a connection', async () => {
+    const server = await rawServer((req) => setTimeout(() => req.socket.write(answer(req.body)), 40));
+    const u = upstream(server.url, { connections: 1, pipelining: 1 });
+    const started = performance.now();
+    const times = await Promise.all(Array.from({ length: 6 }, (_, i) => operatorMs(u, String(i))));
+    // The last one waited behind five answers of 40 ms; each still reports the server's 40 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(230);
+    for (const ms of times) {
+      expect(ms).toBeGreaterThanOrEqual(38);
+      expect(ms).toBeLessThan(120);
+    }
+  });
+
+  it('ends at the first byte of the answer, not its last', async () => {
+    const server = await rawServer((req) => {
+      const bytes = answer(req.body);
+      setTimeout(() => req.socket.write(bytes.subarray(0, 10)), 20);
+      setTimeout(() => req.socket.write(bytes.subarray(10)), 150);
+    });
+    const ms = await operatorMs(upstream(server.url), 'x');
+    expect(ms).toBeGreaterThanOrEqual(18);
+    expect(ms).toBeLessThan(120);
+  });
+
+  it('times each pipelined answer from the read that brought its own first byte', async () => {
+    // Two reads on one connection: the first answer at once, the second 80 ms later.
+    const server = await rawServer((req, s) => {
+      const on = s.requests.filter((r) => r.conn === req.conn);
+      if (on.length === 1) req.socket.write(answer(req.body));
+      else setTimeout(() => req.socket.write(answer(req.body)), 80);
+    });
+    const u = upstream(server.url, { connections: 1, pipelining: 2 });
+    const [first, second] = await Promise.all([operatorMs(u, 'a'), operatorMs(u, 'b')]);
+    expect(server.accepted).toBe(1);
+    expect(first).toBeLessThan(40);
+    expect(second).toBeGreaterThanOrEqual(78);
+    expect(second).toBeLessThan(160);
+  });
+
+  it('counts the requests that waited for a connection, and how long, for the gateway\'s own health', async () => {
+    const server = await rawServer((req) => setTimeout(() => req.socket.write(answer(req.body)), 20));
+    const u = upstream(server.url, { connections: 1, pipelining: 1 });
+    await Promise.all(Array.from({ length: 4 }, (_, i) => operatorMs(u, String(i))));
+    const stats = u.takeQueueStats();
+    expect(stats.queued).toBe(3);
+    expect(stats.maxDepth).toBe(3);
+    expect(stats.maxWaitMs).toBeGreaterThanOrEqual(55);
+    expect(stats.waiting).toBe(0);
+    expect(u.takeQueueStats().queued).toBe(0);
+  });
+});
