@@ -184,13 +184,16 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   };
 
   // Downtime: no probe could reach the operator, or nearly every request could not.
-  // (Wrong answers are bad data or misbehavior, not downtime.)
-  const unreachable = w.failures.connect + w.failures.timeout;
-  const downByProbes = w.probesSent > 0 && w.probesUnreachable === w.probesSent;
+  // (Wrong answers are bad data or misbehavior, not downtime.) In a window of the gateway's own
+  // overload a timeout may be the gateway's (its timers ran late, its reads waited): only
+  // refused connections say the operator is down, and a timed-out probe says nothing.
+  const overloaded = input.gatewayHealth?.overloaded === true;
+  const unreachable = w.failures.connect + (overloaded ? 0 : w.failures.timeout);
+  const downByProbes = w.probesSent > 0 && w.probesUnreachable === w.probesSent && !(overloaded && w.lastProbeFailure === 'timeout');
   const downByTraffic = w.requests >= 3 && unreachable >= 0.9 * w.requests;
   const down = downByProbes || downByTraffic;
   // Up only on evidence: a probe or a request that reached it (an invalid answer reached it too).
-  const reached = w.probesSent > w.probesUnreachable || w.requests > unreachable;
+  const reached = w.probesSent > w.probesUnreachable || w.requests > w.failures.connect + w.failures.timeout;
   const downSince = down ? (state.downSince ?? w.windowStart) : reached ? null : state.downSince;
   const heldOutage = state.downSince === null ? null : (state.outage ?? NO_OUTAGE);
   const outage = down ? tallyOutage(heldOutage ?? NO_OUTAGE, w) : reached ? null : heldOutage;
@@ -237,7 +240,7 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   const longLag = w.headLag !== null && w.headLag >= policy.maxHeadLagBlocks && w.probesOk > 0;
   // The gateway's own overload: a window it could not serve fairly is not judged (neither counts
   // nor clears the streak); a head lag is the operator's whatever the gateway's load.
-  const gatewayOverloaded = input.gatewayHealth?.overloaded === true && !longLag;
+  const gatewayOverloaded = overloaded && !longLag;
   if (!specificCause && (w.requests >= policy.minRequests || longLag) && !gatewayOverloaded) {
     belowTarget = longLag || score < policy.minScore || w.successRate < policy.successRateTarget || w.p95Latency > policy.p95LatencyTargetMs;
     badWindows = belowTarget ? badWindows + 1 : 0;
@@ -263,9 +266,11 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   // reachable windows; a quiet window alone proves nothing (probes do not check data), and
   // a window without a probe that answered leaves the run where it was.
   const judgedByTraffic = w.requests >= policy.minRequests;
-  const probesAllInvalid = w.probesSent > 0 && w.probesOk === 0;
+  // Probes that reached it and got nothing valid (unreachable ones are the downtime rule's).
+  const probesAllInvalid = w.probesSent > w.probesUnreachable && w.probesOk === 0;
+  // A success rate lowered by the gateway's own overload (timeouts) demotes nobody.
   const bad = down || probesAllInvalid || misbehaving || input.badData.length > 0 || input.wrongChain !== null
-    || (judgedByTraffic && w.successRate < 90);
+    || (judgedByTraffic && w.successRate < 90 && !overloaded);
   let probation = state.probation;
   let quietProbationWindows = 0;
   if (bad) probation = true;

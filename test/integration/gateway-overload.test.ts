@@ -94,6 +94,8 @@ describe('the gateway judges itself first', () => {
     stopBlocking = undefined;
     for (const id of ['op0', 'op1', 'op2']) expect(performanceViolations(stack, id)).toEqual([]);
     for (const id of ['op0', 'op1', 'op2']) expect(stack.gateway.core.state(id)!.slashed).toBe(0n);
+    // Nor demoted: the attempts that timed out while the loop was blocked are not held against them.
+    for (const id of ['op0', 'op1', 'op2']) expect(stack.gateway.core.state(id)!.probation).toBe(false);
 
     expect(gauge(overloadedText, 'din_gateway_overloaded')).toBe(1);
     expect(gauge(overloadedText, 'din_gateway_overloaded_windows_total')).toBeGreaterThanOrEqual(4);

@@ -129,6 +129,34 @@ describe('detection in a window of the gateway\'s overload', () => {
     expect(v[0]!.evidence).toMatchObject({ p95Latency: 900, gateway: { overloaded: false, eventLoopUtilization: 0.3, eventLoopDelayP99Ms: 2 } });
   });
 
+  it('timeouts in its overload demote and convict no one: the late timers may be the gateway\'s', () => {
+    // Half the requests timed out and every probe timed out, for longer than the downtime minimum.
+    const timedOut = { p95Latency: 10, successes: 20, failures: { timeout: 20 }, probesSent: 2, probesUnreachable: 2 };
+    let state = fresh();
+    for (let i = 0; i < 8; i++) {
+      const w = { ...testWindow({ start: T0 + i * WINDOW_MS, lengthMs: WINDOW_MS, ...timedOut }), lastProbeFailure: 'timeout' as const };
+      const d = detectViolations({ state, window: w, score: 100, badData: [], wrongChain: null, gatewayHealth: SATURATED }, DEFAULT_DETECTION, DEFAULT_SLASHING);
+      expect(d.violations).toEqual([]);
+      expect(d.probation).toBe(false);
+      state = { ...state, downSince: d.downSince, badWindows: d.badWindows, probation: d.probation };
+    }
+    expect(state.downSince).toBeNull();
+  });
+
+  it('refused connections in its overload are still the operator\'s: it is down', () => {
+    const refused = { p95Latency: 10, successes: 0, failures: { connect: 30 }, probesSent: 2, probesUnreachable: 2 };
+    let state = fresh();
+    const found: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const w = { ...testWindow({ start: T0 + i * WINDOW_MS, lengthMs: WINDOW_MS, ...refused }), lastProbeFailure: 'connect' as const };
+      const d = detectViolations({ state, window: w, score: 100, badData: [], wrongChain: null, gatewayHealth: SATURATED }, DEFAULT_DETECTION, DEFAULT_SLASHING);
+      found.push(...d.violations.map((v) => v.type));
+      state = { ...state, downSince: d.downSince, badWindows: d.badWindows, probation: d.probation, outage: d.outage };
+    }
+    expect(found).toContain('downtime');
+    expect(state.probation).toBe(true);
+  });
+
   it('a long head lag is the operator\'s whatever the gateway\'s load', () => {
     const lagging = { p95Latency: 10 };
     let state = fresh();
