@@ -64,13 +64,14 @@ export class VerifiedCall {
     this.pending++;
     const { attemptTimeoutMs, requestDeadlineMs } = this.forwarder.options;
     const started = performance.now();
-    operator.upstream.request(this.call, Math.min(attemptTimeoutMs, requestDeadlineMs), false, new Opinionator(this, operator, started), started);
+    operator.upstream.request(this.call, Math.min(attemptTimeoutMs, requestDeadlineMs), false, new OpinionLeg(this, operator, started), started);
   }
 
-  onAnswer(operator: OperatorRef, started: number, status: number, body: Buffer, receivedAt: number, scan: ResponseScan | undefined): void {
+  /** `operatorMicros`: the operator's own time (upstream.ts), what its latency is measured by. */
+  onAnswer(operator: OperatorRef, started: number, status: number, body: Buffer, operatorMicros: number, scan: ResponseScan | undefined): void {
     const failure = httpFailure(status);
     if (failure !== undefined || scan === undefined) return this.onFailure(operator, started, failure ?? new GatewayError('UPSTREAM_INVALID_ENVELOPE', 'no answer'));
-    this.forwarder.recordAttempt(operator, this.method, scan.isError ? 'rpc_error' : 'success', started, receivedAt);
+    this.forwarder.recordAnswer(operator, this.method, scan.isError ? 'rpc_error' : 'success', operatorMicros);
     this.opinions.push({ operator, body: Buffer.from(body), scan: { ...scan }, key: scan.isError ? undefined : this.checker.answerKey(this.call, body) });
     this.settleOne();
   }
@@ -137,16 +138,16 @@ export class VerifiedCall {
 }
 
 /** One operator's part: the handler its upstream calls back. */
-class Opinionator implements UpstreamHandler {
+class OpinionLeg implements UpstreamHandler {
   constructor(
     private readonly call: VerifiedCall,
     private readonly operator: OperatorRef,
     private readonly started: number,
   ) {}
 
-  onUpstreamReply(status: number, body: Buffer, receivedAt: number, answer: VerifiedAnswer): void {
+  onUpstreamReply(status: number, body: Buffer, _receivedAt: number, answer: VerifiedAnswer, operatorMicros: number): void {
     try {
-      this.call.onAnswer(this.operator, this.started, status, body, receivedAt, answer as ResponseScan | undefined);
+      this.call.onAnswer(this.operator, this.started, status, body, operatorMicros, answer as ResponseScan | undefined);
     } catch (err) {
       this.call.bug(err);
     } finally {
