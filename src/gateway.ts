@@ -409,10 +409,11 @@ export class Gateway {
       if (ref === undefined) continue;
       let list = byChain.get(s.chain);
       if (list === undefined) byChain.set(s.chain, (list = []));
-      // Out of routing (jailed, unstaked): back only through a probe that admits it again.
-      if (!this.core.isEligible(s)) this.chains.revoke(s.id);
-      // Back from jail, it proves itself again.
-      if (s.jailedUntil > this.core.now()) this.proving.start(s.id);
+      // Jailed: back only through a probe that admits it again, and proving itself again.
+      if (s.jailedUntil > this.core.now()) {
+        this.chains.revoke(s.id);
+        this.proving.start(s.id);
+      }
       const weight = this.weightOf(s);
       if (weight === undefined) continue;
       const proven = this.proving.isProven(s.id);

@@ -94,7 +94,7 @@ export class Chains {
     return this.collect(chain, state, state.update());
   }
 
-  /** The operator left routing (jailed, below the minimum stake): a later probe must admit it again. */
+  /** The operator was jailed: a probe after its release must admit it again. */
   revoke(operatorId: string): void {
     const chain = this.chainOf.get(operatorId);
     if (chain === undefined) return;

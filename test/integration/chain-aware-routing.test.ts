@@ -10,6 +10,7 @@ import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { type FakeNode, startFakeNode } from '../support/fake-node.js';
 import { until } from '../support/until.js';
+import { testWindow } from '../support/windows.js';
 
 const CHAIN_ID = 31337;
 const TOKEN = 'chain-aware-admin-token-0123456789';
@@ -111,6 +112,40 @@ describe('admission', () => {
     down.answer = answering;
     await probeRound(g);
     expect((await admin(g, 'v1/operators/op1')).body).toMatchObject({ admitted: true, chainState: { reason: null } });
+  });
+});
+
+describe('admission after jail', () => {
+  it('a jailed operator gets no traffic after its release until a probe admits it again', async () => {
+    const ops = await startNodes(100, 100);
+    let now = Date.now();
+    const config = parseConfig({
+      logLevel: 'silent',
+      rpc: { port: 0 },
+      admin: { port: 0, token: TOKEN },
+      rateLimit: { enabled: false },
+      chains: { ethereum: { chainId: CHAIN_ID } },
+      upstream: { pipelining: 1 },
+      staking: { crossCheck: { sampleRate: 0 }, provingAnswers: 0 },
+      operators: ops.map((op, i) => ({ id: `op${i}`, url: op.url, stake: String(10n * ETH) })),
+    });
+    const g = await Gateway.start(config, { autoMeasure: false, now: () => now });
+    gateway = g;
+    // A critical violation jails op1.
+    await g.core.recordMetrics('op1', testWindow({ operatorId: 'op1', start: now - 10_000, lengthMs: 10_000 }), { badData: [], wrongChain: { expected: '0x7a69', reported: '0x1' } });
+    expect(g.core.state('op1')!.jailedUntil).toBeGreaterThan(now);
+    g.rebuildRoutes();
+    expect((await admin(g, 'v1/operators/op1')).body).toMatchObject({ admitted: false, chainState: { reason: 'jailed' } });
+    // Released: still out until a probe admits it.
+    now = g.core.state('op1')!.jailedUntil + 1;
+    g.rebuildRoutes();
+    for (let i = 0; i < 20; i++) await rpc(g, 'eth_getBalance', [ADDRESS, '0x10']);
+    expect(ops[1]!.count('eth_getBalance')).toBe(0);
+    expect(g.routing.current.route('ethereum')!.operators.map((o) => o.id)).toEqual(['op0']);
+    await probeRound(g);
+    expect((await admin(g, 'v1/operators/op1')).body).toMatchObject({ admitted: true });
+    // Back in the route (on probation after its violation: exploration traffic until it proves itself).
+    expect(g.routing.current.route('ethereum')!.operators.map((o) => o.id)).toEqual(['op0', 'op1']);
   });
 });
 
