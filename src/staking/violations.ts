@@ -9,6 +9,7 @@ import type { WindowMetrics } from '../metrics/window-metrics.js';
 import type { CrossCheckEvidence } from '../router/cross-check.js';
 import type { Severity, ViolationType } from '../types.js';
 import type { OperatorState, OutageTally, ViolationRecord } from './records.js';
+import { windowScore } from './scoring.js';
 import { type SlashingPolicy, violationId } from './slashing-policy.js';
 
 export interface DetectionPolicy {
@@ -241,8 +242,12 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   // The gateway's own overload: a window it could not serve fairly is not judged (neither counts
   // nor clears the streak); a head lag is the operator's whatever the gateway's load.
   const gatewayOverloaded = overloaded && !longLag;
+  // The window is judged on its own score, not the smoothed one: after a fault, the smoothed
+  // score stays low for a few clean windows, and judging those by it would punish the fault twice.
+  const ownScore = windowScore(w, { alpha: 1, minRequests: policy.minRequests });
+  const lowScore = ownScore !== undefined && ownScore < policy.minScore;
   if (!specificCause && (w.requests >= policy.minRequests || longLag) && !gatewayOverloaded) {
-    belowTarget = longLag || score < policy.minScore || w.successRate < policy.successRateTarget || w.p95Latency > policy.p95LatencyTargetMs;
+    belowTarget = longLag || lowScore || w.successRate < policy.successRateTarget || w.p95Latency > policy.p95LatencyTargetMs;
     badWindows = belowTarget ? badWindows + 1 : 0;
   }
   const k = policy.consecutiveWindows;
@@ -250,7 +255,7 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   if (belowTarget && badWindows >= k) {
     const severity: Severity = badWindows >= 16 * k ? 'high' : badWindows >= 4 * k ? 'medium' : 'low';
     const misses = [
-      score < policy.minScore ? `score ${score.toFixed(1)} < ${policy.minScore}` : '',
+      lowScore ? `window score ${ownScore!.toFixed(1)} < ${policy.minScore}` : '',
       w.successRate < policy.successRateTarget ? `success ${pct(w.successRate)} < ${policy.successRateTarget} %` : '',
       w.p95Latency > policy.p95LatencyTargetMs ? `p95 ${w.p95Latency.toFixed(1)} ms > ${policy.p95LatencyTargetMs} ms` : '',
       longLag ? `head ${w.headLag} blocks behind the chain's (limit ${policy.maxHeadLagBlocks})` : '',

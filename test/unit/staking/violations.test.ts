@@ -361,10 +361,14 @@ describe('performance threshold', () => {
     expect(run([FAILING, FAILING, FAILING]).detections[2]!.violations.map((v) => v.type)).toEqual(['performance_threshold']);
   });
 
-  it('counts a low score as below target', () => {
-    const { detections } = run([UP, UP, UP], [80, 80, 80]);
+  it('counts a low window score as below target (here half its probes unreachable), not a low smoothed score', () => {
+    const halfReachable = { successes: 100, probesSent: 4, probesUnreachable: 2 };
+    const { detections } = run([halfReachable, halfReachable, halfReachable], [100, 100, 100]);
     expect(detections[2]!.violations).toMatchObject([{ type: 'performance_threshold' }]);
-    expect(detections[2]!.violations[0]!.description).toContain('score');
+    expect(detections[2]!.violations[0]!.description).toContain('window score');
+    // Clean windows after a fault: the smoothed score lingers low, the windows are judged on their own.
+    const { detections: after } = run([UP, UP, UP], [80, 80, 80]);
+    for (const d of after) expect(d.violations).toEqual([]);
   });
 
   it('resets on a good judged window', () => {
