@@ -246,7 +246,7 @@ export class Forwarder {
       const set = this.chainAware ? route.setFor(batchNeed(parsed.entries)) : route;
       if (set.reason !== ROUTED_ANYWHERE) this.chainReads.count(chain, set.reason);
       // The first attempt goes to a pick from the set just looked up; none left makes `next` look again and give up.
-      new BatchCall(this, chain, route, set, parsed.entries, target).next(set.pick(this.random, undefined));
+      new BatchCall(this, chain, route, set, parsed.entries, target).next(this.batchPick(chain, route, set, parsed.entries));
     }
   }
 
@@ -281,6 +281,26 @@ export class Forwarder {
       }
     }
     single.next(first);
+  }
+
+  /**
+   * A batch's first operator. Trust before traffic: a batch is not checked call by call, so one
+   * with a deterministic call goes to an operator still proving itself only when a few draws
+   * find no proven one in its set.
+   */
+  private batchPick(chain: string, route: ChainRoute, set: OperatorSet, entries: readonly BatchEntry[]): OperatorRef | undefined {
+    const first = set.pick(this.random, undefined);
+    if (!route.hasUnproven || first === undefined || route.isProven(first)) return first;
+    const checker = this.crossChecker;
+    if (checker === undefined || !entries.some((e) => e.call !== undefined && !e.call.notification && checker.isDeterministic(chain, e.call))) return first;
+    const tried = [first];
+    for (let i = 0; i < 4; i++) {
+      const other = set.pick(this.random, tried);
+      if (other === undefined) break;
+      if (route.isProven(other)) return other;
+      tried.push(other);
+    }
+    return first;
   }
 
   /**

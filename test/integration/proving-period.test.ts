@@ -86,6 +86,21 @@ describe('the proving period', () => {
     for (const id of ['op0', 'op1', 'op2']) expect(g.core.state(id)!.violations).toEqual([]);
   });
 
+  it('a batch with a deterministic call goes to a proven operator while the liar is still proving itself', async () => {
+    await startOperators();
+    const g = await startGateway(nodes, 50);
+    // The honest operators prove themselves; the liar, lying, does not.
+    expect(await wrongAnswers(g, 200)).toBe(0);
+    expect(g.proving.isProven('op3')).toBe(false);
+    let wrong = 0;
+    for (let b = 0; b < 40; b++) {
+      const batch = Array.from({ length: 5 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'eth_getBalance', params: [ADDRESS, SETTLED] }));
+      const res = await fetch(g.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batch) });
+      for (const item of (await res.json()) as { result?: string }[]) if (item.result !== HONEST_BALANCE) wrong++;
+    }
+    expect(wrong).toBe(0);
+  });
+
   it('without it (provingAnswers 0), the same liar hands clients its lies', async () => {
     await startOperators();
     const g = await startGateway(nodes, 0);
