@@ -298,7 +298,7 @@ export class DINInfrastructureCore {
           this.slashing,
         );
         violations = found.violations;
-        next = { ...next, downSince: found.downSince, outage: found.outage, badWindows: found.badWindows, probation: found.probation, quietProbationWindows: found.quietProbationWindows };
+        next = { ...next, downSince: found.downSince, outage: found.outage, badWindows: found.badWindows, probation: found.probation, quietProbationWindows: found.quietProbationWindows, pendingInvalid: found.pendingInvalid };
       }
       const released = ledger.release(next, this.now());
       return { state: { ...released.state, version: s.version + 1 }, events: released.events };

@@ -52,6 +52,12 @@ export interface OperatorState {
    * null or absent while the operator is not down.
    */
   readonly outage?: OutageTally | null;
+  /**
+   * Invalid answers (and all answers) of the windows it has spent on probation without a
+   * misbehavior conviction: demoted to exploration traffic, it may never again give enough
+   * invalid answers in one window to be judged, so they add up. Null or absent otherwise.
+   */
+  readonly pendingInvalid?: { readonly invalid: number; readonly answers: number } | null;
   /** Bumped by every write: the compare-and-set token across gateway instances. */
   readonly version: number;
 }

@@ -71,6 +71,8 @@ export interface Detection {
   readonly badWindows: number;
   readonly probation: boolean;
   readonly quietProbationWindows: number;
+  /** See OperatorState.pendingInvalid. */
+  readonly pendingInvalid: { readonly invalid: number; readonly answers: number } | null;
 }
 
 /** The window's own numbers: what it was sent, how each attempt ended, its latency percentiles and probes. */
@@ -212,12 +214,18 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
   }
 
   // Misbehavior: answers that are not JSON-RPC, carry the wrong id, or are garbage.
-  const invalid = w.failures.invalid_envelope;
-  const invalidShare = w.requests > 0 ? invalid / w.requests : 0;
+  // On probation (exploration traffic only) a window may never again hold misbehaviorMin
+  // invalid answers: the windows since it was demoted add up (pendingInvalid) until they are
+  // enough to judge.
+  const carried = state.probation ? (state.pendingInvalid ?? null) : null;
+  const invalid = w.failures.invalid_envelope + (carried?.invalid ?? 0);
+  const answers = w.requests + (carried?.answers ?? 0);
+  const invalidShare = answers > 0 ? invalid / answers : 0;
   const misbehaving = invalid >= policy.misbehaviorMin && invalidShare >= 0.01;
   if (misbehaving) {
     const severity: Severity = invalidShare < 0.05 ? 'low' : invalidShare < 0.2 ? 'medium' : invalidShare < 0.5 ? 'high' : 'critical';
-    add('misbehavior', severity, `${invalid} of ${w.requests} answers (${pct(100 * invalidShare)}) were not valid JSON-RPC for the request`);
+    const span = carried === null ? '' : ' (in the windows since it was demoted)';
+    add('misbehavior', severity, `${invalid} of ${answers} answers${span} (${pct(100 * invalidShare)}) were not valid JSON-RPC for the request`);
   }
 
   // Bad data: the wrong chain outright, or answers outvoted 2-of-3 by the other operators.
@@ -284,5 +292,6 @@ export function detectViolations(input: DetectionInput, policy: DetectionPolicy,
     quietProbationWindows = (state.quietProbationWindows ?? 0) + (w.probesOk > 0 ? 1 : 0);
     if (quietProbationWindows >= policy.probationQuietWindows) probation = false;
   }
-  return { violations, downSince, outage, badWindows, probation, quietProbationWindows: probation ? quietProbationWindows : 0 };
+  const pendingInvalid = probation && !misbehaving && invalid > 0 ? { invalid, answers } : null;
+  return { violations, downSince, outage, badWindows, probation, quietProbationWindows: probation ? quietProbationWindows : 0, pendingInvalid };
 }

@@ -53,7 +53,7 @@ const evidence = (n: number): BadDataEvidence[] =>
 describe('a clean window', () => {
   it('has no violation, and leaves the operator off probation', () => {
     const d = detect({ ...fresh(), probation: true }, window());
-    expect(d).toEqual({ violations: [], downSince: null, outage: null, badWindows: 0, probation: false, quietProbationWindows: 0 });
+    expect(d).toEqual({ violations: [], downSince: null, outage: null, badWindows: 0, probation: false, quietProbationWindows: 0, pendingInvalid: null });
   });
 
   it('client-side things never appear: only rpc_error answers and http_429s is no violation (429 is not a failure)', () => {
@@ -166,7 +166,7 @@ describe('no evidence is not good evidence', () => {
     const outage = { downWindows: 2, probesSent: 2, probesUnreachable: 2, requests: 0, unreachableRequests: 0, firstProbeAt: T0, lastProbeAt: T0 + 20_000, lastProbeFailure: 'connect' };
     const state = { ...fresh(), downSince: T0, outage, badWindows: 2, probation: true, quietProbationWindows: 3 };
     const d = detect(state, window({ start: T0 + 30_000, successes: 0, probesSent: 0 }));
-    expect(d).toEqual({ violations: [], downSince: T0, outage, badWindows: 2, probation: true, quietProbationWindows: 3 });
+    expect(d).toEqual({ violations: [], downSince: T0, outage, badWindows: 2, probation: true, quietProbationWindows: 3, pendingInvalid: null });
     // Not even after the outage would have lasted long enough: it convicts only on evidence.
     expect(detect(state, window({ start: T0 + 600_000, successes: 0, probesSent: 0 })).violations).toEqual([]);
   });
@@ -304,6 +304,22 @@ describe('misbehavior', () => {
     const v = detect(fresh(), window({ successes: 97, failures: { invalid_envelope: 3 } })).violations;
     expect(v).toHaveLength(1);
     expect(v[0]).toMatchObject({ type: 'misbehavior', severity: 'low' });
+  });
+
+  it('on probation, invalid answers add up across windows until they are enough to judge', () => {
+    // Demoted to exploration traffic: five answers a window (too few to judge), one of them invalid.
+    const trickle = { successes: 4, failures: { invalid_envelope: 1 }, probesSent: 1 };
+    let state: OperatorState = { ...fresh(), probation: true };
+    const found: string[][] = [];
+    for (let i = 0; i < 4; i++) {
+      const d = detect(state, window({ start: T0 + i * 30_000, ...trickle }));
+      found.push(d.violations.map((v) => v.type));
+      state = { ...state, probation: d.probation, quietProbationWindows: d.quietProbationWindows, pendingInvalid: d.pendingInvalid };
+    }
+    expect(found).toEqual([[], [], ['misbehavior'], []]);
+    // Off probation, a window stands alone: one invalid answer is not misbehavior, and nothing is carried.
+    const alone = detect({ ...fresh(), probation: false, pendingInvalid: { invalid: 2, answers: 20 } }, window(trickle));
+    expect(alone.violations).toEqual([]);
   });
 
   it('grows in severity with the share of invalid answers', () => {
