@@ -352,12 +352,7 @@ export class Gateway {
     if (identity.changed || changed) this.scheduleRebuild();
   }
 
-  /** When each operator (by index) last showed its head in an answer, ms. */
-  private readonly answerHeadAt: number[] = [];
-
   private onAnswerHead(operatorId: string, head: number): void {
-    const ref = this.refs.get(operatorId);
-    if (ref !== undefined) this.answerHeadAt[ref.index] = Date.now();
     if (this.chains.recordAnswerHead(operatorId, head)) this.scheduleRebuild();
   }
 
@@ -367,8 +362,8 @@ export class Gateway {
   }
 
   private headFromAnswerIsFresh(index: number): boolean {
-    const at = this.answerHeadAt[index];
-    return at !== undefined && Date.now() - at < this.chains.probeIntervalMs();
+    const ref = this.refsByIndex[index];
+    return ref !== undefined && this.chains.answerHeadIsFresh(ref.id);
   }
 
   /**

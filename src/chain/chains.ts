@@ -94,6 +94,12 @@ export class Chains {
     return this.collect(chain, state, state.update());
   }
 
+  /** Whether an answer showed the operator's current head within the last probe interval (its head probe is then redundant). */
+  answerHeadIsFresh(operatorId: string): boolean {
+    const at = this.view(operatorId)?.answerHeadAt ?? null;
+    return at !== null && this.now() - at < this.probeIntervalMs();
+  }
+
   /** The operator was jailed: a probe after its release must admit it again. */
   revoke(operatorId: string): void {
     const chain = this.chainOf.get(operatorId);
