@@ -14,12 +14,11 @@ import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { ERRORS, GatewayError } from '../errors.js';
 import { isNonceError, quantityResult, saysAlreadyKnown, transactionHash } from './answer-facts.js';
-import { type Forwarder, OUTCOME_OF, type ReplyTarget, httpFailure, resultAnswer, withClientId } from './forward.js';
+import { type Forwarder, type ReplyTarget, resultAnswer, withClientId } from './forward.js';
 import type { RpcCall } from './jsonrpc.js';
+import { type LegOwner, OperatorLeg } from './operator-leg.js';
 import type { ResponseScan } from './response-scan.js';
 import { ROUTING_REASON, type OperatorRef, type OperatorSet, type RandomSource } from './routing-table.js';
-import { giveBody } from './body-pool.js';
-import type { UpstreamError, UpstreamHandler, VerifiedAnswer } from './upstream.js';
 
 export type FanOutPolicy = 'first_acceptance' | 'highest_quantity';
 
@@ -29,7 +28,7 @@ interface KeptAnswer {
   readonly scan: ResponseScan;
 }
 
-export class FanOutCall {
+export class FanOutCall implements LegOwner {
   private legs = 0;
   private settled = 0;
   private answered = false;
@@ -62,14 +61,12 @@ export class FanOutCall {
     const { attemptTimeoutMs, requestDeadlineMs } = this.forwarder.options;
     const timeoutMs = Math.min(attemptTimeoutMs, requestDeadlineMs);
     const started = performance.now();
-    for (const operator of chosen) operator.upstream.request(this.call, timeoutMs, false, new Leg(this, operator, started), started);
+    for (const operator of chosen) {
+      operator.upstream.request(this.call, timeoutMs, false, new OperatorLeg(this, this.forwarder, this.method, operator, started), started);
+    }
   }
 
-  onReply(leg: Leg, status: number, body: Buffer, operatorMicros: number, scan: ResponseScan | undefined): void {
-    const failure = httpFailure(status);
-    if (failure !== undefined || scan === undefined) return this.onFailure(leg, failure ?? new GatewayError('UPSTREAM_INVALID_ENVELOPE', 'no answer'));
-    const forwarder = this.forwarder;
-    forwarder.recordAnswer(leg.operator, this.method, scan.isError ? 'rpc_error' : 'success', operatorMicros);
+  onLegAnswer(leg: OperatorLeg, body: Buffer, scan: ResponseScan): void {
     if (this.policy === 'first_acceptance') this.onTransactionAnswer(leg, body, scan);
     else if (!scan.isError) {
       const value = quantityResult(body, scan);
@@ -81,7 +78,7 @@ export class FanOutCall {
     this.legDone();
   }
 
-  private onTransactionAnswer(leg: Leg, body: Buffer, scan: ResponseScan): void {
+  private onTransactionAnswer(leg: OperatorLeg, body: Buffer, scan: ResponseScan): void {
     const forwarder = this.forwarder;
     if (!scan.isError) {
       const hash = transactionHash(this.call.param(0));
@@ -102,8 +99,7 @@ export class FanOutCall {
     this.firstError ??= { body: Buffer.from(body), scan: { ...scan } };
   }
 
-  onFailure(leg: Leg, failure: GatewayError): void {
-    if (failure.code !== 'OVERLOADED') this.forwarder.recordAttempt(leg.operator, this.method, OUTCOME_OF[failure.code] ?? 'invalid_envelope', leg.started);
+  onLegFailure(_leg: OperatorLeg, failure: GatewayError): void {
     this.lastFailure ??= failure;
     this.legDone();
   }
@@ -130,33 +126,5 @@ export class FanOutCall {
     this.answered = true;
     if (failure !== undefined) this.forwarder.answerError(this.target, failure.code, this.call.id, failure.detail);
     else this.forwarder.answer(this.target, status, body);
-  }
-}
-
-/** One operator's part of a fan-out: the handler its upstream calls back. */
-class Leg implements UpstreamHandler {
-  constructor(
-    private readonly call: FanOutCall,
-    readonly operator: OperatorRef,
-    readonly started: number,
-  ) {}
-
-  onUpstreamReply(status: number, body: Buffer, _receivedAt: number, answer: VerifiedAnswer, operatorMicros: number): void {
-    try {
-      this.call.onReply(this, status, body, operatorMicros, answer as ResponseScan | undefined);
-    } catch (err) {
-      this.call.bug(err);
-    } finally {
-      // Whatever is kept was copied; the answer, if any, is written by now.
-      giveBody(body);
-    }
-  }
-
-  onUpstreamError(err: UpstreamError): void {
-    try {
-      this.call.onFailure(this, err);
-    } catch (bug) {
-      this.call.bug(bug);
-    }
   }
 }

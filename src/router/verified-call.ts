@@ -15,12 +15,11 @@ import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors.js';
 import type { CrossChecker } from './cross-check.js';
-import { type Forwarder, OUTCOME_OF, type ReplyTarget, httpFailure, withClientId } from './forward.js';
+import { type Forwarder, type ReplyTarget, withClientId } from './forward.js';
 import type { RpcCall } from './jsonrpc.js';
+import { type LegOwner, OperatorLeg } from './operator-leg.js';
 import type { ResponseScan } from './response-scan.js';
 import type { ChainRoute, OperatorRef, RandomSource } from './routing-table.js';
-import { giveBody } from './body-pool.js';
-import type { UpstreamError, UpstreamHandler, VerifiedAnswer } from './upstream.js';
 
 /** One operator's answer, copied (the upstream's body goes back to the pool). */
 interface Opinion {
@@ -34,7 +33,7 @@ interface Opinion {
 /** At most this many operators are asked for one request: the unproven one, a verifier, a tie-breaker. */
 const MAX_OPINIONS = 3;
 
-export class VerifiedCall {
+export class VerifiedCall implements LegOwner {
   private readonly opinions: Opinion[] = [];
   private readonly asked: OperatorRef[] = [];
   private pending = 0;
@@ -64,20 +63,17 @@ export class VerifiedCall {
     this.pending++;
     const { attemptTimeoutMs, requestDeadlineMs } = this.forwarder.options;
     const started = performance.now();
-    operator.upstream.request(this.call, Math.min(attemptTimeoutMs, requestDeadlineMs), false, new OpinionLeg(this, operator, started), started);
+    const leg = new OperatorLeg(this, this.forwarder, this.method, operator, started);
+    operator.upstream.request(this.call, Math.min(attemptTimeoutMs, requestDeadlineMs), false, leg, started);
   }
 
-  /** `operatorMicros`: the operator's own time (upstream.ts), what its latency is measured by. */
-  onAnswer(operator: OperatorRef, started: number, status: number, body: Buffer, operatorMicros: number, scan: ResponseScan | undefined): void {
-    const failure = httpFailure(status);
-    if (failure !== undefined || scan === undefined) return this.onFailure(operator, started, failure ?? new GatewayError('UPSTREAM_INVALID_ENVELOPE', 'no answer'));
-    this.forwarder.recordAnswer(operator, this.method, scan.isError ? 'rpc_error' : 'success', operatorMicros);
-    this.opinions.push({ operator, body: Buffer.from(body), scan: { ...scan }, key: scan.isError ? undefined : this.checker.answerKey(this.call, body) });
+  onLegAnswer(leg: OperatorLeg, body: Buffer, scan: ResponseScan): void {
+    const key = scan.isError ? undefined : this.checker.answerKey(this.call, body);
+    this.opinions.push({ operator: leg.operator, body: Buffer.from(body), scan: { ...scan }, key });
     this.settleOne();
   }
 
-  onFailure(operator: OperatorRef, started: number, failure: GatewayError): void {
-    if (failure.code !== 'OVERLOADED') this.forwarder.recordAttempt(operator, this.method, OUTCOME_OF[failure.code] ?? 'invalid_envelope', started);
+  onLegFailure(_leg: OperatorLeg, failure: GatewayError): void {
     this.lastFailure = failure;
     this.settleOne();
   }
@@ -134,32 +130,5 @@ export class VerifiedCall {
     if (fallback !== undefined) return forwarder.answer(this.target, 200, withClientId(fallback.body, fallback.scan, this.call));
     const failure = this.lastFailure ?? new GatewayError('NO_OPERATOR');
     forwarder.answerError(this.target, failure.code, this.call.id, failure.detail);
-  }
-}
-
-/** One operator's part: the handler its upstream calls back. */
-class OpinionLeg implements UpstreamHandler {
-  constructor(
-    private readonly call: VerifiedCall,
-    private readonly operator: OperatorRef,
-    private readonly started: number,
-  ) {}
-
-  onUpstreamReply(status: number, body: Buffer, _receivedAt: number, answer: VerifiedAnswer, operatorMicros: number): void {
-    try {
-      this.call.onAnswer(this.operator, this.started, status, body, operatorMicros, answer as ResponseScan | undefined);
-    } catch (err) {
-      this.call.bug(err);
-    } finally {
-      giveBody(body);
-    }
-  }
-
-  onUpstreamError(err: UpstreamError): void {
-    try {
-      this.call.onFailure(this.operator, this.started, err);
-    } catch (bug) {
-      this.call.bug(bug);
-    }
   }
 }
