@@ -6,7 +6,7 @@
 import { keccak256 } from 'viem';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.js';
-import { Gateway } from '../../src/gateway.js';
+import { Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { createLogger } from '../../src/log.js';
 import { type FakeNode, startFakeNode } from '../support/fake-node.js';
 import { until } from '../support/until.js';
@@ -30,8 +30,17 @@ async function startNodes(...heads: number[]): Promise<FakeNode[]> {
   return started;
 }
 
-/** A gateway over `ops` (equal stakes unless given), probes driven by the test. */
-async function startGateway(ops: FakeNode[], routing: Record<string, unknown> = {}, stakes?: bigint[]): Promise<Gateway> {
+/**
+ * A gateway over `ops` (equal stakes unless given), probes driven by the test; `more` adds to the
+ * config (`staking` merged with the test's own) and to the gateway's options.
+ */
+async function startGateway(
+  ops: FakeNode[],
+  routing: Record<string, unknown> = {},
+  stakes?: bigint[],
+  more: { config?: { logLevel?: 'info'; workers?: number; staking?: Record<string, unknown> }; options?: GatewayOptions } = {},
+): Promise<Gateway> {
+  const { staking, ...rest } = more.config ?? {};
   const config = parseConfig({
     logLevel: 'silent',
     rpc: { port: 0 },
@@ -40,10 +49,11 @@ async function startGateway(ops: FakeNode[], routing: Record<string, unknown> = 
     chains: { ethereum: { chainId: CHAIN_ID } },
     routing: { explorationShare: 0.05, ...routing },
     upstream: { pipelining: 1 },
-    staking: { crossCheck: { sampleRate: 0 } },
+    staking: { crossCheck: { sampleRate: 0 }, ...staking },
     operators: ops.map((op, i) => ({ id: `op${i}`, url: op.url, stake: String(stakes?.[i] ?? 10n * ETH) })),
+    ...rest,
   });
-  gateway = await Gateway.start(config, { autoMeasure: false });
+  gateway = await Gateway.start(config, { autoMeasure: false, ...more.options });
   return gateway;
 }
 
@@ -119,18 +129,7 @@ describe('admission after jail', () => {
   it('a jailed operator gets no traffic after its release until a probe admits it again', async () => {
     const ops = await startNodes(100, 100);
     let now = Date.now();
-    const config = parseConfig({
-      logLevel: 'silent',
-      rpc: { port: 0 },
-      admin: { port: 0, token: TOKEN },
-      rateLimit: { enabled: false },
-      chains: { ethereum: { chainId: CHAIN_ID } },
-      upstream: { pipelining: 1 },
-      staking: { crossCheck: { sampleRate: 0 }, provingAnswers: 0 },
-      operators: ops.map((op, i) => ({ id: `op${i}`, url: op.url, stake: String(10n * ETH) })),
-    });
-    const g = await Gateway.start(config, { autoMeasure: false, now: () => now });
-    gateway = g;
+    const g = await startGateway(ops, {}, undefined, { config: { staking: { provingAnswers: 0 } }, options: { now: () => now } });
     // A critical violation jails op1.
     await g.core.recordMetrics('op1', testWindow({ operatorId: 'op1', start: now - 10_000, lengthMs: 10_000 }), { badData: [], wrongChain: { expected: '0x7a69', reported: '0x1' } });
     expect(g.core.state('op1')!.jailedUntil).toBeGreaterThan(now);
@@ -337,18 +336,9 @@ describe('transactions', () => {
     const ops = await startNodes(100, 100);
     for (const op of ops) op.answer = (call) => (call.method === 'eth_sendRawTransaction' ? { error: { code: -32000, message: 'nonce too low' } } : undefined);
     const lines: string[] = [];
-    const config = parseConfig({
-      logLevel: 'info',
-      rpc: { port: 0 },
-      admin: { port: 0, token: TOKEN },
-      rateLimit: { enabled: false },
-      chains: { ethereum: { chainId: CHAIN_ID } },
-      routing: { broadcastTransactions: 2 },
-      staking: { crossCheck: { sampleRate: 0 } },
-      operators: ops.map((op, i) => ({ id: `op${i}`, url: op.url, stake: String(10n * ETH) })),
-    });
-    gateway = await Gateway.start(config, { autoMeasure: false, logger: createLogger('info', { write: (line: string) => void lines.push(line) }) });
-    const r = await rpc(gateway, 'eth_sendRawTransaction', [RAW]);
+    const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
+    const g = await startGateway(ops, { broadcastTransactions: 2 }, undefined, { config: { logLevel: 'info' }, options: { logger } });
+    const r = await rpc(g, 'eth_sendRawTransaction', [RAW]);
     expect(r.body.error).toEqual({ code: -32000, message: 'nonce too low' });
     expect(ops[0]!.count('eth_sendRawTransaction') + ops[1]!.count('eth_sendRawTransaction')).toBe(2);
     expect(lines.some((l) => l.includes('nonce error answered for a transaction sent to several operators'))).toBe(true);
@@ -384,19 +374,7 @@ describe('transactions', () => {
 describe('with data-plane workers', () => {
   it('every worker routes by the chain state the main thread publishes, tells it the heads it sees, and counts its decisions', async () => {
     const ops = await startNodes(100, 100, 100);
-    const config = parseConfig({
-      logLevel: 'silent',
-      workers: 2,
-      rpc: { port: 0 },
-      admin: { port: 0, token: TOKEN },
-      rateLimit: { enabled: false },
-      chains: { ethereum: { chainId: CHAIN_ID } },
-      upstream: { pipelining: 1 },
-      staking: { crossCheck: { sampleRate: 0 } },
-      operators: ops.map((op, i) => ({ id: `op${i}`, url: op.url, stake: String(10n * ETH) })),
-    });
-    const g = await Gateway.start(config, { autoMeasure: false });
-    gateway = g;
+    const g = await startGateway(ops, {}, undefined, { config: { workers: 2 } });
     ops[2]!.head = 90;
     await probeRound(g);
     // New blocks that only answers show: the chain state learns them from the workers.
