@@ -144,6 +144,19 @@ export class Forwarder {
     this.events.onNotice?.(message, detail);
   }
 
+  /**
+   * The block number to answer an `eth_blockNumber` with, which `operator` answered `reported`
+   * (the floor and ceiling of ChainReads.blockNumber, a change counted as block_number_held);
+   * the head it showed is told on the way.
+   */
+  heldBlockNumber(chain: string, route: ChainRoute, operator: OperatorRef, reported: number): number {
+    this.answerHead(operator, reported);
+    const heights = route.heights;
+    const held = this.chainReads.blockNumber(chain, reported, heights?.tip ?? -1, heights?.maxBlockLag ?? 0);
+    if (held !== reported) this.chainReads.count(chain, ROUTING_REASON.block_number_held);
+    return held;
+  }
+
   /** `operator` answered in agreement with another: a step towards proven, if it is not yet. */
   provingAnswer(operator: OperatorRef, route: ChainRoute): void {
     if (!route.isProven(operator)) this.events.onProvingAnswer?.(operator);
@@ -507,10 +520,8 @@ class SingleCall extends Attempts implements UpstreamHandler {
       case BLOCK_NUMBER: {
         const reported = quantityResult(body, scan);
         if (reported < 0) return undefined;
-        this.forwarder.answerHead(operator, reported);
-        const held = this.forwarder.chainReads.blockNumber(this.chain, reported, tip, heights?.maxBlockLag ?? 0);
+        const held = this.forwarder.heldBlockNumber(this.chain, this.route, operator, reported);
         if (held === reported) return undefined;
-        this.forwarder.chainReads.count(this.chain, ROUTING_REASON.block_number_held);
         this.forwarder.recordAnswer(operator, this.method, 'success', operatorMicros);
         const out = resultAnswer(this.call, `"0x${held.toString(16)}"`);
         this.forwarder.answer(this.target, 200, out);
@@ -762,11 +773,8 @@ class BatchCall extends Attempts implements UpstreamHandler, UpstreamBody {
   private holdBlockNumber(i: number, body: Buffer, item: ResponseScan): void {
     const reported = quantityResult(body, item);
     if (reported < 0) return;
-    this.forwarder.answerHead(this.operator!, reported);
-    const heights = this.route.heights;
-    const held = this.forwarder.chainReads.blockNumber(this.chain, reported, heights?.tip ?? -1, heights?.maxBlockLag ?? 0);
+    const held = this.forwarder.heldBlockNumber(this.chain, this.route, this.operator!, reported);
     if (held === reported) return;
-    this.forwarder.chainReads.count(this.chain, ROUTING_REASON.block_number_held);
     this.answers[i] = resultAnswer(this.entries[i]!.call!, `"0x${held.toString(16)}"`).toString('utf8');
     this.ownAnswers++;
   }
