@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { SimProfile } from '../../src/sim/index.js';
 import type { ViolationType } from '../../src/types.js';
 import { post, rpc, type Stack, startStack } from '../support/stack.js';
+import { saturateEventLoop } from '../support/event-loop.js';
 
 const WINDOW_MS = 10_000;
 const WINDOWS = 10;
@@ -66,17 +67,6 @@ const CALLS: ReadonlyArray<{ method: string; params: unknown[] }> = [
 type Detections = Map<string, Map<ViolationType, number>>;
 /** The roles on probation when the run ended. */
 type Demoted = Set<string>;
-
-/** Blocks this thread's event loop for `blockMs` every `everyMs`: the gateway's own saturation. */
-function saturateEventLoop(blockMs: number, everyMs: number): () => void {
-  const timer = setInterval(() => {
-    const end = performance.now() + blockMs;
-    while (performance.now() < end) {
-      // busy: nothing else runs
-    }
-  }, everyMs);
-  return () => clearInterval(timer);
-}
 
 async function runScenario(overloaded: boolean): Promise<{ detections: Detections; demoted: Demoted; clientErrors: number; overloadedWindows: number }> {
   // Windows on a whole hour (violation ids carry the hour), the clock moved by hand.

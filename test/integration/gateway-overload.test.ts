@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { post, rpc, type Stack, startStack } from '../support/stack.js';
 import { until } from '../support/until.js';
+import { saturateEventLoop } from '../support/event-loop.js';
 
 const WINDOW_MS = 10_000;
 const ADDRESS = '0x742d35cc6634c0532925a3b844bc9e7595f0beb0';
@@ -35,17 +36,6 @@ async function burst(url: string, count: number): Promise<void> {
 }
 
 const performanceViolations = (s: Stack, id: string) => s.gateway.core.state(id)!.violations.filter((v) => v.type === 'performance_threshold');
-
-/** Blocks this thread's event loop for `blockMs` every `everyMs`: the gateway's own saturation. */
-function saturateEventLoop(blockMs: number, everyMs: number): () => void {
-  const timer = setInterval(() => {
-    const until = performance.now() + blockMs;
-    while (performance.now() < until) {
-      // busy: the loop can do nothing else
-    }
-  }, everyMs);
-  return () => clearInterval(timer);
-}
 
 async function scrape(s: Stack): Promise<string> {
   const res = await fetch(`${s.gateway.adminUrl}metrics`);
